@@ -1,0 +1,98 @@
+"""The ``slmbench`` command: one small function per subcommand.
+
+Examples:
+    slmbench lm-eval --tasks telecom_all --model hf --model_args pretrained=embedded --limit 20
+    slmbench lm-eval --tasks telecom_all,telecom_all_maj4 --metadata data_dir=../shared/data
+    slmbench validate --data-dir ../shared/data
+    slmbench data stats teleqna --data-dir ../shared/data
+    slmbench embedded --rebuild
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from harness.errors import SlmbenchError
+
+
+def cmd_lm_eval(argv: list[str]) -> int:
+    from harness.lm_eval_entry import run_lm_eval
+
+    return run_lm_eval(argv)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.validate import validate_tasks
+
+    return validate_tasks(data_dir=args.data_dir)
+
+
+def cmd_data_stats(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.data.source import LOAD_REPORTS, load_splits
+
+    table = Table(title="slmbench data")
+    for col in ("benchmark", "train", "validation", "test", "duplicates", "skipped", "source"):
+        table.add_column(col)
+    for name in args.benchmarks:
+        parts = load_splits(name, data_dir=args.data_dir, seed=args.seed)
+        report = LOAD_REPORTS[name]
+        table.add_row(name, *(str(len(parts[s])) for s in ("train", "validation", "test")),
+                      str(report.duplicates), str(len(report.skipped)), report.source)
+    Console().print(table)
+    return 0
+
+
+def cmd_embedded(args: argparse.Namespace) -> int:
+    from harness.models.embedded import ensure_checkpoint, gguf_path
+
+    print(f"gguf:       {gguf_path()}")
+    print(f"checkpoint: {ensure_checkpoint(force=args.rebuild)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="slmbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("lm-eval", help="run lm-eval with slmbench tasks and models (any lm-eval flag)",
+                   add_help=False)
+    p = sub.add_parser("validate", help="load every shipped task YAML (and its data if given)")
+    p.add_argument("--data-dir", default=None, help="also build each task on this data")
+    p.set_defaults(func=cmd_validate)
+    data = sub.add_parser("data", help="inspect benchmark data").add_subparsers(
+        dest="data_command", required=True, metavar="DATA_COMMAND")
+    p = data.add_parser("stats", help="split sizes and skipped rows per benchmark")
+    p.add_argument("benchmarks", nargs="+")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_data_stats)
+    p = sub.add_parser("embedded", help="materialize the embedded default model and print paths")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the cached checkpoint")
+    p.set_defaults(func=cmd_embedded)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if argv[:1] == ["lm-eval"]:
+            return cmd_lm_eval(argv[1:])
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except SlmbenchError as err:
+        print(f"slmbench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("slmbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

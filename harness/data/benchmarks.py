@@ -1,0 +1,34 @@
+"""The benchmarks of the telecom suite and where each one's data comes from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.data.records import Kind
+
+HUB_DATASET = "GSMA/ot-full"
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark: its task-folder name, its ``ot-full`` config and how it is scored."""
+
+    name: str
+    hub_config: str
+    kind: Kind
+    title: str
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    b.name: b
+    for b in (
+        Benchmark("teleqna", "teleqna", "mcq", "TeleQnA"),
+        Benchmark("sixg_bench", "sixg_bench", "mcq", "6G-Bench"),
+        Benchmark("three_gpp_tsg", "3gpp_tsg", "label", "3GPP-TSG"),
+        Benchmark("oranbench", "oranbench", "mcq", "ORANBench"),
+        Benchmark("srsranbench", "srsranbench", "mcq", "srsRANBench"),
+        Benchmark("teletables", "teletables", "mcq", "TeleTables"),
+        Benchmark("telemath", "telemath", "numeric", "TeleMath"),
+        Benchmark("telelogs", "telelogs", "label", "TeleLogs"),
+    )
+}

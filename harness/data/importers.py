@@ -1,0 +1,159 @@
+"""Readers that turn upstream files into raw rows for ``make_record``.
+
+Each reader yields ``(where, fields)`` pairs, where ``where`` names the file and row for
+error messages, and ``fields`` are the keyword arguments of ``make_record``. A reader
+raises ``RowError`` through the loader for one bad row and ``SlmbenchError`` only when the
+whole file is unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.data.records import RowError
+from harness.errors import SlmbenchError
+
+RawRow = tuple[str, "dict[str, Any] | RowError"]
+Reader = Callable[[Path], Iterator[RawRow]]
+
+_OPTION_PREFIX = re.compile(r"^\s*\(?\d+[.)]\s*")
+
+
+def read_teleqna_txt(path: Path) -> Iterator[RawRow]:
+    """TeleQnA.txt: ``{"question N": {"question", "option 1".., "answer": "option K: ..."}}``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise SlmbenchError(f"{path}: not a TeleQnA JSON object ({err})") from err
+    if not isinstance(data, dict):
+        raise SlmbenchError(f"{path}: expected a JSON object keyed by 'question N'")
+    for key, row in data.items():
+        where = f"{path.name} '{key}'"
+        if not isinstance(row, dict):
+            yield where, RowError("row is not an object")
+            continue
+        options = []
+        for k in range(1, 10):
+            text = row.get(f"option {k}")
+            if text is None:
+                break
+            options.append(text)
+        match = re.match(r"\s*option\s*(\d+)", str(row.get("answer", "")), re.IGNORECASE)
+        if not match:
+            yield where, RowError(f"'answer' does not name an option: {row.get('answer')!r}")
+            continue
+        yield where, {
+            "question": row.get("question"),
+            "choices": options,
+            "answer": int(match.group(1)) - 1,
+            "subject": row.get("category"),
+        }
+
+
+def read_oranbench_json(path: Path) -> Iterator[RawRow]:
+    """ORAN-Bench-13K ``fin_*.json``: one ``[question, ["1. opt", ...], "K"]`` array per line."""
+    difficulty = {"E": "easy", "M": "medium", "H": "hard"}.get(path.stem.split("_")[-1], "")
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path.name} line {lineno}"
+            try:
+                row = json.loads(line)
+                question, options, answer = row
+            except (ValueError, TypeError) as err:
+                yield where, RowError(f"not a [question, options, answer] array ({err})")
+                continue
+            if not isinstance(options, list):
+                yield where, RowError("options is not a list")
+                continue
+            try:
+                index = int(str(answer).strip()) - 1
+            except ValueError:
+                yield where, RowError(f"answer {answer!r} is not a 1-based option number")
+                continue
+            yield where, {
+                "question": question,
+                "choices": [_OPTION_PREFIX.sub("", str(o)) for o in options],
+                "answer": index,
+                "subject": difficulty,
+            }
+
+
+def _canonical_fields(row: Any) -> dict[str, Any] | RowError:
+    if not isinstance(row, dict):
+        return RowError("row is not an object")
+    missing = [k for k in ("question", "answer") if k not in row]
+    if missing:
+        return RowError(f"missing field {missing[0]!r}")
+    known = {"id", "question", "choices", "answer", "subject", "explanation", "explaination"}
+    return {
+        "question": row["question"],
+        "choices": row.get("choices"),
+        "answer": row["answer"],
+        "subject": row.get("subject", row.get("category")),
+        "extra": {k: v for k, v in row.items() if k not in known and _scalar(v)},
+    }
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def read_canonical_jsonl(path: Path) -> Iterator[RawRow]:
+    """Canonical JSONL in the ``ot-full`` schema, one record per line."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path.name} line {lineno}"
+            try:
+                row = json.loads(line)
+            except ValueError as err:
+                yield where, RowError(f"invalid JSON ({err.msg})")
+                continue
+            yield where, _canonical_fields(row)
+
+
+def read_canonical_json(path: Path) -> Iterator[RawRow]:
+    """A JSON array of ``ot-full`` records (the layout of ``ot-lite``'s ``test_*.json``)."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise SlmbenchError(f"{path}: invalid JSON ({err})") from err
+    if not isinstance(rows, list):
+        raise SlmbenchError(f"{path}: expected a JSON array of records")
+    for index, row in enumerate(rows):
+        yield f"{path.name} row {index}", _canonical_fields(row)
+
+
+def read_parquet(path: Path) -> Iterator[RawRow]:
+    """A parquet shard of a local ``GSMA/ot-full`` snapshot (``<config>/test-*.parquet``)."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises many unrelated types
+        raise SlmbenchError(f"{path}: unreadable parquet ({err})") from err
+    for index, row in enumerate(table.to_pylist()):
+        yield f"{path.name} row {index}", _canonical_fields(row)
+
+
+def hub_rows(name: str, dataset: Any) -> Iterator[RawRow]:
+    """Rows of a ``datasets.Dataset`` loaded from the Hub."""
+    for index, row in enumerate(dataset):
+        yield f"{name} row {index}", _canonical_fields(dict(row))
+
+
+# Filename patterns tried in a benchmark's local folder, most specific first.
+LOCAL_READERS: list[tuple[str, Reader]] = [
+    ("TeleQnA.txt", read_teleqna_txt),
+    ("fin_*.json", read_oranbench_json),
+    ("*.jsonl", read_canonical_jsonl),
+    ("*.parquet", read_parquet),
+    ("*.json", read_canonical_json),
+]

@@ -1,0 +1,123 @@
+"""Canonical records (the GSMA ``ot-full`` schema) and the checks every importer shares.
+
+A record is a plain dict so that it goes straight into ``datasets.Dataset``:
+``id``, ``question``, ``choices`` (list, empty for free-answer tasks), ``answer``
+(0-based int for multiple choice, str for labels and numbers) and ``subject``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["mcq", "label", "numeric"]
+
+
+class RowError(ValueError):
+    """One malformed source row; the loader skips it and reports where it was."""
+
+
+def stable_id(question: str, choices: list[str]) -> str:
+    """An id that survives reordering and re-export: a hash of the content, never a row number."""
+    norm = [" ".join(question.split()), [" ".join(c.split()) for c in choices]]
+    payload = json.dumps(norm, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def parse_number(text: Any) -> float | None:
+    """Parse a gold or predicted number, tolerating thousands separators and a trailing %."""
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, (int, float)):
+        return float(text) if math.isfinite(float(text)) else None
+    cleaned = str(text).strip().replace(",", "").replace("$", "").rstrip("%").strip()
+    if not _NUMBER.match(cleaned):
+        return None
+    value = float(cleaned)
+    return value if math.isfinite(value) else None
+
+
+def make_record(
+    *,
+    kind: Kind,
+    question: Any,
+    choices: Any = None,
+    answer: Any,
+    subject: Any = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Validate one row and return its canonical record, or raise RowError saying what is wrong."""
+    if not isinstance(question, str) or not question.strip():
+        raise RowError("missing or empty 'question'")
+    choices = [] if choices is None else choices
+    if not isinstance(choices, (list, tuple)):
+        raise RowError(f"'choices' must be a list, got {type(choices).__name__}")
+    choices = [str(c).strip() if c is not None else "" for c in choices]
+    if kind == "mcq":
+        if len(choices) < 2:
+            raise RowError(f"needs at least 2 choices, got {len(choices)}")
+        if any(not c for c in choices):
+            raise RowError("empty choice text")
+        if isinstance(answer, str) and answer.strip().lstrip("-").isdigit():
+            answer = int(answer.strip())
+        if isinstance(answer, bool) or not isinstance(answer, int):
+            raise RowError(f"'answer' must be a 0-based index, got {answer!r}")
+        if not 0 <= answer < len(choices):
+            raise RowError(f"answer index {answer} out of range for {len(choices)} choices")
+    elif kind == "label":
+        if answer is None or not str(answer).strip():
+            raise RowError("missing or empty 'answer' label")
+        answer = str(answer).strip()
+    elif kind == "numeric":
+        if parse_number(answer) is None:
+            raise RowError(f"'answer' is not a number: {answer!r}")
+        answer = str(answer).strip()
+    record = {
+        "id": stable_id(question, choices),
+        "question": question.strip(),
+        "choices": choices,
+        "answer": answer,
+        "subject": "" if subject is None else str(subject),
+    }
+    if extra:
+        record.update(extra)
+    return record
+
+
+@dataclass
+class LoadReport:
+    """What a load kept and skipped, so one bad row never aborts a run but is never hidden."""
+
+    benchmark: str
+    source: str
+    kept: int = 0
+    duplicates: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def skip(self, where: str, err: Exception) -> None:
+        self.skipped.append(f"{where}: {err}")
+
+    def summary(self) -> str:
+        line = f"{self.benchmark}: kept {self.kept} rows from {self.source}"
+        if self.duplicates:
+            line += f", dropped {self.duplicates} exact duplicates"
+        if self.skipped:
+            line += f", skipped {len(self.skipped)} malformed (first: {self.skipped[0]})"
+        return line
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.benchmark,
+            "source": self.source,
+            "kept": self.kept,
+            "duplicates": self.duplicates,
+            "skipped": len(self.skipped),
+            "skipped_rows": self.skipped[:50],
+        }

@@ -1,0 +1,146 @@
+"""``slmbench lm-eval``: lm-eval's own CLI with our tasks, models and defaults in place.
+
+The arguments are parsed by lm-eval's parser, so every lm-eval flag works. Only the
+parsed namespace is adjusted before lm-eval runs it:
+
+- ``--include_path`` gains slmbench's ``tasks/`` folder;
+- a missing ``--model`` means ``hf``, and ``pretrained=embedded`` (or no ``pretrained``)
+  means the embedded SmolLM2-135M-Instruct checkpoint;
+- ``--device`` defaults to ``cpu`` where CUDA is absent (lm-eval defaults to ``cuda:0``);
+- ``--metadata data_dir=...`` is checked up front so a typo fails before the model loads.
+
+After the run, the data-quality report (rows skipped as malformed, duplicates) is
+printed and, with ``--output_path``, saved next to lm-eval's results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.errors import SlmbenchError
+from harness.paths import tasks_dir
+
+# Models whose ``pretrained=`` is a transformers checkpoint.
+HF_FAMILY = {"hf", "hf-auto", "huggingface", "hf-peft", "slm-hf", "vllm"}
+LM_EVAL_SUBCOMMANDS = {"run", "ls", "validate"}
+
+
+def register_components() -> None:
+    """Make slmbench's filters and lm-eval models known to lm-eval's registries."""
+    import harness.scoring.filters  # noqa: F401 - registers filters on import
+    from harness.models import register_models
+
+    register_models()
+
+
+def _with_include_path(current: Any) -> list[str]:
+    ours = str(tasks_dir())
+    paths = [] if not current else (current if isinstance(current, list) else [current])
+    flat = [p for entry in paths for p in str(entry).split(":") if p]
+    return [ours, *[p for p in flat if p != ours]]
+
+
+def adjust_run_args(args: Any) -> Any:
+    """Apply slmbench's defaults to a parsed ``lm-eval run`` namespace (in place)."""
+    from harness.data.source import resolve_data_dir
+    from harness.models.embedded import resolve_pretrained
+
+    args.include_path = _with_include_path(getattr(args, "include_path", None))
+    args.model = args.model or "hf"
+    model_args = dict(args.model_args or {})
+    if args.model in HF_FAMILY:
+        model_args["pretrained"] = resolve_pretrained(model_args.get("pretrained"))
+    args.model_args = model_args
+    if not getattr(args, "device", None):
+        import torch
+
+        args.device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    metadata = getattr(args, "metadata", None) or {}
+    if not isinstance(metadata, dict):
+        raise SlmbenchError(f"--metadata must be key=value pairs or a JSON object, got {metadata!r}")
+    if "data_dir" in metadata:
+        metadata["data_dir"] = str(resolve_data_dir(metadata["data_dir"]))
+    args.metadata = metadata
+    return args
+
+
+def _check_tasks(args: Any) -> None:
+    """Fail fast, on one line, for task names that neither lm-eval nor slmbench knows."""
+    from lm_eval.tasks import TaskManager
+
+    requested = [t for entry in (args.tasks or []) for t in str(entry).split(",") if t]
+    if not requested:
+        raise SlmbenchError("--tasks is required (e.g. --tasks telecom_all)")
+    manager = TaskManager(include_path=args.include_path)
+    known = set(manager.all_tasks)
+    unknown = [t for t in requested if t not in known and not Path(t).exists()
+               and not manager.match_tasks([t])]
+    if unknown:
+        import difflib
+
+        hints = difflib.get_close_matches(unknown[0], sorted(known), n=3)
+        hint = f" (did you mean: {', '.join(hints)}?)" if hints else ""
+        raise SlmbenchError(f"unknown task {unknown[0]!r}{hint}")
+
+
+def _save_data_report(output_path: str | None) -> None:
+    from harness.data.source import LOAD_REPORTS
+    from harness.report.atomic import write_json_atomic
+
+    if not LOAD_REPORTS:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="slmbench data report")
+    for col in ("benchmark", "kept", "duplicates", "skipped", "first skipped row"):
+        table.add_column(col)
+    for report in LOAD_REPORTS.values():
+        table.add_row(report.benchmark, str(report.kept), str(report.duplicates),
+                      str(len(report.skipped)), report.skipped[0] if report.skipped else "")
+    Console(stderr=True).print(table)
+    if not output_path:
+        return
+    payload = {name: r.as_dict() for name, r in LOAD_REPORTS.items()}
+    out = Path(output_path)
+    folder = out.parent if out.suffix == ".json" else out
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / "slmbench_data_report.json", payload)
+    # Also stamp the newest lm-eval results file, so the report travels with the scores.
+    newest = max(folder.rglob("results_*.json"), key=os.path.getmtime, default=None)
+    if newest is not None:
+        results = json.loads(newest.read_text(encoding="utf-8"))
+        results["slmbench_data_report"] = payload
+        write_json_atomic(newest, results)
+
+
+def run_lm_eval(argv: list[str]) -> int:
+    """Run lm-eval's CLI on ``argv`` with slmbench's tasks, models and defaults."""
+    from lm_eval._cli import HarnessCLI
+    from lm_eval.utils import setup_logging
+
+    register_components()
+    setup_logging()
+    if argv and argv[0] not in LM_EVAL_SUBCOMMANDS and argv[0] not in ("-h", "--help"):
+        argv = ["run", *argv]
+    saved = sys.argv
+    sys.argv = ["slmbench lm-eval", *argv]
+    try:
+        parser = HarnessCLI()
+        args = parser.parse_args()
+    finally:
+        sys.argv = saved
+    command = getattr(args, "command", None)
+    if command in ("ls", "validate"):
+        args.include_path = ":".join(_with_include_path(getattr(args, "include_path", None)))
+    if command == "run":
+        adjust_run_args(args)
+        _check_tasks(args)
+    parser.execute(args)
+    if command == "run":
+        _save_data_report(getattr(args, "output_path", None))
+    return 0

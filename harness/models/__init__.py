@@ -1,0 +1,17 @@
+"""lm-eval model classes that slmbench adds, registered lazily by name."""
+
+from __future__ import annotations
+
+# name -> "module:Class"; lm-eval imports the module only when the model is used.
+MODELS = {
+    "slm-hf": "harness.models.hf_lm:EmbeddedAwareHFLM",
+}
+
+
+def register_models() -> None:
+    """Register slmbench's models with lm-eval (idempotent)."""
+    from lm_eval.api.registry import model_registry
+
+    for name, target in MODELS.items():
+        if name not in model_registry:
+            model_registry.register(name, target=target)

@@ -1,0 +1,63 @@
+"""Prompt builders referenced by the task YAMLs (``doc_to_text`` / ``doc_to_choice``).
+
+They live in Python rather than Jinja so that the tests can render them and so that the
+generative, Maj@k and loglikelihood variants of a benchmark share one wording: the
+loglikelihood variant scores the same option letters the generative one asks for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.scoring.extract import LETTERS
+
+_MCQ_HEADER = (
+    "The following is a multiple-choice question about telecommunications. "
+    "Reply with the letter of the correct option."
+)
+
+
+def mcq_prompt(doc: dict[str, Any]) -> str:
+    options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(doc["choices"]))
+    return f"{_MCQ_HEADER}\n\nQuestion: {doc['question']}\n{options}\nAnswer:"
+
+
+def mcq_letters(doc: dict[str, Any]) -> list[str]:
+    return [LETTERS[i] for i in range(len(doc["choices"]))]
+
+
+def label_prompt(doc: dict[str, Any]) -> str:
+    labels = ", ".join(doc["labels"])
+    return (
+        f"{doc['question']}\n\nReply with exactly one label from: {labels}.\nAnswer:"
+    )
+
+
+def label_choices(doc: dict[str, Any]) -> list[str]:
+    return list(doc["labels"])
+
+
+def label_target(doc: dict[str, Any]) -> int:
+    """Index of the gold label, for the loglikelihood variant."""
+    return list(doc["labels"]).index(doc["answer"])
+
+
+def numeric_prompt(doc: dict[str, Any]) -> str:
+    return (
+        f"{doc['question']}\n\nSolve the problem and give the final numeric answer "
+        "in \\boxed{}.\nAnswer:"
+    )
+
+
+def reasoning_label_prompt(doc: dict[str, Any]) -> str:
+    labels = ", ".join(doc["labels"])
+    return (
+        f"{doc['question']}\n\nGive the root cause as one label from: {labels}, "
+        "with the final label in \\boxed{}.\nAnswer:"
+    )
+
+
+def target_text(doc: dict[str, Any]) -> str:
+    """Gold answer as text, shown in lm-eval's per-sample log."""
+    answer = doc["answer"]
+    return LETTERS[answer] if isinstance(answer, int) else str(answer)

@@ -1,0 +1,94 @@
+"""Shared fixtures: a data directory in the ot-full schema and a hermetic cache.
+
+The real TeleQnA and ORAN-Bench files are linked from ../shared/data when present; the
+other six benchmarks get small files written here in the ``ot-full`` schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED_DATA.is_dir():
+    SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+WG_LABELS = ["CT1", "CT3", "CT4", "CT6", "RAN1", "RAN2", "RAN3", "RAN4", "RAN5",
+             "SA1", "SA2", "SA3", "SA4", "SA5", "SA6", "RAN6"]
+
+
+def shared_data_or_skip() -> Path:
+    if not (SHARED_DATA / "teleqna" / "TeleQnA.txt").is_file():
+        pytest.skip("../shared/data is absent")
+    return SHARED_DATA
+
+
+def _mcq_rows(prefix: str, n: int) -> list[dict]:
+    return [
+        {"question": f"{prefix} question {i}: which value is {i % 4}?",
+         "choices": [f"value {k}" for k in range(4)], "answer": i % 4,
+         "subject": "fixture"}
+        for i in range(n)
+    ]
+
+
+def write_fixture_benchmarks(root: Path, n: int = 20) -> Path:
+    """Write the six non-shared benchmarks, in the layouts a user may have, under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    # Canonical JSONL in a benchmark folder.
+    for name in ("sixg_bench", "srsranbench"):
+        (root / name).mkdir(exist_ok=True)
+        with (root / name / "test.jsonl").open("w") as fh:
+            for row in _mcq_rows(name, n):
+                fh.write(json.dumps(row) + "\n")
+    # ot-lite style single JSON arrays named by the Hub config.
+    (root / "test_teletables.json").write_text(json.dumps(_mcq_rows("teletables", n)))
+    tsg = [{"question": f"Document {i} about {WG_LABELS[i % 16]} matters.",
+            "answer": WG_LABELS[i % 16], "file_name": f"doc{i}.docx"} for i in range(max(n, 32))]
+    (root / "3gpp_tsg").mkdir(exist_ok=True)
+    with (root / "3gpp_tsg" / "test.jsonl").open("w") as fh:
+        for row in tsg:
+            fh.write(json.dumps(row) + "\n")
+    (root / "telemath").mkdir(exist_ok=True)
+    with (root / "telemath" / "test.jsonl").open("w") as fh:
+        for i in range(n):
+            fh.write(json.dumps({"question": f"What is {i} times 2.5 in dB?",
+                                 "answer": i * 2.5, "category": "fixture"}) + "\n")
+    (root / "telelogs").mkdir(exist_ok=True)
+    with (root / "telelogs" / "test.jsonl").open("w") as fh:
+        for i in range(n):
+            fh.write(json.dumps({"question": f"Throughput drop in log {i}. Root causes C1..C8.",
+                                 "answer": f"C{1 + i % 8}"}) + "\n")
+    return root
+
+
+def write_fixture_mcq(root: Path, name: str, n: int = 20) -> None:
+    (root / name).mkdir(parents=True, exist_ok=True)
+    with (root / name / f"{name}.jsonl").open("w") as fh:
+        for row in _mcq_rows(name, n):
+            fh.write(json.dumps(row) + "\n")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """All eight benchmarks: real TeleQnA/ORAN files when shared data exists, else fixtures."""
+    root = write_fixture_benchmarks(tmp_path_factory.mktemp("data"))
+    for name in ("teleqna", "oranbench"):
+        if (SHARED_DATA / name).is_dir():
+            os.symlink(SHARED_DATA / name, root / name)
+        else:
+            write_fixture_mcq(root, name)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _clean_load_cache():
+    """Loads are cached per process; tests that write data must not see another's."""
+    from harness.data import source
+
+    source._CACHE.clear()
+    source.LOAD_REPORTS.clear()
+    yield
