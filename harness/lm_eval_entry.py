@@ -6,6 +6,8 @@ parsed namespace is adjusted before lm-eval runs it:
 - ``--include_path`` gains slmbench's ``tasks/`` folder;
 - a missing ``--model`` means ``hf``, and ``pretrained=embedded`` (or no ``pretrained``)
   means the embedded SmolLM2-135M-Instruct checkpoint;
+- the embedded model is an instruct model that answers nothing without its chat template,
+  so ``--apply_chat_template`` is on for it unless ``--no_chat_template`` is given;
 - ``--device`` defaults to ``cpu`` where CUDA is absent (lm-eval defaults to ``cuda:0``);
 - ``--metadata data_dir=...`` is checked up front so a typo fails before the model loads.
 
@@ -16,6 +18,7 @@ printed and, with ``--output_path``, saved next to lm-eval's results.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -35,6 +38,14 @@ def register_components() -> None:
     from harness.models import register_models
 
     register_models()
+    logging.getLogger("lm_eval.api.task").addFilter(_QuietCustomDatasetHint())
+
+
+class _QuietCustomDatasetHint(logging.Filter):
+    """Drop lm-eval's per-task hint about --metadata: every slmbench task uses custom_dataset."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Custom kwargs can be passed" not in str(record.msg)
 
 
 def _with_include_path(current: Any) -> list[str]:
@@ -44,16 +55,19 @@ def _with_include_path(current: Any) -> list[str]:
     return [ours, *[p for p in flat if p != ours]]
 
 
-def adjust_run_args(args: Any) -> Any:
+def adjust_run_args(args: Any, no_chat_template: bool = False) -> Any:
     """Apply slmbench's defaults to a parsed ``lm-eval run`` namespace (in place)."""
     from harness.data.source import resolve_data_dir
-    from harness.models.embedded import resolve_pretrained
+    from harness.models.embedded import is_embedded, resolve_pretrained
 
     args.include_path = _with_include_path(getattr(args, "include_path", None))
     args.model = args.model or "hf"
     model_args = dict(args.model_args or {})
     if args.model in HF_FAMILY:
+        embedded = is_embedded(model_args.get("pretrained"))
         model_args["pretrained"] = resolve_pretrained(model_args.get("pretrained"))
+        if embedded and not hasattr(args, "apply_chat_template") and not no_chat_template:
+            args.apply_chat_template = True
     args.model_args = model_args
     if not getattr(args, "device", None):
         import torch
@@ -61,7 +75,9 @@ def adjust_run_args(args: Any) -> Any:
         args.device = "cuda:0" if torch.cuda.is_available() else "cpu"
     metadata = getattr(args, "metadata", None) or {}
     if not isinstance(metadata, dict):
-        raise SlmbenchError(f"--metadata must be key=value pairs or a JSON object, got {metadata!r}")
+        raise SlmbenchError(
+            f"--metadata must be key=value pairs or a JSON object, got {metadata!r}"
+        )
     if "data_dir" in metadata:
         metadata["data_dir"] = str(resolve_data_dir(metadata["data_dir"]))
     args.metadata = metadata
@@ -127,6 +143,8 @@ def run_lm_eval(argv: list[str]) -> int:
     setup_logging()
     if argv and argv[0] not in LM_EVAL_SUBCOMMANDS and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]
+    no_chat_template = "--no_chat_template" in argv
+    argv = [a for a in argv if a != "--no_chat_template"]
     saved = sys.argv
     sys.argv = ["slmbench lm-eval", *argv]
     try:
@@ -138,7 +156,7 @@ def run_lm_eval(argv: list[str]) -> int:
     if command in ("ls", "validate"):
         args.include_path = ":".join(_with_include_path(getattr(args, "include_path", None)))
     if command == "run":
-        adjust_run_args(args)
+        adjust_run_args(args, no_chat_template=no_chat_template)
         _check_tasks(args)
     parser.execute(args)
     if command == "run":

@@ -38,8 +38,9 @@ def check_yaml(path: Path, known_tasks: set[str]) -> str | None:
 
 def validate_tasks(data_dir: str | None = None) -> int:
     """Exit status 0 when every YAML loads (and, with data, every task builds)."""
-    import harness.scoring.filters  # noqa: F401 - registers the filters YAMLs name
     from lm_eval.tasks import TaskManager
+
+    import harness.scoring.filters  # noqa: F401 - registers the filters YAMLs name
 
     console = Console()
     root = tasks_dir()
@@ -82,6 +83,4 @@ def _build_on_data(manager, names: set[str], data_dir: str) -> dict[str, str]:
 
 
 def _leaf(manager, name: str):
-    from lm_eval.tasks import get_task_dict
-
-    return get_task_dict([name], manager)[name]
+    return manager.load([name])["tasks"][name]

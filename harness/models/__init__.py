@@ -10,6 +10,7 @@ MODELS = {
 
 def register_models() -> None:
     """Register slmbench's models with lm-eval (idempotent)."""
+    import lm_eval.models  # noqa: F401 - lm-eval fills its registry only while it is empty
     from lm_eval.api.registry import model_registry
 
     for name, target in MODELS.items():

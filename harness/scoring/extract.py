@@ -37,7 +37,8 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w%.\-+/]", " ", text.lower()).split()).strip(" .")
 
 
-_LEAD_LETTER = re.compile(r"^\(?\s*([A-Za-z])\s*\)?(?:[.:)\]]|\s|$)")
+# "B", "B.", "B)", "(B)", "B: text" at the very start; "I think" and "A good" are words.
+_LEAD_LETTER = re.compile(r"^(?:\(\s*([A-Za-z])\s*\)|([A-Za-z])(?:[.:)\]]|\s*$))")
 _KEYWORD_LETTER = re.compile(
     r"\b(?:answer|option|choice)\b(?:\s+is)?\s*[:\-]?\s*\(?\s*([A-Za-z])\s*\)?(?=[\s.,:;)]|$)",
     re.IGNORECASE,
@@ -52,8 +53,8 @@ def extract_choice(response: str, choices: list[str]) -> Extraction:
 
     Accepted, in this order: a leading letter (``B``, ``B.``, ``(B)``, ``B) text``);
     ``Answer: B`` / ``the answer is (b)``; ``option 2`` (1-based, as TeleQnA writes it);
-    the full text of exactly one choice. A lone lowercase ``a`` at the start is read as
-    the article, not option A, unless it is followed by punctuation.
+    the full text of exactly one choice. A leading letter counts only when punctuation,
+    brackets or the end follow it, so "I think..." and "A good..." are read as words.
     """
     text = (response or "").strip()
     n = len(choices)
@@ -63,8 +64,8 @@ def extract_choice(response: str, choices: list[str]) -> Extraction:
     if boxed is not None:
         text = boxed
     lead = _LEAD_LETTER.match(text)
-    if lead and not (lead.group(1) == "a" and re.match(r"^a\s", text)):
-        return _letter(lead.group(1).upper(), n, "leading letter")
+    if lead:
+        return _letter((lead.group(1) or lead.group(2)).upper(), n, "leading letter")
     keyword = _KEYWORD_LETTER.search(text)
     if keyword:
         return _letter(keyword.group(1).upper(), n, "answer/option letter")
@@ -97,7 +98,7 @@ def _letter(letter: str, n: int, how: str) -> Extraction:
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}``, braces balanced, or None."""
+    r"""Content of the last ``\\boxed{...}``, braces balanced, or None."""
     starts = [m.end() for m in _BOXED.finditer(text)]
     if not starts:
         return None
@@ -125,7 +126,7 @@ def _final_answer_span(text: str) -> tuple[str, str]:
 
 
 def extract_label(response: str, labels: list[str]) -> Extraction:
-    """Which of a closed label set a generation names (3GPP working group, root cause).
+    r"""Which of a closed label set a generation names (3GPP working group, root cause).
 
     The final-answer span is searched (last ``\\boxed{}``, else the text after the last
     "answer"), and the first label mentioned there wins. Labels match case-insensitively
@@ -136,25 +137,23 @@ def extract_label(response: str, labels: list[str]) -> Extraction:
     if not text:
         return Extraction(None, "empty generation")
     span, how = _final_answer_span(text)
-    squash = re.compile(r"[\s_\-]+")
-    haystack = squash.sub("", span.lower())
     best: tuple[int, int, str] | None = None
     for label in labels:
-        needle = squash.sub("", label.lower())
-        if not needle:
-            continue
-        for m in re.finditer(re.escape(needle), haystack):
-            before = haystack[m.start() - 1] if m.start() else " "
-            after = haystack[m.end()] if m.end() < len(haystack) else " "
-            if before.isalnum() and needle[0].isalnum() or after.isalnum() and needle[-1].isalnum():
-                continue
-            # earliest position; on a tie the longer label (RAN11 over RAN1)
-            candidate = (m.start(), -len(needle), label)
+        match = _label_pattern(label).search(span)
+        if match:
+            # earliest mention wins; at the same position the longer label (RAN11 over RAN1)
+            candidate = (match.start(), -len(label), label)
             best = candidate if best is None or candidate < best else best
-            break
     if best is None:
         return Extraction(None, f"no known label in the {how} answer")
     return Extraction(best[2], f"label ({how})")
+
+
+def _label_pattern(label: str) -> re.Pattern:
+    """``RAN1`` also matches ``ran 1``/``RAN-1``, never inside ``RAN11`` or ``XRAN1``."""
+    runs = re.findall(r"[A-Za-z]+|\d+|[^A-Za-z\d\s_\-]+", label)
+    body = r"[\s_\-]*".join(re.escape(r) for r in runs)
+    return re.compile(rf"(?<![A-Za-z0-9]){body}(?![A-Za-z0-9])", re.IGNORECASE)
 
 
 _ANY_NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")

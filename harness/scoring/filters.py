@@ -71,7 +71,8 @@ class ExtractAnswer(Filter):
         self.kind = kind
 
     def apply(self, resps, docs):
-        return [[extract(self.kind, r, doc) for r in rs] for rs, doc in zip(resps, docs)]
+        pairs = zip(resps, docs, strict=True)
+        return [[extract(self.kind, r, doc) for r in rs] for rs, doc in pairs]
 
 
 @_register("slm_majority_vote")

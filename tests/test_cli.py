@@ -1,0 +1,78 @@
+"""``slmbench lm-eval`` end to end on the embedded model, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+SIX = ["teleqna", "sixg_bench", "three_gpp_tsg", "oranbench", "srsranbench", "teletables"]
+
+
+def slmbench(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _error_line(proc):
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("slmbench: error:")]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    return lines[0]
+
+
+def test_telecom_all_end_to_end_on_the_embedded_model(data_dir, tmp_path):
+    out = tmp_path / "out"
+    proc = slmbench("lm-eval", "--tasks", "telecom_all", "--limit", "3",
+                    "--metadata", f"data_dir={data_dir}", "--log_samples",
+                    "--output_path", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "telecom_all" in proc.stdout and "exact_match" in proc.stdout
+    [results_file] = list(out.rglob("results_*.json"))
+    results = json.loads(results_file.read_text())
+    for task in SIX:
+        scores = results["results"][task]
+        assert 0.0 <= scores["exact_match,pass@1"] <= 1.0
+        assert "unparsed,pass@1" in scores
+        assert results["n-samples"][task]["effective"] == 3
+    assert "exact_match,pass@1" in results["groups"]["telecom_all"]
+    assert results["config"]["model_args"]["pretrained"].endswith("SmolLM2-135M-Instruct-Q4_1-v1")
+    # per-sample logs keep the raw generation and the parsed answer or the unparsed reason
+    samples = [json.loads(line) for f in out.rglob("samples_teleqna_*.jsonl")
+               for line in f.read_text().splitlines()]
+    assert len(samples) == 3
+    for sample in samples:
+        filtered = sample["filtered_resps"][0]
+        assert filtered in "ABCDE" or filtered.startswith("[unparsed] ")
+    # the data report travels with the results
+    report = results["slmbench_data_report"]
+    assert report["oranbench"]["kept"] > 0 and (out / "slmbench_data_report.json").is_file()
+
+
+def test_unknown_task_is_a_one_line_error():
+    line = _error_line(slmbench("lm-eval", "--tasks", "telecom_al", "--limit", "1"))
+    assert "unknown task 'telecom_al'" in line and "telecom_all" in line
+
+
+def test_bad_data_dir_metadata_is_a_one_line_error(tmp_path):
+    line = _error_line(slmbench("lm-eval", "--tasks", "teleqna", "--limit", "1",
+                                "--metadata", f"data_dir={tmp_path}/missing"))
+    assert f"data_dir={tmp_path}/missing: directory not found" in line
+
+
+def test_missing_benchmark_file_names_the_data_dir(tmp_path):
+    (tmp_path / "teleqna").mkdir()
+    line = _error_line(slmbench("lm-eval", "--tasks", "teleqna", "--limit", "1",
+                                "--metadata", f"data_dir={tmp_path}"))
+    assert f"data dir {tmp_path} has no files for teleqna" in line
+
+
+@pytest.mark.parametrize("sub", ["ls", "validate"])
+def test_lm_eval_subcommands_see_slmbench_tasks(sub):
+    args = ["lm-eval", "ls", "tasks"] if sub == "ls" else ["lm-eval", "validate", "--tasks",
+                                                           "telecom_all,teleqna_maj4"]
+    proc = slmbench(*args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("telecom_all" in proc.stdout) if sub == "ls" else ("valid" in proc.stdout)
