@@ -9,6 +9,11 @@ parsed namespace is adjusted before lm-eval runs it:
 - the embedded model is an instruct model that answers nothing without its chat template,
   so ``--apply_chat_template`` is on for it unless ``--no_chat_template`` is given;
 - ``--device`` defaults to ``cpu`` where CUDA is absent (lm-eval defaults to ``cuda:0``);
+- with ``--output_path`` and no ``--use_cache``, responses are cached per request under
+  ``<output_path>/.slmbench_cache/<model fingerprint>``, so re-running an interrupted command
+  resumes it (lm-eval's own cache; it never caches sampled generations, so Maj@k samples
+  are recomputed). The fingerprint covers the model arguments and the size and mtime of
+  every file in local model or adapter folders, so retrained weights never hit a stale cache;
 - ``--metadata data_dir=...`` is checked up front so a typo fails before the model loads.
 
 After the run, the data-quality report (rows skipped as malformed, duplicates) is
@@ -73,6 +78,10 @@ def adjust_run_args(args: Any, no_chat_template: bool = False) -> Any:
         import torch
 
         args.device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    if getattr(args, "output_path", None) and not getattr(args, "use_cache", None):
+        folder = Path(args.output_path)
+        folder = folder.parent if folder.suffix == ".json" else folder
+        args.use_cache = str(folder / ".slmbench_cache" / model_fingerprint(args.model, model_args))
     metadata = getattr(args, "metadata", None) or {}
     if not isinstance(metadata, dict):
         raise SlmbenchError(
@@ -82,6 +91,21 @@ def adjust_run_args(args: Any, no_chat_template: bool = False) -> Any:
         metadata["data_dir"] = str(resolve_data_dir(metadata["data_dir"]))
     args.metadata = metadata
     return args
+
+
+def model_fingerprint(model: str, model_args: dict[str, Any]) -> str:
+    """A short hash naming the exact weights a run evaluates, for its response cache."""
+    import hashlib
+
+    files = []
+    for value in model_args.values():
+        path = Path(str(value)).expanduser()
+        if isinstance(value, str) and path.exists():
+            entries = [path] if path.is_file() else sorted(path.rglob("*"))
+            entries = [p for p in entries if p.is_file()]
+            files += [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in entries]
+    payload = json.dumps([model, sorted(model_args.items(), key=str), files], default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def _check_tasks(args: Any) -> None:

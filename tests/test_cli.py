@@ -76,3 +76,33 @@ def test_lm_eval_subcommands_see_slmbench_tasks(sub):
     proc = slmbench(*args)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ("telecom_all" in proc.stdout) if sub == "ls" else ("valid" in proc.stdout)
+
+
+def test_response_cache_is_keyed_by_the_weights(tmp_path):
+    import os
+
+    from harness.lm_eval_entry import model_fingerprint
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"v1")
+    first = model_fingerprint("hf", {"pretrained": "x", "peft": str(adapter)})
+    assert first == model_fingerprint("hf", {"pretrained": "x", "peft": str(adapter)})
+    assert first != model_fingerprint("hf", {"pretrained": "y", "peft": str(adapter)})
+    (adapter / "adapter_model.safetensors").write_bytes(b"v2")  # retrained in place
+    os.utime(adapter / "adapter_model.safetensors", ns=(5, 5))
+    assert first != model_fingerprint("hf", {"pretrained": "x", "peft": str(adapter)})
+
+
+def test_rerun_reuses_the_response_cache(data_dir, tmp_path):
+    out = tmp_path / "out"
+    args = ["lm-eval", "--tasks", "teleqna_mc", "--limit", "4", "--metadata",
+            f"data_dir={data_dir}", "--output_path", str(out)]
+    first = slmbench(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    [cache] = list((out / ".slmbench_cache").glob("*.db"))
+    assert cache.stat().st_size > 0
+    again = slmbench(*args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Requests remaining: 0" in again.stderr
+    assert json.loads(max(out.rglob("results_*.json")).read_text())["results"]["teleqna_mc"]
