@@ -3,11 +3,8 @@
 # on the real TeleQnA and ORAN-Bench data in ../shared/data (Pass@1 and loglikelihood).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${SLMBENCH_VENV:-.venv}"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q "torch==2.13.0"
-"$VENV/bin/python" -m pip install -q -e .
+. scripts/_venv.sh
+install_slmbench
 DATA="${SLMBENCH_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 exec "$VENV/bin/slmbench" lm-eval --tasks teleqna,oranbench,teleqna_mc,oranbench_mc \
   --model hf --model_args pretrained=embedded --limit "${LIMIT:-50}" \

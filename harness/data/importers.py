@@ -23,6 +23,19 @@ Reader = Callable[[Path], Iterator[RawRow]]
 _OPTION_PREFIX = re.compile(r"^\s*\(?\d+[.)]\s*")
 
 
+def _json_lines(path: Path) -> Iterator[tuple[str, Any]]:
+    """Each non-blank line of a JSON-lines file, parsed, or a RowError naming the line."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path.name} line {lineno}"
+            try:
+                yield where, json.loads(line)
+            except ValueError as err:
+                yield where, RowError(f"invalid JSON ({getattr(err, 'msg', err)})")
+
+
 def read_teleqna_txt(path: Path) -> Iterator[RawRow]:
     """TeleQnA.txt: ``{"question N": {"question", "option 1".., "answer": "option K: ..."}}``."""
     try:
@@ -57,31 +70,28 @@ def read_teleqna_txt(path: Path) -> Iterator[RawRow]:
 def read_oranbench_json(path: Path) -> Iterator[RawRow]:
     """ORAN-Bench-13K ``fin_*.json``: one ``[question, ["1. opt", ...], "K"]`` array per line."""
     difficulty = {"E": "easy", "M": "medium", "H": "hard"}.get(path.stem.split("_")[-1], "")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name} line {lineno}"
-            try:
-                row = json.loads(line)
-                question, options, answer = row
-            except (ValueError, TypeError) as err:
-                yield where, RowError(f"not a [question, options, answer] array ({err})")
-                continue
-            if not isinstance(options, list):
-                yield where, RowError("options is not a list")
-                continue
-            try:
-                index = int(str(answer).strip()) - 1
-            except ValueError:
-                yield where, RowError(f"answer {answer!r} is not a 1-based option number")
-                continue
-            yield where, {
-                "question": question,
-                "choices": [_OPTION_PREFIX.sub("", str(o)) for o in options],
-                "answer": index,
-                "subject": difficulty,
-            }
+    for where, row in _json_lines(path):
+        try:
+            if isinstance(row, RowError):
+                raise row
+            question, options, answer = row
+        except (RowError, ValueError, TypeError) as err:
+            yield where, RowError(f"not a [question, options, answer] array ({err})")
+            continue
+        if not isinstance(options, list):
+            yield where, RowError("options is not a list")
+            continue
+        try:
+            index = int(str(answer).strip()) - 1
+        except ValueError:
+            yield where, RowError(f"answer {answer!r} is not a 1-based option number")
+            continue
+        yield where, {
+            "question": question,
+            "choices": [_OPTION_PREFIX.sub("", str(o)) for o in options],
+            "answer": index,
+            "subject": difficulty,
+        }
 
 
 def _canonical_fields(row: Any) -> dict[str, Any] | RowError:
@@ -106,17 +116,8 @@ def _scalar(value: Any) -> bool:
 
 def read_canonical_jsonl(path: Path) -> Iterator[RawRow]:
     """Canonical JSONL in the ``ot-full`` schema, one record per line."""
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name} line {lineno}"
-            try:
-                row = json.loads(line)
-            except ValueError as err:
-                yield where, RowError(f"invalid JSON ({err.msg})")
-                continue
-            yield where, _canonical_fields(row)
+    for where, row in _json_lines(path):
+        yield where, row if isinstance(row, RowError) else _canonical_fields(row)
 
 
 def read_canonical_json(path: Path) -> Iterator[RawRow]:
