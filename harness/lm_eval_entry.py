@@ -69,6 +69,10 @@ def adjust_run_args(args: Any, no_chat_template: bool = False) -> Any:
     args.model = args.model or "hf"
     model_args = dict(args.model_args or {})
     if args.model in HF_FAMILY:
+        if model_args.get("adapters") and not model_args.get("pretrained"):
+            from harness.zoo.manifest import load_manifest
+
+            model_args["pretrained"] = load_manifest(model_args["adapters"]).base_model
         embedded = is_embedded(model_args.get("pretrained"))
         model_args["pretrained"] = resolve_pretrained(model_args.get("pretrained"))
         if embedded and not hasattr(args, "apply_chat_template") and not no_chat_template:

@@ -5,6 +5,7 @@ from __future__ import annotations
 # name -> "module:Class"; lm-eval imports the module only when the model is used.
 MODELS = {
     "slm-hf": "harness.models.hf_lm:EmbeddedAwareHFLM",
+    "hf-peft": "harness.models.peft_router:RoutedPeftLM",
 }
 
 

@@ -9,7 +9,6 @@ of silently evaluating a broken model.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import logging
@@ -19,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from harness.errors import SlmbenchError
+from harness.hashing import sha256_file
 from harness.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -62,18 +62,11 @@ def checkpoint_dir() -> Path:
     return cache_dir() / "models" / f"{EMBEDDED_NAME}-Q4_1-v{_RECIPE_VERSION}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _describe(folder: Path) -> dict[str, dict]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != MARKER)
     return {
-        p.name: {"size": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns, "sha256": _sha256(p)}
+        p.name: {"size": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns,
+                 "sha256": sha256_file(p)}
         for p in files
     }
 
@@ -98,7 +91,7 @@ def cache_problem(folder: Path) -> str | None:
         stat = path.stat()
         if stat.st_size != meta["size"]:
             return f"{name} has {stat.st_size} bytes, expected {meta['size']}"
-        if stat.st_mtime_ns != meta["mtime_ns"] and _sha256(path) != meta["sha256"]:
+        if stat.st_mtime_ns != meta["mtime_ns"] and sha256_file(path) != meta["sha256"]:
             return f"{name} does not match its recorded sha256"
     if not any(name.endswith(".safetensors") for name in recorded):
         return "no safetensors weights recorded"

@@ -1,0 +1,115 @@
+"""``hf-peft``: one frozen backbone, one LoRA adapter per task, chosen per request.
+
+lm-eval hands every request its task name (``Instance.task_name``) and sends the requests of
+all tasks to the model together. This class splits each batch of requests by the adapter its
+task routes to, activates that adapter (``PeftModel.set_adapter``: a pointer swap, no reload)
+or disables adapters for unmapped tasks, and lets lm-eval's ``HFLM`` do the actual scoring, so
+tokenization, batching and chat templates are exactly those of ``--model hf``.
+
+``adapters=adapters_zoo/<name>.yaml`` loads a verified manifest (sha256, base model,
+safetensors only); ``peft=<path>`` keeps lm-eval's own single-adapter behaviour, applied to
+every task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from harness.errors import SlmbenchError
+from harness.models.hf_lm import EmbeddedAwareHFLM
+from harness.zoo.manifest import Manifest, load_manifest, verify_entry
+
+log = logging.getLogger(__name__)
+
+
+class RoutedPeftLM(EmbeddedAwareHFLM):
+    def __init__(self, pretrained: Any = None, adapters: str | None = None,
+                 peft: str | None = None, **kwargs: Any) -> None:
+        if adapters and peft:
+            raise SlmbenchError("hf-peft: pass adapters=<manifest.yaml> or peft=<path>, not both")
+        self.manifest: Manifest | None = load_manifest(adapters) if adapters else None
+        if pretrained is None and self.manifest is not None:
+            pretrained = self.manifest.base_model
+        super().__init__(pretrained=pretrained, peft=peft, **kwargs)
+        self.switch_seconds: list[float] = []
+        self._active: str | None = None
+        if self.manifest is not None:
+            self._attach_adapters(self.manifest)
+
+    def _attach_adapters(self, manifest: Manifest) -> None:
+        from peft import PeftModel
+
+        model = self._model
+        for i, entry in enumerate(manifest.adapters):
+            folder = verify_entry(manifest, entry, self.pretrained, model.config)
+            if i == 0:
+                model = PeftModel.from_pretrained(model, str(folder), adapter_name=entry.name)
+            else:
+                model.load_adapter(str(folder), adapter_name=entry.name)
+        model.eval()
+        self._model = model
+        self._active = manifest.adapters[0].name
+        log.info("hf-peft: %d adapters over one backbone: %s", len(manifest.adapters),
+                 ", ".join(f"{a.name}<-{'|'.join(a.routes)}" for a in manifest.adapters))
+
+    def adapter_for(self, task_name: str | None) -> str | None:
+        """Adapter name serving ``task_name``; None runs the plain backbone."""
+        if self.manifest is None:
+            return "peft" if self.peft else None
+        entry = self.manifest.route(task_name)
+        return entry.name if entry else None
+
+    @contextlib.contextmanager
+    def using(self, name: str | None) -> Iterator[None]:
+        """Run the body with adapter ``name`` active (None: adapters disabled)."""
+        if self.manifest is None:
+            yield
+            return
+        if name is None:
+            with self._model.disable_adapter():
+                yield
+            return
+        if name != self._active:
+            start = time.perf_counter()
+            self._model.set_adapter(name)
+            self.switch_seconds.append(time.perf_counter() - start)
+            self._active = name
+        yield
+
+    def _routed(self, method: Callable[..., list], requests: list, **kwargs: Any) -> list:
+        groups: dict[str | None, list[int]] = {}
+        for i, request in enumerate(requests):
+            groups.setdefault(self.adapter_for(request.task_name), []).append(i)
+        results: list[Any] = [None] * len(requests)
+        for name, indices in groups.items():
+            with self.using(name):
+                outputs = method([requests[i] for i in indices], **kwargs)
+            for i, output in zip(indices, outputs, strict=True):
+                results[i] = output
+        return results
+
+    def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
+        return self._routed(super().loglikelihood, requests, disable_tqdm=disable_tqdm)
+
+    def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
+        return self._routed(super().loglikelihood_rolling, requests, disable_tqdm=disable_tqdm)
+
+    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
+        return self._routed(super().generate_until, requests, disable_tqdm=disable_tqdm)
+
+    def get_model_info(self) -> dict:
+        info = super().get_model_info()
+        if self.manifest is not None:
+            info["adapters"] = [
+                {"name": a.name, "task": a.task, "routes": a.routes, "sha256": a.sha256,
+                 "rank": a.rank, "base_model": a.base_model}
+                for a in self.manifest.adapters
+            ]
+            info["adapter_manifest"] = str(self.manifest.path)
+            if self.switch_seconds:
+                info["adapter_switch_ms_max"] = round(max(self.switch_seconds) * 1e3, 3)
+        return info

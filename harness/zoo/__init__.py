@@ -1,0 +1,1 @@
+"""The adapter zoo: manifests that map tasks to verified LoRA adapters."""

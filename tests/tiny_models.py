@@ -1,0 +1,40 @@
+"""Tiny Llama backbones and LoRA adapters built inside the tests (seconds on a CPU).
+
+They borrow the embedded model's tokenizer so prompts tokenize as in real runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from harness.models.embedded import ensure_checkpoint
+
+
+def build_tiny_base(folder: Path, hidden_size: int = 32, seed: int = 0):
+    """Save a randomly initialised 2-layer Llama (with tokenizer) into ``folder``."""
+    tokenizer = AutoTokenizer.from_pretrained(ensure_checkpoint())
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size,
+                         intermediate_size=2 * hidden_size, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512, tie_word_embeddings=True,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return Path(folder), config
+
+
+def build_tiny_lora(base_dir: Path, folder: Path, seed: int, rank: int, modules: list[str]):
+    """Save a LoRA adapter with random (non-zero) B matrices, so it changes the logits."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM.from_pretrained(base_dir)
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=modules,
+                        init_lora_weights=False, task_type="CAUSAL_LM")
+    get_peft_model(model, config).save_pretrained(folder)
+    return Path(folder)
