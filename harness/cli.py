@@ -6,6 +6,9 @@ Examples:
     slmbench validate --data-dir ../shared/data
     slmbench data stats teleqna --data-dir ../shared/data
     slmbench embedded --rebuild
+    slmbench train teleqna --data-dir ../shared/data --zoo adapters_zoo/embedded.yaml --evaluate
+    slmbench lm-eval --tasks telecom_all --model hf-peft \
+        --model_args adapters=adapters_zoo/embedded.yaml
 """
 
 from __future__ import annotations
@@ -55,6 +58,20 @@ def cmd_embedded(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.train.cli_args import config_from_args
+    from harness.train.workflow import train_and_publish
+
+    benchmarks = [b for entry in args.benchmarks for b in entry.split(",") if b]
+    name = args.name or "+".join(benchmarks)
+    cfg = config_from_args(args, benchmarks, args.output_dir or f"runs/train/{name}")
+    train_and_publish(cfg, name, zoo=Path(args.zoo) if args.zoo else None,
+                      evaluate=args.evaluate, eval_limit=args.eval_limit, baseline=args.baseline)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slmbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -75,6 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embedded", help="materialize the embedded default model and print paths")
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached checkpoint")
     p.set_defaults(func=cmd_embedded)
+    p = sub.add_parser("train", help="train a LoRA adapter on benchmark train splits",
+                       description="Train one LoRA adapter (several benchmarks: a monolithic "
+                       "one). Re-running the same command resumes from the last checkpoint.")
+    p.add_argument("benchmarks", nargs="+", help="benchmark(s), e.g. teleqna or teleqna,oranbench")
+    p.add_argument("--name", default=None, help="adapter name (default: the benchmarks)")
+    p.add_argument("--output-dir", default=None, help="run folder (default runs/train/<name>)")
+    p.add_argument("--zoo", default=None, help="publish the best adapter into this manifest")
+    p.add_argument("--evaluate", action="store_true",
+                   help="score Pass@1 on the unseen (test) and seen (train) splits")
+    p.add_argument("--baseline", action="store_true", help="also score the plain backbone")
+    p.add_argument("--eval-limit", type=int, default=None, help="questions per split scored")
+    from harness.train.cli_args import add_train_args
+
+    add_train_args(p)
+    p.set_defaults(func=cmd_train)
     return parser
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.paths import tasks_dir
+from harness.task_loader import load_task, task_manager
 
 
 def check_yaml(path: Path, known_tasks: set[str]) -> str | None:
@@ -54,7 +55,7 @@ def validate_tasks(data_dir: str | None = None) -> int:
     problems = {k: v for k, v in problems.items() if v}
     console.print(f"checked {len(files)} YAML files, {len(ours)} tasks and groups")
     if data_dir is not None and not problems:
-        problems.update(_build_on_data(manager, ours, data_dir))
+        problems.update(_build_on_data(ours, data_dir))
     for name, problem in problems.items():
         console.print(f"[red]FAIL[/red] {name}: {problem}", highlight=False)
     if not problems:
@@ -62,18 +63,13 @@ def validate_tasks(data_dir: str | None = None) -> int:
     return 1 if problems else 0
 
 
-def _build_on_data(manager, names: set[str], data_dir: str) -> dict[str, str]:
-    from lm_eval.tasks import TaskManager
-
-    from harness.data.source import resolve_data_dir
-
-    folder = str(resolve_data_dir(data_dir))
-    manager = TaskManager(include_path=str(tasks_dir()), metadata={"data_dir": folder})
+def _build_on_data(names: set[str], data_dir: str) -> dict[str, str]:
+    manager = task_manager(data_dir)
     problems = {}
     leaves = sorted(n for n in names if manager.task_index[n].kind.name == "TASK")
     for name in leaves:
         try:
-            task = _leaf(manager, name)
+            task = load_task(manager, name)
             doc = next(iter(task.test_docs()))
             task.doc_to_text(doc)
             task.doc_to_target(doc)
@@ -81,6 +77,3 @@ def _build_on_data(manager, names: set[str], data_dir: str) -> dict[str, str]:
             problems[name] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
     return problems
 
-
-def _leaf(manager, name: str):
-    return manager.load([name])["tasks"][name]

@@ -13,13 +13,19 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from harness.models.embedded import ensure_checkpoint
 
 
-def build_tiny_base(folder: Path, hidden_size: int = 32, seed: int = 0):
-    """Save a randomly initialised 2-layer Llama (with tokenizer) into ``folder``."""
+def build_tiny_base(folder: Path, hidden_size: int = 32, seed: int = 0,
+                    init_range: float = 0.02):
+    """Save a randomly initialised 2-layer Llama (with tokenizer) into ``folder``.
+
+    With the usual init (0.02) the tied output layer can barely move the logits, so a LoRA
+    cannot learn much; training tests pass a larger ``init_range``.
+    """
     tokenizer = AutoTokenizer.from_pretrained(ensure_checkpoint())
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size,
                          intermediate_size=2 * hidden_size, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=512, tie_word_embeddings=True,
+                         initializer_range=init_range,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)

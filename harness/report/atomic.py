@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,3 +29,27 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def replace_dir_atomic(staged: Path, final: Path) -> None:
+    """Swap a fully written folder ``staged`` into place as ``final``.
+
+    The old folder is first renamed to ``<final>.old``; a crash between the two renames
+    leaves either the old or the new folder intact, and ``settled_dir`` finds it.
+    """
+    staged, final = Path(staged), Path(final)
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staged, final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def settled_dir(final: Path) -> Path | None:
+    """``final`` if present, else the ``.old`` copy an interrupted swap left behind."""
+    final = Path(final)
+    old = final.with_name(final.name + ".old")
+    return final if final.is_dir() else (old if old.is_dir() else None)

@@ -1,0 +1,1 @@
+"""Timers, memory and energy meters, and the timed-inference runner."""

@@ -1,0 +1,1 @@
+"""LoRA / QLoRA training, sweeps and adapter merging."""

@@ -1,0 +1,49 @@
+"""Score adapters through ``slmbench lm-eval`` itself.
+
+Training, sweeps and the zoo then report the very numbers a user's own run would give
+(same tasks, chat template and response cache).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def headline(task_result: dict[str, Any]) -> tuple[str, float, float | None] | None:
+    """(metric, value, stderr) of a task's main score: Pass@1/Maj@k exact match, else acc."""
+    for key in sorted(task_result):
+        if key.startswith(("exact_match,", "acc,")):
+            value = task_result[key]
+            metric, filt = key.split(",", 1)
+            stderr = task_result.get(f"{metric}_stderr,{filt}")
+            return key, float(value), None if stderr in (None, "N/A") else float(stderr)
+    return None
+
+
+def run_tasks(tasks: list[str], model_args: str, output_path: Path, limit: int | None = None,
+              data_dir: str | None = None, batch_size: int = 8, model: str = "hf") -> dict:
+    """Run lm-eval on ``tasks`` and return ``{task: {"metric", "value", "stderr", "n"}}``."""
+    from harness.lm_eval_entry import run_lm_eval
+
+    started = time.time()
+    argv = ["--model", model, "--model_args", model_args, "--tasks", ",".join(tasks),
+            "--batch_size", str(batch_size), "--output_path", str(output_path)]
+    if limit:
+        argv += ["--limit", str(limit)]
+    if data_dir:
+        argv += ["--metadata", json.dumps({"data_dir": str(data_dir)})]
+    run_lm_eval(argv)
+    files = [p for p in Path(output_path).rglob("results_*.json") if p.stat().st_mtime >= started]
+    results = json.loads(max(files, key=lambda p: p.stat().st_mtime).read_text())
+    scores = {}
+    for task in tasks:
+        found = headline(results["results"].get(task, {}))
+        if found:
+            metric, value, stderr = found
+            scores[task] = {"metric": metric, "value": value, "stderr": stderr,
+                            "n": results.get("n-samples", {}).get(task, {}).get("effective")}
+    scores["_wall_s"] = round(time.time() - started, 1)
+    return scores

@@ -1,0 +1,73 @@
+"""``slmbench train``: train one adapter, score it seen/unseen, and publish it to the zoo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.report.atomic import write_json_atomic
+from harness.train.config import TrainConfig
+from harness.train.evaluate import run_tasks
+from harness.train.lora import BEST, RECORD, LoraTrainer
+
+
+def score_adapter(cfg: TrainConfig, adapter: Path | None, limit: int | None,
+                  output: Path) -> dict:
+    """Pass@1 of each trained benchmark on its unseen (test) and seen (train) split."""
+    tasks = [t for b in cfg.benchmarks for t in (b, f"{b}_seen")]
+    model_args = f"pretrained={cfg.base_model}" + (f",peft={adapter}" if adapter else "")
+    return run_tasks(tasks, model_args, output, limit=limit, data_dir=cfg.data_dir)
+
+
+def score_table(title: str, rows: dict[str, dict]) -> Table:
+    """Seen and unseen side by side, one row per benchmark, one column pair per model."""
+    table = Table(title=title)
+    table.add_column("benchmark")
+    for label in rows:
+        table.add_column(f"{label} unseen")
+        table.add_column(f"{label} seen")
+    benchmarks = sorted({t.removesuffix("_seen") for s in rows.values() for t in s
+                         if not t.startswith("_")})
+
+    def cell(score: dict | None) -> str:
+        if not score:
+            return "-"
+        err = f" ± {score['stderr']:.3f}" if score.get("stderr") is not None else ""
+        return f"{score['value']:.3f}{err}"
+
+    for b in benchmarks:
+        table.add_row(b, *[cell(s.get(t)) for s in rows.values() for t in (b, f"{b}_seen")])
+    return table
+
+
+def train_and_publish(cfg: TrainConfig, name: str, zoo: Path | None = None,
+                      evaluate: bool = False, eval_limit: int | None = None,
+                      baseline: bool = False) -> dict:
+    console = Console()
+    record = LoraTrainer(cfg).run()
+    out = Path(cfg.output_dir)
+    train = record["train"]
+    console.print(f"[bold]{name}[/bold]: {train['steps']} steps, best validation loss "
+                  f"{train['best_val_loss']} at step {train['best_step']} ({train['stopped']}), "
+                  f"{train['wall_s']} s, {train['tokens_per_s']} tokens/s, peak RSS "
+                  f"{train['peak_rss_mb']} MB, energy {train['energy']['source']}")
+    scores: dict[str, dict] = {}
+    if baseline:
+        scores["base"] = score_adapter(cfg, None, eval_limit, out / "eval_base")
+    if evaluate:
+        scores["adapter"] = score_adapter(cfg, out / BEST, eval_limit, out / "eval")
+        record["eval"] = scores
+        write_json_atomic(out / RECORD, record)
+        console.print(score_table(f"Pass@1 of {name} (limit {eval_limit})", scores))
+    if zoo is not None:
+        from harness.zoo.publish import publish_adapter
+
+        routes = ([r for b in cfg.benchmarks for r in (b, f"{b}_*")]
+                  if len(cfg.benchmarks) > 1 else None)
+        entry = publish_adapter(out / BEST, zoo, name, "+".join(cfg.benchmarks), record,
+                                test_metrics=scores.get("adapter"), routes=routes)
+        console.print(f"published {entry.name} to {zoo} ({entry.size_mb} MB, "
+                      f"sha256 {entry.sha256[:12]}...)")
+    return record

@@ -1,0 +1,61 @@
+"""Put a trained adapter into the zoo: fp16 safetensors, hashed, recorded in a manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from harness.report.atomic import replace_dir_atomic
+from harness.zoo.manifest import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    AdapterEntry,
+    base_fingerprint,
+    describe_weights,
+    upsert_entry,
+)
+
+
+def publish_adapter(adapter_dir: Path, manifest: Path, name: str, task: str,
+                    record: dict, test_metrics: dict | None = None,
+                    routes: list[str] | None = None) -> AdapterEntry:
+    """Copy ``adapter_dir`` into ``<manifest stem>/<name>/`` and upsert its manifest entry.
+
+    Weights are stored in fp16: half the bytes, and peft upcasts them on load.
+    """
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoConfig
+
+    from harness.models.embedded import resolve_pretrained
+
+    config = record["run"]["config"]
+    manifest = Path(manifest)
+    relative = Path(manifest.stem) / name
+    target = manifest.parent / relative
+    staged = target.with_name(target.name + ".tmp")
+    if staged.exists():
+        shutil.rmtree(staged)
+    staged.mkdir(parents=True)
+    weights = load_file(Path(adapter_dir) / WEIGHTS_FILE)
+    save_file({k: v.to(torch.float16) if v.is_floating_point() else v
+               for k, v in weights.items()}, staged / WEIGHTS_FILE)
+    adapter_config = json.loads((Path(adapter_dir) / CONFIG_FILE).read_text())
+    adapter_config["base_model_name_or_path"] = config["base_model"]  # not a local cache path
+    (staged / CONFIG_FILE).write_text(json.dumps(adapter_config, indent=2))
+    replace_dir_atomic(staged, target)
+    sha, size = describe_weights(target)
+    base_config = AutoConfig.from_pretrained(resolve_pretrained(config["base_model"]))
+    entry = AdapterEntry(
+        name=name, task=task, path=str(relative), base_model=config["base_model"],
+        base_fingerprint=base_fingerprint(base_config), sha256=sha, rank=config["rank"],
+        alpha=config["alpha"], target_modules=list(config["target_modules"]), size_mb=size,
+        train_data_sha256=record["data"]["train_sha256"],
+        val_loss=record["train"]["best_val_loss"], test_metrics=test_metrics or {},
+        routes=routes or [], chat_template=config.get("chat_template") is not False,
+        notes=f"loss={config['loss']} steps={record['train']['best_step']} "
+              f"train_examples={record['data']['n_train']}",
+    )
+    upsert_entry(manifest, entry)
+    return entry

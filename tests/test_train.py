@@ -1,0 +1,146 @@
+"""LoRA training on a tiny backbone and a learnable fixture task (seconds per run on CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny_models import build_tiny_base
+
+from harness.errors import SlmbenchError
+from harness.train.config import TrainConfig
+from harness.train.data import build_examples
+from harness.train.lora import BEST, CHECKPOINT, RECORD, LoraTrainer
+
+LETTERS = "ABCD"
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    """A tiny base and a 'teletables' task whose answer is written in the question."""
+    root = tmp_path_factory.mktemp("train")
+    base_dir, _ = build_tiny_base(root / "base", hidden_size=64, init_range=0.3)
+    data = root / "data" / "teletables"
+    data.mkdir(parents=True)
+    with (data / "teletables.jsonl").open("w") as fh:
+        for i in range(240):
+            answer = i % 4
+            fh.write(json.dumps({"question": f"Row {i}: the table says {LETTERS[answer]}.",
+                                 "choices": ["low", "mid", "high", "max"],
+                                 "answer": answer}) + "\n")
+    return base_dir, root / "data"
+
+
+def _config(tiny_setup, out, **overrides) -> TrainConfig:
+    base_dir, data_dir = tiny_setup
+    values = dict(benchmarks=["teletables"], output_dir=str(out), base_model=str(base_dir),
+                  data_dir=str(data_dir), rank=4, alpha=8, lr=5e-3, max_steps=12, batch_size=8,
+                  eval_every=4, max_val_examples=32, patience=10, loss="answer",
+                  chat_template=False)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_training_drives_validation_loss_down(tiny_setup, tmp_path):
+    cfg = _config(tiny_setup, tmp_path / "run", max_steps=None, epochs=2, lr=1e-2)
+    record = LoraTrainer(cfg).run()
+    curve = record["train"]["val_curve"]
+    assert curve[0]["step"] == 0
+    assert record["train"]["best_val_loss"] < 0.5 * curve[0]["val_loss"]
+    assert (tmp_path / "run" / BEST / "adapter_model.safetensors").is_file()
+    saved = json.loads((tmp_path / "run" / RECORD).read_text())
+    assert saved["train"]["tokens_per_s"] > 0 and saved["data"]["n_train"] == 144
+    assert saved["train"]["energy"]["joules"] is None or saved["train"]["energy"]["source"]
+
+
+def test_kill_and_resume_matches_an_uninterrupted_run(tiny_setup, tmp_path):
+    LoraTrainer(_config(tiny_setup, tmp_path / "straight")).run()
+
+    killed = LoraTrainer(_config(tiny_setup, tmp_path / "killed"))
+
+    def kill(step: int) -> None:
+        if step == 6:
+            raise KeyboardInterrupt
+
+    killed.on_step = kill
+    with pytest.raises(KeyboardInterrupt):
+        killed.run()
+    state = torch.load(tmp_path / "killed" / CHECKPOINT / "trainer_state.pt", weights_only=True)
+    assert json.loads(state["state_json"])["step"] == 4  # lost only the last interval
+    LoraTrainer(_config(tiny_setup, tmp_path / "killed")).run()
+
+    a = load_file(tmp_path / "straight" / CHECKPOINT / "adapter_model.safetensors")
+    b = load_file(tmp_path / "killed" / CHECKPOINT / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    curve = json.loads((tmp_path / "killed" / RECORD).read_text())["train"]["loss_curve"]
+    assert [p["step"] for p in curve] == list(range(1, 13))
+
+
+def test_resume_refuses_a_changed_config(tiny_setup, tmp_path):
+    LoraTrainer(_config(tiny_setup, tmp_path / "run", max_steps=4)).run()
+    with pytest.raises(SlmbenchError, match="different configuration"):
+        LoraTrainer(_config(tiny_setup, tmp_path / "run", max_steps=4, rank=8)).run()
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_setup, tmp_path):
+    class Poisoned(LoraTrainer):
+        def _forward(self, model, batch, step):
+            loss = super()._forward(model, batch, step)
+            return loss * float("nan") if step >= 5 else loss
+
+    with pytest.raises(SlmbenchError, match="nan at step 6; stopped. Last good checkpoint"):
+        Poisoned(_config(tiny_setup, tmp_path / "run")).run()
+    record = json.loads((tmp_path / "run" / RECORD).read_text())
+    assert record["train"]["stopped"] == "non-finite loss at step 6"
+    state = torch.load(tmp_path / "run" / CHECKPOINT / "trainer_state.pt", weights_only=True)
+    assert json.loads(state["state_json"])["step"] == 4
+    weights = load_file(tmp_path / "run" / BEST / "adapter_model.safetensors")
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_answer_only_masking_hides_the_prompt(tiny_setup):
+    from transformers import AutoTokenizer
+
+    cfg = _config(tiny_setup, "unused")
+    tokenizer = AutoTokenizer.from_pretrained(cfg.base_model)
+    answer, _ = build_examples(cfg, tokenizer, "train", 8)
+    full, _ = build_examples(_config(tiny_setup, "unused", loss="full"), tokenizer, "train", 8)
+    for a, f in zip(answer, full, strict=True):
+        assert a.input_ids == f.input_ids
+        assert all(t == -100 for t in a.labels[:a.answer_start])
+        assert a.labels[a.answer_start:] == f.labels[f.answer_start:] != []
+        assert f.labels == f.input_ids
+        assert tokenizer.decode(a.input_ids[a.answer_start:]).strip()[0] in LETTERS
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"rank": 0}, "--rank must be > 0"),
+    ({"loss": "tokens"}, "--loss must be full or answer"),
+    ({"benchmarks": ["nope"]}, "unknown benchmark 'nope'"),
+])
+def test_bad_config_is_refused(tiny_setup, overrides, message):
+    with pytest.raises(SlmbenchError, match=message):
+        _config(tiny_setup, "unused", **overrides)
+
+
+def test_unknown_target_module_is_named(tiny_setup, tmp_path):
+    with pytest.raises(SlmbenchError, match="target module 'qkv_proj' does not exist"):
+        LoraTrainer(_config(tiny_setup, tmp_path, target_modules=["q_proj", "qkv_proj"])).run()
+
+
+def test_tiny_train_split_is_refused(tiny_setup, tmp_path):
+    base_dir, _ = tiny_setup
+    data = tmp_path / "data" / "teletables"
+    data.mkdir(parents=True)
+    rows = [{"question": f"q{i}", "choices": ["a", "b"], "answer": 0} for i in range(6)]
+    (data / "teletables.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(SlmbenchError, match="train split has 3 examples"):
+        LoraTrainer(_config(tiny_setup, tmp_path / "run", data_dir=str(tmp_path / "data"))).run()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_qlora_without_cuda_says_why(tiny_setup, tmp_path):
+    with pytest.raises(SlmbenchError, match="--qlora needs a CUDA GPU"):
+        LoraTrainer(_config(tiny_setup, tmp_path, qlora=True)).run()
