@@ -72,6 +72,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.train.cli_args import config_from_args
+    from harness.train.sweep import run_sweep
+
+    benchmarks = [b for entry in args.benchmarks for b in entry.split(",") if b]
+    folder = Path(args.sweep_dir or f"runs/sweeps/{args.grid}_{'+'.join(benchmarks)}")
+    base = config_from_args(args, benchmarks, str(folder))
+    run_sweep(base, args.grid, folder, eval_limit=args.eval_limit)
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.train.merge import merge_adapters
+
+    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    entry = merge_adapters(args.zoo, args.adapters.split(","), args.method, args.out,
+                           args.name or f"merged_{args.method}", weights, args.density)
+    print(f"merged {args.adapters} -> {entry.name} (rank {entry.rank}, {entry.size_mb} MB) "
+          f"in {args.out}")
+    return 0
+
+
+def cmd_zoo_verify(args: argparse.Namespace) -> int:
+    from transformers import AutoConfig
+
+    from harness.models.embedded import resolve_pretrained
+    from harness.zoo.manifest import load_manifest, verify_entry
+
+    manifest = load_manifest(args.manifest)
+    pretrained = resolve_pretrained(manifest.base_model)
+    config = AutoConfig.from_pretrained(pretrained)
+    for entry in manifest.adapters:
+        verify_entry(manifest, entry, pretrained, config)
+        print(f"ok  {entry.name:<20} {entry.task:<24} r={entry.rank:<3} {entry.size_mb} MB "
+              f"sha256 {entry.sha256[:12]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slmbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -107,6 +147,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_args(p)
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("sweep", help="LoRA configuration grid or rank ablation (resumable)",
+                       description="Train and score one adapter per grid point. Re-running "
+                       "skips finished points and resumes an interrupted one.")
+    p.add_argument("benchmarks", nargs="+")
+    p.add_argument("--grid", default="rank",
+                   help="lora16 (rank x alpha x modules), rank (r in 4,8,16,32), or a YAML file")
+    p.add_argument("--sweep-dir", default=None, help="default runs/sweeps/<grid>_<benchmarks>")
+    p.add_argument("--eval-limit", type=int, default=None,
+                   help="test questions scored per point (0: skip scoring)")
+    add_train_args(p)
+    p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("merge", help="merge zoo adapters into one (linear, TIES, DARE, ...)")
+    p.add_argument("--zoo", required=True, help="manifest holding the source adapters")
+    p.add_argument("--adapters", required=True, help="comma-separated adapter names")
+    p.add_argument("--method", default="ties",
+                   help="linear, ties, dare_linear, dare_ties, cat, svd, magnitude_prune")
+    p.add_argument("--weights", default=None, help="comma-separated, default all 1.0")
+    p.add_argument("--density", type=float, default=0.5, help="kept share for TIES/DARE")
+    p.add_argument("--out", required=True, help="manifest to publish the merged adapter into")
+    p.add_argument("--name", default=None)
+    p.set_defaults(func=cmd_merge)
+    zoo = sub.add_parser("zoo", help="adapter zoo").add_subparsers(
+        dest="zoo_command", required=True, metavar="ZOO_COMMAND")
+    p = zoo.add_parser("verify", help="check every adapter's sha256 and base model")
+    p.add_argument("manifest")
+    p.set_defaults(func=cmd_zoo_verify)
     return parser
 
 

@@ -62,11 +62,12 @@ def train_and_publish(cfg: TrainConfig, name: str, zoo: Path | None = None,
         write_json_atomic(out / RECORD, record)
         console.print(score_table(f"Pass@1 of {name} (limit {eval_limit})", scores))
     if zoo is not None:
-        from harness.zoo.publish import publish_adapter
+        from harness.zoo.publish import entry_fields_from_record, publish_adapter
 
         routes = ([r for b in cfg.benchmarks for r in (b, f"{b}_*")]
                   if len(cfg.benchmarks) > 1 else None)
-        entry = publish_adapter(out / BEST, zoo, name, "+".join(cfg.benchmarks), record,
+        entry = publish_adapter(out / BEST, zoo, name, "+".join(cfg.benchmarks),
+                                entry_fields_from_record(record),
                                 test_metrics=scores.get("adapter"), routes=routes)
         console.print(f"published {entry.name} to {zoo} ({entry.size_mb} MB, "
                       f"sha256 {entry.sha256[:12]}...)")

@@ -17,8 +17,22 @@ from harness.zoo.manifest import (
 )
 
 
+def entry_fields_from_record(record: dict) -> dict:
+    """Manifest fields of an adapter trained by ``slmbench train`` (its train_record.json)."""
+    config = record["run"]["config"]
+    return {
+        "base_model": config["base_model"], "rank": config["rank"], "alpha": config["alpha"],
+        "target_modules": list(config["target_modules"]),
+        "train_data_sha256": record["data"]["train_sha256"],
+        "val_loss": record["train"]["best_val_loss"],
+        "chat_template": config.get("chat_template") is not False,
+        "notes": f"loss={config['loss']} best_step={record['train']['best_step']} "
+                 f"train_examples={record['data']['n_train']}",
+    }
+
+
 def publish_adapter(adapter_dir: Path, manifest: Path, name: str, task: str,
-                    record: dict, test_metrics: dict | None = None,
+                    fields: dict, test_metrics: dict | None = None,
                     routes: list[str] | None = None) -> AdapterEntry:
     """Copy ``adapter_dir`` into ``<manifest stem>/<name>/`` and upsert its manifest entry.
 
@@ -30,7 +44,6 @@ def publish_adapter(adapter_dir: Path, manifest: Path, name: str, task: str,
 
     from harness.models.embedded import resolve_pretrained
 
-    config = record["run"]["config"]
     manifest = Path(manifest)
     relative = Path(manifest.stem) / name
     target = manifest.parent / relative
@@ -42,20 +55,14 @@ def publish_adapter(adapter_dir: Path, manifest: Path, name: str, task: str,
     save_file({k: v.to(torch.float16) if v.is_floating_point() else v
                for k, v in weights.items()}, staged / WEIGHTS_FILE)
     adapter_config = json.loads((Path(adapter_dir) / CONFIG_FILE).read_text())
-    adapter_config["base_model_name_or_path"] = config["base_model"]  # not a local cache path
+    adapter_config["base_model_name_or_path"] = fields["base_model"]  # not a local cache path
     (staged / CONFIG_FILE).write_text(json.dumps(adapter_config, indent=2))
     replace_dir_atomic(staged, target)
     sha, size = describe_weights(target)
-    base_config = AutoConfig.from_pretrained(resolve_pretrained(config["base_model"]))
-    entry = AdapterEntry(
-        name=name, task=task, path=str(relative), base_model=config["base_model"],
-        base_fingerprint=base_fingerprint(base_config), sha256=sha, rank=config["rank"],
-        alpha=config["alpha"], target_modules=list(config["target_modules"]), size_mb=size,
-        train_data_sha256=record["data"]["train_sha256"],
-        val_loss=record["train"]["best_val_loss"], test_metrics=test_metrics or {},
-        routes=routes or [], chat_template=config.get("chat_template") is not False,
-        notes=f"loss={config['loss']} steps={record['train']['best_step']} "
-              f"train_examples={record['data']['n_train']}",
-    )
+    base_config = AutoConfig.from_pretrained(resolve_pretrained(fields["base_model"]))
+    entry = AdapterEntry(name=name, task=task, path=str(relative),
+                         base_fingerprint=base_fingerprint(base_config), sha256=sha,
+                         size_mb=size, test_metrics=test_metrics or {}, routes=routes or [],
+                         **fields)
     upsert_entry(manifest, entry)
     return entry

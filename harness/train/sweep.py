@@ -1,0 +1,168 @@
+"""LoRA configuration sweeps and rank ablations, resumable and idempotent.
+
+Each grid point is one run folder named by its configuration hash under the sweep folder.
+A finished run leaves ``result.json`` (written atomically, last); a re-run skips it. A run
+killed mid-training resumes from its checkpoint, and a killed evaluation resumes from
+lm-eval's response cache. ``results.jsonl`` is rewritten atomically after each run with every
+finished result in grid order, so it never holds a partial or duplicated line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+from typing import Any
+
+import jsonlines
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import SlmbenchError
+from harness.hashing import sha256_json
+from harness.report.atomic import write_json_atomic, write_text_atomic
+from harness.train.config import ALL_LINEAR, ATTENTION_ONLY, TrainConfig
+from harness.train.lora import BEST, LoraTrainer
+
+MODULE_SETS = {
+    "attention": ATTENTION_ONLY,
+    "mlp": ["gate_proj", "up_proj", "down_proj"],
+    "all": ALL_LINEAR,
+}
+# The reference study's 16-configuration grid shape: rank x alpha x target-module set.
+GRIDS: dict[str, dict[str, list]] = {
+    "lora16": {"rank": [4, 8, 16, 32], "alpha_ratio": [1, 2], "modules": ["attention", "all"]},
+    "rank": {"rank": [4, 8, 16, 32], "alpha_ratio": [2], "modules": ["all"]},
+}
+RESULT, RESULTS = "result.json", "results.jsonl"
+
+
+def load_grid(spec: str) -> dict[str, list]:
+    """A named grid (``lora16``, ``rank``) or a YAML file of ``field: [values]``."""
+    if spec in GRIDS:
+        return GRIDS[spec]
+    path = Path(spec)
+    if not path.is_file():
+        raise SlmbenchError(f"sweep: --grid {spec!r} is neither a known grid "
+                            f"({', '.join(GRIDS)}) nor a YAML file")
+    grid = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise SlmbenchError(f"sweep: {path} must map field names to non-empty lists")
+    return grid
+
+
+def expand(grid: dict[str, list]) -> list[dict[str, Any]]:
+    """Cartesian product of a grid as TrainConfig overrides.
+
+    ``alpha_ratio`` sets alpha = ratio x rank; ``modules`` names a module set.
+    """
+    known = {f.name for f in dataclasses.fields(TrainConfig)} | {"alpha_ratio", "modules"}
+    unknown = sorted(set(grid) - known)
+    if unknown:
+        raise SlmbenchError(f"sweep: unknown grid field {unknown[0]!r}")
+    points = []
+    for values in itertools.product(*grid.values()):
+        point = dict(zip(grid, values, strict=True))
+        if "alpha_ratio" in point:
+            point["alpha"] = int(point.pop("alpha_ratio") * point.get("rank", 16))
+        if "modules" in point:
+            name = point.pop("modules")
+            if name not in MODULE_SETS:
+                raise SlmbenchError(f"sweep: unknown module set {name!r} "
+                                    f"(one of {', '.join(MODULE_SETS)})")
+            point["target_modules"] = MODULE_SETS[name]
+            point["module_set"] = name
+        points.append(point)
+    return points
+
+
+def run_id(point: dict[str, Any]) -> str:
+    short = f"r{point.get('rank', 'd')}_a{point.get('alpha', 'd')}_{point.get('module_set', 'd')}"
+    return f"{short}_{sha256_json(point)[:8]}"
+
+
+def _adapter_size(folder: Path) -> tuple[float, int]:
+    from safetensors import safe_open
+
+    path = folder / "adapter_model.safetensors"
+    with safe_open(str(path), "pt") as fh:
+        params = sum(_numel(fh.get_slice(k).get_shape()) for k in fh.keys())
+    return round(path.stat().st_size / 1e6, 3), params
+
+
+def _numel(shape) -> int:
+    total = 1
+    for dim in shape:
+        total *= int(dim)
+    return total
+
+
+def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None,
+              trainer_cls=LoraTrainer) -> list[dict]:
+    from harness.train.evaluate import run_tasks
+
+    console = Console()
+    sweep_dir = Path(sweep_dir)
+    points = expand(load_grid(grid))
+    results: list[dict] = []
+    for i, point in enumerate(points, 1):
+        rid = run_id(point)
+        folder = sweep_dir / rid
+        done = folder / RESULT
+        if done.is_file():
+            results.append(_read_json(done))
+            console.print(f"[{i}/{len(points)}] {rid}: done earlier, skipped")
+            continue
+        console.print(f"[{i}/{len(points)}] {rid}: training")
+        overrides = {k: v for k, v in point.items() if k != "module_set"}
+        cfg = dataclasses.replace(base, output_dir=str(folder), **overrides)
+        record = trainer_cls(cfg).run()
+        scores = {}
+        if eval_limit != 0:
+            scores = run_tasks(list(cfg.benchmarks),
+                               f"pretrained={cfg.base_model},peft={folder / BEST}",
+                               folder / "eval", limit=eval_limit, data_dir=cfg.data_dir)
+        size_mb, params = _adapter_size(folder / BEST)
+        result = {"run_id": rid, "point": point, "rank": cfg.rank, "alpha": cfg.alpha,
+                  "module_set": point.get("module_set", "custom"),
+                  "target_modules": cfg.target_modules, "adapter_mb": size_mb,
+                  "trainable_params": params, "best_val_loss": record["train"]["best_val_loss"],
+                  "best_val_answer_loss": record["train"]["best_val_answer_loss"],
+                  "train_wall_s": record["train"]["wall_s"], "scores": scores}
+        write_json_atomic(done, result)
+        results.append(result)
+        _write_results(sweep_dir, results)
+    _write_results(sweep_dir, results)
+    console.print(sweep_table(results, title=f"sweep {grid} on {'+'.join(base.benchmarks)}"))
+    return results
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
+
+
+def _write_results(sweep_dir: Path, results: list[dict]) -> None:
+    import io
+
+    buffer = io.StringIO()
+    with jsonlines.Writer(buffer) as writer:
+        writer.write_all(results)
+    write_text_atomic(sweep_dir / RESULTS, buffer.getvalue())
+
+
+def sweep_table(results: list[dict], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("run", "rank", "alpha", "modules", "params", "adapter MB", "val loss",
+                "val answer loss", "accuracy", "train s"):
+        table.add_column(col)
+    for r in results:
+        accs = [s for k, s in r["scores"].items() if not k.startswith("_")]
+        acc = ", ".join(f"{s['value']:.3f} ± {s['stderr'] or 0:.3f}" for s in accs) or "-"
+        table.add_row(r["run_id"], str(r["rank"]), str(r["alpha"]), r["module_set"],
+                      f"{r['trainable_params']:,}", f"{r['adapter_mb']:.2f}",
+                      str(r["best_val_loss"]), str(r["best_val_answer_loss"]), acc,
+                      str(r["train_wall_s"]))
+    return table

@@ -1,0 +1,133 @@
+"""Sweeps resume without losing or repeating runs; merged adapters equal their sources' sum."""
+
+from __future__ import annotations
+
+import json
+
+import jsonlines
+import pytest
+import torch
+from peft import PeftModel
+from tiny_models import build_tiny_base, build_tiny_lora
+from transformers import AutoModelForCausalLM
+
+from harness.errors import SlmbenchError
+from harness.models.peft_router import RoutedPeftLM
+from harness.train.config import TrainConfig
+from harness.train.lora import LoraTrainer
+from harness.train.merge import merge_adapters
+from harness.train.sweep import RESULT, RESULTS, expand, load_grid, run_sweep
+from harness.zoo.manifest import AdapterEntry, base_fingerprint, describe_weights, upsert_entry
+
+MODULES = ["q_proj", "v_proj", "down_proj"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    base_dir, config = build_tiny_base(root / "base", hidden_size=32)
+    data = root / "data" / "teletables"
+    data.mkdir(parents=True)
+    rows = [{"question": f"Row {i} says {'ABCD'[i % 4]}.", "choices": ["w", "x", "y", "z"],
+             "answer": i % 4} for i in range(80)]
+    (data / "teletables.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    return root, base_dir, config
+
+
+def test_named_grids_have_the_promised_shape():
+    assert len(expand(load_grid("lora16"))) == 16
+    ranks = expand(load_grid("rank"))
+    assert [p["rank"] for p in ranks] == [4, 8, 16, 32]
+    assert all(p["alpha"] == 2 * p["rank"] for p in ranks)
+    with pytest.raises(SlmbenchError, match="unknown grid field 'colour'"):
+        expand({"colour": ["red"]})
+
+
+def test_killed_sweep_resumes_without_losing_or_repeating_runs(tiny, tmp_path):
+    root, base_dir, _ = tiny
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("rank: [2, 4]\nmodules: [attention]\n")
+    base = TrainConfig(benchmarks=["teletables"], base_model=str(base_dir),
+                       data_dir=str(root / "data"), max_steps=4, eval_every=2, batch_size=8,
+                       max_val_examples=8, chat_template=False, loss="answer")
+    trained: list[int] = []
+
+    class Recording(LoraTrainer):
+        def __init__(self, cfg):
+            super().__init__(cfg)
+            trained.append(cfg.rank)
+
+    class KilledInSecondRun(Recording):
+        def __init__(self, cfg):
+            super().__init__(cfg)
+            if cfg.rank == 4:
+                self.on_step = _kill_at(3)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(base, str(grid), tmp_path / "sweep", eval_limit=4,
+                  trainer_cls=KilledInSecondRun)
+    with jsonlines.open(tmp_path / "sweep" / RESULTS) as reader:
+        assert [r["rank"] for r in reader] == [2]
+    first = next((tmp_path / "sweep").glob("r2_*")) / RESULT
+    stamp = first.stat().st_mtime_ns
+
+    trained.clear()
+    results = run_sweep(base, str(grid), tmp_path / "sweep", eval_limit=4, trainer_cls=Recording)
+    assert trained == [4]  # the finished run was skipped, the killed one resumed
+    assert first.stat().st_mtime_ns == stamp
+    with jsonlines.open(tmp_path / "sweep" / RESULTS) as reader:
+        rows = list(reader)
+    assert [r["rank"] for r in rows] == [2, 4] == [r["rank"] for r in results]
+    assert rows[1]["adapter_mb"] > rows[0]["adapter_mb"] > 0
+    assert 0 <= rows[1]["scores"]["teletables"]["value"] <= 1
+    assert rows[1]["trainable_params"] == 2 * rows[0]["trainable_params"]
+
+
+def _kill_at(kill_step: int):
+    def on_step(step: int) -> None:
+        if step == kill_step:
+            raise KeyboardInterrupt
+
+    return on_step
+
+
+def _zoo(root, base_dir, config):
+    manifest = root / "zoo.yaml"
+    for name, seed in (("a", 1), ("b", 2)):
+        build_tiny_lora(base_dir, root / name, seed=seed, rank=4, modules=MODULES)
+        sha, size = describe_weights(root / name)
+        upsert_entry(manifest, AdapterEntry(
+            name=name, task=f"task_{name}", path=name, base_model=str(base_dir),
+            base_fingerprint=base_fingerprint(config), sha256=sha, rank=4, alpha=8,
+            target_modules=MODULES, size_mb=size))
+    return manifest
+
+
+def test_cat_merge_equals_the_sum_of_both_adapters(tiny):
+    root, base_dir, config = tiny
+    manifest = _zoo(root, base_dir, config)
+    entry = merge_adapters(manifest, ["a", "b"], "cat", root / "merged.yaml", "ab")
+    assert entry.rank == 8 and entry.routes == ["task_a", "task_a_*", "task_b", "task_b_*"]
+
+    reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir),
+                                          str(root / "a")).merge_and_unload()
+    reference = PeftModel.from_pretrained(reference, str(root / "b")).merge_and_unload()
+    tokens = torch.tensor([[1, 50, 900, 7, 4000]])
+    merged = RoutedPeftLM(pretrained=str(base_dir), adapters=str(root / "merged.yaml"),
+                          device="cpu")
+    with torch.no_grad(), merged.using("ab"):
+        got = merged._model_call(tokens)
+        want = reference(tokens).logits
+    torch.testing.assert_close(got, want, atol=2e-3, rtol=2e-3)
+
+
+def test_ties_merge_is_published_and_bad_requests_are_refused(tiny):
+    root, base_dir, config = tiny
+    manifest = _zoo(root, base_dir, config)
+    entry = merge_adapters(manifest, ["a", "b"], "ties", root / "ties.yaml", "ab_ties",
+                           density=0.5)
+    assert entry.rank == 4 and "ties" in entry.notes
+    with pytest.raises(SlmbenchError, match="unknown --method 'average'"):
+        merge_adapters(manifest, ["a", "b"], "average", root / "x.yaml", "x")
+    with pytest.raises(SlmbenchError, match="unknown: \\['c'\\]"):
+        merge_adapters(manifest, ["a", "c"], "ties", root / "x.yaml", "x")
