@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 . scripts/_venv.sh
 install_slmbench test
 "$VENV/bin/python" -m ruff check harness tests
-exec "$VENV/bin/python" -m pytest -m "not gpu and not slow" "$@"
+exec "$VENV/bin/python" -m pytest -m "not gpu and not slow and not benchmark" "$@"
