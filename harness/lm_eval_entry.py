@@ -34,6 +34,8 @@ from harness.paths import tasks_dir
 
 # Models whose ``pretrained=`` is a transformers checkpoint.
 HF_FAMILY = {"hf", "hf-auto", "huggingface", "hf-peft", "slm-hf", "vllm"}
+# Models that read the embedded model's shipped GGUF when pretrained=embedded.
+GGUF_FAMILY = {"llama-cpp"}
 LM_EVAL_SUBCOMMANDS = {"run", "ls", "validate"}
 
 
@@ -75,8 +77,10 @@ def adjust_run_args(args: Any, no_chat_template: bool = False) -> Any:
             model_args["pretrained"] = load_manifest(model_args["adapters"]).base_model
         embedded = is_embedded(model_args.get("pretrained"))
         model_args["pretrained"] = resolve_pretrained(model_args.get("pretrained"))
-        if embedded and not hasattr(args, "apply_chat_template") and not no_chat_template:
-            args.apply_chat_template = True
+    else:
+        embedded = args.model in GGUF_FAMILY and is_embedded(model_args.get("pretrained"))
+    if embedded and not hasattr(args, "apply_chat_template") and not no_chat_template:
+        args.apply_chat_template = True
     args.model_args = model_args
     if not getattr(args, "device", None):
         import torch

@@ -6,6 +6,7 @@ from __future__ import annotations
 MODELS = {
     "slm-hf": "harness.models.hf_lm:EmbeddedAwareHFLM",
     "hf-peft": "harness.models.peft_router:RoutedPeftLM",
+    "llama-cpp": "harness.models.llama_cpp_lm:LlamaCppLM",
 }
 
 

@@ -1,0 +1,216 @@
+"""``llama-cpp``: the in-process GGUF model, checked against llama.cpp and transformers directly.
+
+Everything runs on the embedded SmolLM2-135M GGUF with short prompts and one thread, so the
+module stays within a couple of minutes on a busy 2-core machine.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lm_eval.api.instance import Instance
+
+from harness.errors import SlmbenchError
+from harness.models.embedded import gguf_path
+from harness.models.llama_cpp_lm import LlamaCppLM
+
+N_CTX = 256
+
+
+def _req(kind: str, args: tuple) -> Instance:
+    return Instance(request_type=kind, doc={}, arguments=args, idx=0)
+
+
+@pytest.fixture(scope="module")
+def lm() -> LlamaCppLM:
+    return LlamaCppLM(pretrained="embedded", n_ctx=str(N_CTX), n_threads="1", seed="7")
+
+
+@pytest.fixture(scope="module")
+def ref():
+    """A second, independent llama.cpp instance: the reference for the scores."""
+    import llama_cpp
+
+    return llama_cpp.Llama(str(gguf_path()), n_ctx=N_CTX, n_threads=1, logits_all=True,
+                           verbose=False)
+
+
+def _direct_loglikelihood(ref, context: str, continuation: str) -> tuple[float, bool]:
+    def encode(text: str) -> list[int]:
+        return ref.tokenize(text.encode(), add_bos=False, special=True)
+
+    ctx = encode(context)
+    cont = encode(context + continuation)[len(ctx):]
+    tokens = ctx + cont
+    ref.reset()
+    ref.eval(tokens[:-1])
+    logits = np.array(ref.scores[len(ctx) - 1:len(tokens) - 1], dtype=np.float64)
+    total, greedy = 0.0, True
+    for row, target in zip(logits, cont, strict=True):
+        norm = np.log(np.exp(row - row.max()).sum()) + row.max()
+        total += row[target] - norm
+        greedy &= int(row.argmax()) == target
+    return total, greedy
+
+
+def test_loglikelihood_matches_a_direct_llama_cpp_computation(lm, ref):
+    pairs = [
+        ("The capital of France is", " Paris"),
+        ("The capital of France is", " Berlin, of course"),  # shares the prefix above
+        ("Question: 2 + 2 = ?\nAnswer:", " 4"),
+        ("The capital of France is", " Paris"),  # a repeat, served from the prefix cache
+    ]
+    got = lm.loglikelihood([_req("loglikelihood", p) for p in pairs], disable_tqdm=True)
+    for pair, (logprob, greedy) in zip(pairs, got, strict=True):
+        want, want_greedy = _direct_loglikelihood(ref, *pair)
+        assert logprob == pytest.approx(want, abs=1e-4), pair
+        assert greedy == want_greedy
+    assert got[0] == got[3]
+    assert got[0][0] > got[1][0]
+
+
+def test_is_greedy_on_the_argmax_token(lm, ref):
+    context = ref.tokenize(b"One, two, three, four,", add_bos=False, special=True)
+    ref.reset()
+    ref.eval(context)
+    row = np.array(ref.scores[len(context) - 1])
+    best, other = int(row.argmax()), int(row.argmin())
+    (lp_best, greedy_best), (lp_other, greedy_other) = lm._loglikelihood_tokens(
+        [(None, context, [best]), (None, context, [other])], disable_tqdm=True
+    )
+    assert greedy_best and not greedy_other
+    assert lp_best > lp_other and lp_best <= 0.0
+
+
+def test_loglikelihood_rolling_sums_disjoint_windows(lm):
+    text = "Radio access networks schedule resources every slot."
+    (total,) = lm.loglikelihood_rolling([_req("loglikelihood_rolling", (text,))],
+                                        disable_tqdm=True)
+    # One window here: the whole text conditioned on the prefix token.
+    tokens = lm.tok_encode(text)
+    ((manual, _),) = lm._loglikelihood_tokens([(None, [lm.prefix_token_id], tokens)],
+                                              disable_tqdm=True)
+    assert total == pytest.approx(manual, abs=1e-9) and total < 0
+
+
+def _gen(lm, context: str, **kwargs) -> str:
+    (text,) = lm.generate_until([_req("generate_until", (context, kwargs))], disable_tqdm=True)
+    return text
+
+
+def test_greedy_generation_is_deterministic_stops_and_respects_max_gen_toks(lm):
+    prompt = "The three largest cities in Germany are"
+    long = _gen(lm, prompt, until=[], max_gen_toks=10, do_sample=False)
+    _gen(lm, "Unrelated text in between.", until=[], max_gen_toks=2, do_sample=False)
+    assert _gen(lm, prompt, until=[], max_gen_toks=10, do_sample=False) == long
+
+    short = _gen(lm, prompt, until=[], max_gen_toks=3, do_sample=False)
+    assert long.startswith(short) and len(lm.tok_encode(short)) <= 3 < len(lm.tok_encode(long))
+
+    words = long.split()
+    assert len(words) >= 3, long
+    stop = words[2]  # a stop string that occurs in the middle of the greedy text
+    stopped = _gen(lm, prompt, until=[stop], max_gen_toks=10, do_sample=False)
+    assert stopped == long.split(stop)[0] and stop not in stopped
+
+
+def test_sampling_is_seeded_per_request(lm):
+    import random
+
+    reqs = [_req("generate_until", ("Once upon a time",
+                                    {"until": [], "max_gen_toks": 4, "do_sample": True,
+                                     "temperature": 1.0}))] * 3
+    lm._rng = random.Random(lm.seed)
+    first = lm.generate_until(reqs, disable_tqdm=True)
+    lm._rng = random.Random(lm.seed)
+    assert lm.generate_until(reqs, disable_tqdm=True) == first
+    assert len(set(first)) > 1  # Maj@k needs k different samples of one prompt
+
+    assert lm._sampling_args({"do_sample": False, "temperature": 0.7}) == {"temperature": 0.0}
+    assert lm._sampling_args({"do_sample": True, "temperature": 0.0}) == {"temperature": 0.0}
+    hf_like = lm._sampling_args({"do_sample": True, "top_p": 0.9})
+    assert hf_like["temperature"] == 1.0 and hf_like["top_p"] == 0.9
+    assert hf_like["top_k"] == 0 and hf_like["min_p"] == 0.0  # llama.cpp's filters off
+
+
+def test_chat_template_and_tokens_match_transformers(lm):
+    from transformers import AutoTokenizer
+
+    from harness.models.embedded import ensure_checkpoint
+
+    tok = AutoTokenizer.from_pretrained(ensure_checkpoint())
+    chat = [{"role": "user", "content": "Which 3GPP group owns the RRC protocol?"}]
+    rendered = lm.apply_chat_template(chat, add_generation_prompt=True)
+    assert rendered == tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    assert lm.tok_encode(rendered) == tok(rendered, add_special_tokens=False)["input_ids"]
+
+    prefilled = [*chat, {"role": "assistant", "content": "The answer is"}]
+    assert lm.apply_chat_template(prefilled, add_generation_prompt=False) == (
+        tok.apply_chat_template(prefilled, tokenize=False, continue_final_message=True)
+    )
+    assert lm.chat_template(True) == tok.chat_template
+    assert lm.chat_template(False) is None and lm.tokenizer_name
+
+
+def test_missing_and_corrupt_gguf_are_one_line_errors(tmp_path):
+    with pytest.raises(SlmbenchError, match="not found: .*absent.gguf"):
+        LlamaCppLM(pretrained=str(tmp_path / "absent.gguf"))
+
+    garbage = tmp_path / "garbage.gguf"
+    garbage.write_bytes(b"\x00\x13garbage" * 100)
+    with pytest.raises(SlmbenchError, match="garbage.gguf") as err:
+        LlamaCppLM(pretrained=str(garbage))
+    assert "\n" not in str(err.value)
+
+    # A real header with the body cut off gets past the magic check to llama.cpp's loader.
+    truncated = tmp_path / "truncated.gguf"
+    with Path(gguf_path()).open("rb") as fh:
+        truncated.write_bytes(fh.read(1_000_000))
+    with pytest.raises(SlmbenchError, match="cannot load GGUF .*truncated.gguf") as err:
+        LlamaCppLM(pretrained=str(truncated))
+    assert "\n" not in str(err.value)
+
+
+def test_registered_under_llama_cpp_and_built_from_an_arg_string():
+    from lm_eval.api.registry import get_model
+
+    from harness.lm_eval_entry import register_components
+
+    register_components()
+    cls = get_model("llama-cpp")
+    assert cls is LlamaCppLM
+    built = cls.create_from_arg_string("pretrained=embedded,n_ctx=512,n_threads=1",
+                                       {"batch_size": 8, "device": "cpu"})
+    assert built.max_length == 512
+    with pytest.raises(SlmbenchError, match="n_ctxx"):
+        cls.create_from_arg_string("n_ctxx=128")
+
+
+def test_simple_evaluate_end_to_end_on_teleqna_mc():
+    data = Path("/work/shared/data")
+    if not (data / "teleqna").is_dir():
+        pytest.skip("/work/shared/data/teleqna is absent")
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from harness.lm_eval_entry import register_components
+    from harness.paths import tasks_dir
+
+    register_components()
+    big = LlamaCppLM(pretrained="embedded", n_ctx=1024, n_threads=1)
+    manager = TaskManager(include_path=str(tasks_dir()), metadata={"data_dir": str(data)})
+    out = lm_eval.simple_evaluate(model=big, tasks=["teleqna_mc"], limit=5,
+                                  apply_chat_template=True, task_manager=manager,
+                                  log_samples=True, bootstrap_iters=0)
+    acc = out["results"]["teleqna_mc"]["acc,none"]
+    assert 0.0 <= acc <= 1.0
+    samples = out["samples"]["teleqna_mc"]
+    assert len(samples) == 5
+    for sample in samples:
+        assert sample["arguments"][0][0].startswith("<|im_start|>")  # the chat template ran
+        scores = [resp[0][0] for resp in sample["resps"]]
+        assert all(math.isfinite(s) and s < 0 for s in scores)
+        assert len(set(scores)) > 1  # not the constant scores of a chance-level client
