@@ -53,7 +53,8 @@ def _requests(task: str, kind: str = "loglikelihood") -> list[Instance]:
 
 
 def _hf(pretrained, **kwargs) -> HFLM:
-    return HFLM(pretrained=str(pretrained), device="cpu", batch_size=2, **kwargs)
+    kwargs.setdefault("batch_size", 2)
+    return HFLM(pretrained=str(pretrained), device="cpu", **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +150,30 @@ def test_routes_default_to_the_benchmark_and_its_variants():
                          target_modules=MODULES, size_mb=1.0)
     assert entry.serves("teleqna") and entry.serves("teleqna_maj4_seen")
     assert not entry.serves("teleqna2") and not entry.serves("oranbench")
+
+
+def test_shared_prefill_of_repeated_prompts_changes_nothing(zoo):
+    """slm-hf prefills identical rows once; greedy output must equal plain ``hf``'s."""
+    from harness.models.hf_lm import EmbeddedAwareHFLM
+
+    _, base_dir, _ = zoo
+    shared = EmbeddedAwareHFLM(pretrained=str(base_dir), device="cpu", batch_size=8)
+    plain = _hf(base_dir, batch_size=8)
+    contexts = ["Question: what is 5G NR?\nAnswer:", "The O-RAN E2 interface"]
+    requests = [Instance("generate_until", {}, (contexts[i % 2], {
+        "until": ["\n\n"], "max_gen_toks": 8, "do_sample": False}), i, ("t", i // 4, 4))
+        for i in range(8)]
+    calls = []
+    original = type(shared.model).forward
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs.get("input_ids", args[0] if args else None).shape)
+        return original(self, *args, **kwargs)
+
+    type(shared.model).forward = counting
+    try:
+        got = shared.generate_until(requests)
+    finally:
+        type(shared.model).forward = original
+    assert got == plain.generate_until(requests)
+    assert calls[0][0] == 2  # the prefix was computed for the 2 distinct prompts only

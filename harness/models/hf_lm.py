@@ -1,14 +1,20 @@
-"""``slm-hf``: lm-eval's ``hf`` model that understands ``pretrained=embedded``.
+"""``slm-hf``: lm-eval's ``hf`` that knows ``pretrained=embedded`` and prefills repeats once.
 
 ``slmbench lm-eval --model hf`` already resolves the embedded model on the command line;
 this class gives the same behaviour to Python callers of ``lm_eval.simple_evaluate`` and to
 lm-eval versions that discover models through the ``lm_eval.models`` entry point.
+
+Maj@k sends every prompt k times (``repeats: k``), and lm-eval batches the k copies together.
+On a CPU the prompt's prefill is most of the cost of a short answer, so identical rows of a
+batch are prefilled once and their KV cache is shared by index before sampling continues;
+the sampled tokens come from exactly the same distribution, at about half the time for Maj@4.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from lm_eval.models.huggingface import HFLM
 
 from harness.models.embedded import resolve_pretrained
@@ -19,3 +25,24 @@ class EmbeddedAwareHFLM(HFLM):
         if pretrained is None or isinstance(pretrained, str):
             pretrained = resolve_pretrained(pretrained)
         super().__init__(pretrained=pretrained, **kwargs)
+
+    def _model_generate(self, context, max_length: int, stop: list[str], **generation_kwargs):
+        mask = generation_kwargs.get("attention_mask")
+        if (self.backend != "causal" or mask is None or context.shape[0] < 2
+                or context.shape[1] < 2 or "past_key_values" in generation_kwargs):
+            return super()._model_generate(context, max_length, stop, **generation_kwargs)
+        width = context.shape[1]
+        rows = torch.cat([context, mask.to(context.dtype)], dim=1)
+        unique, inverse = torch.unique(rows, dim=0, return_inverse=True)
+        if unique.shape[0] == context.shape[0]:
+            return super()._model_generate(context, max_length, stop, **generation_kwargs)
+        ids, unique_mask = unique[:, :width], unique[:, width:]
+        # the positions generate() derives from a left-padded mask
+        positions = (unique_mask.long().cumsum(-1) - 1).clamp(min=0)
+        with torch.no_grad():
+            prefix = self.model(input_ids=ids[:, :-1], attention_mask=unique_mask[:, :-1],
+                                position_ids=positions[:, :-1], use_cache=True)
+        cache = prefix.past_key_values
+        cache.batch_select_indices(inverse.to(context.device))
+        return super()._model_generate(context, max_length, stop, past_key_values=cache,
+                                       **generation_kwargs)
