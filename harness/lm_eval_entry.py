@@ -68,7 +68,7 @@ def adjust_run_args(args: Any, no_chat_template: bool = False) -> Any:
     from harness.models.embedded import is_embedded, resolve_pretrained
 
     args.include_path = _with_include_path(getattr(args, "include_path", None))
-    args.model = args.model or "hf"
+    args.model = args.model or "slm-hf"  # hf, plus shared prefill of Maj@k repeats
     model_args = dict(args.model_args or {})
     if args.model in HF_FAMILY:
         if model_args.get("adapters") and not model_args.get("pretrained"):
