@@ -112,6 +112,22 @@ def cmd_zoo_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench.runner import BenchConfig, run_bench
+
+    synthetic = None
+    if args.synthetic and args.synthetic.lower() != "none":
+        pp, tg = (int(x) for x in args.synthetic.split(","))
+        synthetic = (pp, tg)
+    run_bench(BenchConfig(
+        model=args.model, adapter=args.adapter, formats=args.formats.split(","),
+        task=None if args.task == "none" else args.task, limit=args.limit,
+        data_dir=args.data_dir, prompts=args.prompts, gen_tokens=args.gen_tokens,
+        min_runs=args.min_runs, min_seconds=args.min_seconds, synthetic=synthetic,
+        threads=args.threads, chat_template=args.chat_template, output_dir=args.output_dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slmbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -168,6 +184,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="manifest to publish the merged adapter into")
     p.add_argument("--name", default=None)
     p.set_defaults(func=cmd_merge)
+    p = sub.add_parser("bench", help="time, size and score deployment formats side by side",
+                       description="Each format runs in its own process: load time, prefill "
+                       "and decode tokens/s, TTFT and latency p50/p95, peak RSS/VRAM, energy, "
+                       "bandwidth utilisation and accuracy on the timed engine.")
+    p.add_argument("--model", default="embedded", help="'embedded' or a checkpoint folder")
+    p.add_argument("--adapter", default=None, help="LoRA folder merged in before export")
+    p.add_argument("--formats", default="fp32,gguf-f16,gguf-q8_0,gguf-q4_k_m",
+                   help="comma-separated: fp32, fp16, bf16, gguf-f32, gguf-f16, gguf-q8_0, "
+                        "gguf-q5_k_m, gguf-q4_k_m, gguf-q4_0, gguf-shipped, gptq, vllm")
+    p.add_argument("--task", default="teleqna", help="accuracy task ('none' to skip)")
+    p.add_argument("--limit", type=int, default=200, help="questions scored per format")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--prompts", type=int, default=16, help="real task prompts timed")
+    p.add_argument("--gen-tokens", type=int, default=64, help="fixed generation length")
+    p.add_argument("--min-runs", type=int, default=10)
+    p.add_argument("--min-seconds", type=float, default=20.0)
+    p.add_argument("--synthetic", default="128,64",
+                   help="llama-bench style pp,tg run ('none' to skip)")
+    p.add_argument("--threads", type=int, default=None, help="llama.cpp threads")
+    p.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--output-dir", default="runs/bench")
+    p.set_defaults(func=cmd_bench)
     zoo = sub.add_parser("zoo", help="adapter zoo").add_subparsers(
         dest="zoo_command", required=True, metavar="ZOO_COMMAND")
     p = zoo.add_parser("verify", help="check every adapter's sha256 and base model")

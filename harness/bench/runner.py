@@ -1,0 +1,277 @@
+"""``slmbench bench``: every requested format of one model, measured side by side.
+
+The runner prepares each format's artifact once (merge the adapter, export GGUF, quantize;
+cached by content), measures the machine's memory bandwidth, then runs each format in its
+own worker process and gathers the results into one JSON per run (config, environment, raw
+samples) and a ``rich`` table. Accuracy deltas are paired differences against the
+full-precision baseline on the same questions, with a 95% confidence interval.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.bench.bandwidth import bandwidth_utilisation, read_bandwidth_gbs
+from harness.bench.formats import Format, parse_format, skip_reason
+from harness.errors import SlmbenchError
+from harness.hashing import sha256_json
+from harness.paths import cache_dir
+from harness.report.atomic import write_json_atomic
+
+
+@dataclass
+class BenchConfig:
+    model: str = "embedded"
+    adapter: str | None = None
+    formats: list[str] = field(default_factory=lambda: ["fp32", "gguf-f16", "gguf-q8_0",
+                                                         "gguf-q4_k_m"])
+    task: str | None = "teleqna"
+    limit: int | None = 200
+    data_dir: str | None = None
+    prompts: int = 16
+    gen_tokens: int = 64
+    min_runs: int = 10
+    min_seconds: float = 20.0
+    warmup: int = 2
+    synthetic: tuple[int, int] | None = (128, 64)
+    threads: int | None = None
+    chat_template: bool = True
+    output_dir: str = "runs/bench"
+
+    def __post_init__(self) -> None:
+        for name in self.formats:
+            parse_format(name)
+        if self.gen_tokens < 2:
+            raise SlmbenchError("bench: --gen-tokens must be >= 2 (decode is timed after the "
+                                "first token)")
+        if self.min_runs < 1 or self.min_seconds < 0:
+            raise SlmbenchError("bench: --min-runs must be >= 1 and --min-seconds >= 0")
+
+
+def _hf_source(cfg: BenchConfig) -> Path:
+    """The full-precision checkpoint every format is derived from (adapter merged in)."""
+    from harness.models.embedded import resolve_pretrained
+
+    base = resolve_pretrained(cfg.model)
+    if not cfg.adapter:
+        if not Path(base).is_dir():
+            raise SlmbenchError(f"bench: --model {cfg.model!r} must be 'embedded' or a local "
+                                "checkpoint folder (the Hub is not reachable from here)")
+        return Path(base)
+    from harness.quant.gguf_export import merge_adapter_into
+
+    key = sha256_json([str(base), _files_stamp(Path(cfg.adapter))])[:16]
+    merged = cache_dir() / "bench" / f"merged-{key}"
+    if not (merged / "config.json").is_file():
+        merge_adapter_into(base, Path(cfg.adapter), merged, overwrite=True)
+    return merged
+
+
+def _files_stamp(folder: Path) -> list:
+    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+    return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+
+
+def prepare_artifact(fmt: Format, source: Path, cfg: BenchConfig) -> Path:
+    """The file or folder this format loads, built once and cached by content."""
+    if fmt.engine == "transformers":
+        return source
+    if fmt.name == "gguf-shipped":
+        from harness.models.embedded import gguf_path, is_embedded
+
+        if not is_embedded(cfg.model) or cfg.adapter:
+            raise SlmbenchError("bench: gguf-shipped exists only for the embedded model "
+                                "without an adapter")
+        return gguf_path()
+    from harness.quant.gguf_export import export_gguf
+    from harness.quant.quantize import quantize_gguf
+
+    folder = cache_dir() / "bench" / f"gguf-{sha256_json(_files_stamp(source))[:16]}"
+    f32 = folder / "model-f32.gguf"
+    if not f32.is_file():
+        export_gguf(source, f32, dtype="f32")
+    if fmt.precision == "f32":
+        return f32
+    target = folder / f"model-{fmt.precision}.gguf"
+    if not target.is_file():
+        if fmt.precision == "f16":
+            export_gguf(source, target, dtype="f16")
+        else:
+            quantize_gguf(f32, target, fmt.precision)
+    return target
+
+
+def task_prompts(cfg: BenchConfig, tokenizer) -> list[str]:
+    """Chat-rendered prompts of the task's first test questions (real data, fixed order)."""
+    from harness.task_loader import load_task, task_manager
+
+    task = load_task(task_manager(cfg.data_dir), cfg.task or "teleqna")
+    docs = list(task.test_docs())[: cfg.prompts]
+    texts = [task.doc_to_text(d) for d in docs]
+    if cfg.chat_template and getattr(tokenizer, "chat_template", None):
+        return [tokenizer.apply_chat_template([{"role": "user", "content": t}], tokenize=False,
+                                              add_generation_prompt=True) for t in texts]
+    return texts
+
+
+def environment() -> dict[str, Any]:
+    import importlib.metadata as md
+    import os
+
+    import torch
+
+    versions = {}
+    for dist in ("torch", "transformers", "llama_cpp_python", "gguf", "lm_eval", "peft"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            versions[dist] = None
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                .splitlines() if line.startswith("model name")), platform.processor())
+    gpu = driver = None
+    if torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(0)
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            driver = pynvml.nvmlSystemGetDriverVersion()
+        except Exception:  # noqa: BLE001 - the driver version is informative only
+            driver = None
+    return {"python": platform.python_version(), "cpu": cpu, "cores": os.cpu_count(),
+            "gpu": gpu, "driver": driver, "torch_threads": torch.get_num_threads(),
+            "versions": versions}
+
+
+def paired_delta(per_doc: list[float], baseline: list[float]) -> dict[str, float] | None:
+    """Mean paired difference with its 95% CI (normal approximation) on the same questions."""
+    n = min(len(per_doc), len(baseline))
+    if n < 2:
+        return None
+    diffs = [a - b for a, b in zip(per_doc[:n], baseline[:n], strict=True)]
+    mean = sum(diffs) / n
+    var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+    half = 1.96 * math.sqrt(var / n)
+    return {"delta": mean, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
+
+
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    import torch
+    from transformers import AutoTokenizer
+
+    console = Console()
+    cuda = torch.cuda.is_available()
+    source = _hf_source(cfg)
+    prompts = task_prompts(cfg, AutoTokenizer.from_pretrained(source))
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    run_dir = Path(cfg.output_dir) / f"{stamp}_{sha256_json(cfg.__dict__)[:8]}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    bandwidth = read_bandwidth_gbs()
+    console.print(f"measured memory read bandwidth: {bandwidth:.1f} GB/s")
+    results: dict[str, Any] = {}
+    for name in cfg.formats:
+        fmt = parse_format(name)
+        reason = skip_reason(fmt, cuda)
+        if reason is None and fmt.engine not in ("transformers", "llama.cpp"):
+            reason = f"{fmt.name}: runner support is GPU-only and not wired on this machine"
+        if reason:
+            results[name] = {"skipped": reason}
+            console.print(f"[yellow]skip[/yellow] {name}: {reason}")
+            continue
+        try:
+            artifact = prepare_artifact(fmt, source, cfg)
+        except SlmbenchError as err:
+            results[name] = {"skipped": str(err)}
+            console.print(f"[yellow]skip[/yellow] {name}: {err}")
+            continue
+        spec = {"format": name, "engine": fmt.engine, "precision": fmt.precision,
+                "artifact": str(artifact), "device": "cuda:0" if cuda else "cpu",
+                "prompts": prompts, "gen_tokens": cfg.gen_tokens, "min_runs": cfg.min_runs,
+                "min_seconds": cfg.min_seconds, "warmup": cfg.warmup,
+                "synthetic": cfg.synthetic, "threads": cfg.threads, "task": cfg.task,
+                "limit": cfg.limit, "data_dir": cfg.data_dir,
+                "chat_template": cfg.chat_template}
+        spec_path, out_path = run_dir / f"spec_{name}.json", run_dir / f"result_{name}.json"
+        write_json_atomic(spec_path, spec)
+        console.print(f"[bold]{name}[/bold]: measuring in its own process ...")
+        proc = subprocess.run([sys.executable, "-m", "harness.bench.worker", str(spec_path),
+                               str(out_path)], capture_output=True, text=True)
+        if proc.returncode != 0 or not out_path.is_file():
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            results[name] = {"skipped": f"worker failed: {tail}"}
+            console.print(f"[red]failed[/red] {name}: {tail}")
+            continue
+        result = json.loads(out_path.read_text())
+        result["file_size_mb"] = _size_mb(artifact)
+        if fmt.engine == "llama.cpp":
+            from harness.quant.quantize import read_gguf_summary
+
+            result["bits_per_weight"] = read_gguf_summary(artifact).bits_per_weight
+        else:
+            result["bits_per_weight"] = {"fp32": 32, "fp16": 16, "bf16": 16}[fmt.precision]
+        decode = result["decode_tok_s"]["p50"]
+        result["bandwidth_utilisation"] = bandwidth_utilisation(
+            result["weight_bytes"], decode, bandwidth)
+        results[name] = result
+    _add_deltas(results, cfg.formats)
+    report = {"config": cfg.__dict__, "environment": environment(),
+              "bandwidth_gbs": bandwidth, "results": results}
+    write_json_atomic(run_dir / "bench.json", report)
+    console.print(bench_table(report))
+    console.print(f"written {run_dir / 'bench.json'}")
+    return report
+
+
+def _size_mb(artifact: Path) -> float:
+    files = [artifact] if artifact.is_file() else list(artifact.glob("*.safetensors"))
+    return round(sum(p.stat().st_size for p in files) / 1e6, 1)
+
+
+def _add_deltas(results: dict[str, Any], order: list[str]) -> None:
+    baseline = next((results[n] for n in order if n in ("fp32", "fp16", "bf16", "gguf-f32")
+                     and results.get(n, {}).get("accuracy")), None)
+    for result in results.values():
+        acc = result.get("accuracy")
+        if acc and baseline and result is not baseline:
+            acc["delta_vs_baseline"] = paired_delta(acc["per_doc"],
+                                                    baseline["accuracy"]["per_doc"])
+
+
+def bench_table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"slmbench bench ({report['environment']['cpu']}, "
+                        f"{report['bandwidth_gbs']:.1f} GB/s)")
+    for col in ("format", "size MB", "bpw", "load s", "prefill tok/s", "decode tok/s",
+                "TTFT p50/p95 s", "latency p50/p95 s", "peak RSS MB", "BW util", "energy",
+                "accuracy", "Δ vs baseline (95% CI)"):
+        table.add_column(col)
+    for name, r in report["results"].items():
+        if "skipped" in r:
+            table.add_row(name, *["-"] * 11, f"skipped: {r['skipped']}")
+            continue
+        acc = r.get("accuracy") or {}
+        delta = acc.get("delta_vs_baseline")
+        energy = r["energy"]
+        table.add_row(
+            name, f"{r['file_size_mb']:.0f}", f"{r['bits_per_weight']:.2f}",
+            f"{r['load_s']:.2f}", f"{r['prefill_tok_s']['p50']:.0f}",
+            f"{r['decode_tok_s']['p50']:.1f}",
+            f"{r['ttft_s']['p50']:.3f}/{r['ttft_s']['p95']:.3f}",
+            f"{r['latency_s']['p50']:.2f}/{r['latency_s']['p95']:.2f}",
+            f"{r['peak_rss_mb']:.0f}", f"{r['bandwidth_utilisation']:.0%}",
+            f"{energy['j_per_token']:.3f} J/tok" if energy["j_per_token"] is not None
+            else "not measured",
+            f"{acc['value']:.3f} ± {acc['stderr']:.3f}" if acc else "-",
+            f"{delta['delta']:+.3f} [{delta['ci95_low']:+.3f}, {delta['ci95_high']:+.3f}]"
+            if delta else "-")
+    return table

@@ -1,0 +1,132 @@
+"""One format, one process: load, warm up, time, then score accuracy on the same engine.
+
+Run by the bench runner as ``python -m harness.bench.worker <spec.json> <result.json>`` so
+that each format starts from a clean process (no allocator, thread-pool or page-cache state
+shared with the previous format) and its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.bench.energy import EnergyMeter
+from harness.bench.engines import LlamaCppEngine, RequestTiming, TransformersEngine
+from harness.bench.memory import PeakRSSSampler, peak_vram_mb
+from harness.bench.stats import repeat_until, summarize
+from harness.report.atomic import write_json_atomic
+
+
+def make_engine(spec: dict[str, Any]):
+    if spec["engine"] == "transformers":
+        return TransformersEngine(spec["artifact"], spec["precision"], spec["device"])
+    if spec["engine"] == "llama.cpp":
+        return LlamaCppEngine(spec["artifact"], n_threads=spec.get("threads"),
+                              n_gpu_layers=-1 if spec["device"].startswith("cuda") else 0)
+    raise ValueError(f"no timing engine for {spec['engine']}")
+
+
+def _rates(timings: list[RequestTiming]) -> dict[str, Any]:
+    return {
+        "prefill_tok_s": summarize([t.prompt_tokens / t.prefill_s for t in timings]).as_dict(),
+        "decode_tok_s": summarize([(t.gen_tokens - 1) / t.decode_s for t in timings
+                                   if t.gen_tokens > 1]).as_dict(),
+        "ttft_s": summarize([t.ttft_s for t in timings]).as_dict(),
+        "latency_s": summarize([t.total_s for t in timings]).as_dict(),
+    }
+
+
+def time_engine(engine, prompts: list[str], spec: dict[str, Any]) -> dict[str, Any]:
+    ids = [engine.tokenize(p) for p in prompts]
+    for warm in ids[: spec.get("warmup", 2)]:
+        engine.timed_request(warm, spec["gen_tokens"])
+    timings: list[RequestTiming] = []
+
+    def one() -> float:
+        timing = engine.timed_request(ids[len(timings) % len(ids)], spec["gen_tokens"])
+        timings.append(timing)
+        return timing.total_s
+
+    meter = EnergyMeter(spec["device"])
+    meter.start()
+    repeat_until(one, spec["min_runs"], spec["min_seconds"])
+    energy = meter.stop()
+    result = {"requests": len(timings), **_rates(timings),
+              "raw": [t.__dict__ for t in timings]}
+    tokens = sum(t.prompt_tokens + t.gen_tokens for t in timings)
+    result["energy"] = {
+        "source": energy.source,
+        "joules": energy.joules,
+        "j_per_token": energy.joules / tokens if energy.joules is not None else None,
+        "j_per_request": energy.joules / len(timings) if energy.joules is not None else None,
+    }
+    if spec.get("synthetic"):
+        pp, tg = spec["synthetic"]
+        synthetic_ids = [(i * 7919) % 1000 + 100 for i in range(pp)]
+        reps = spec.get("synthetic_reps", 3)
+        runs = [engine.timed_request(synthetic_ids, tg) for _ in range(reps)]
+        result["synthetic"] = {"pp": pp, "tg": tg, **_rates(runs)}
+    return result
+
+
+def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None:
+    """Pass@1 on the task through lm-eval, with the model class of this very engine."""
+    if not spec.get("task"):
+        return None
+    from harness.lm_eval_entry import run_lm_eval
+
+    if spec["engine"] == "transformers":
+        dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[spec["precision"]]
+        model, model_args = "hf", f"pretrained={spec['artifact']},dtype={dtype}"
+    else:
+        model, model_args = "llama-cpp", f"pretrained={spec['artifact']}"
+    argv = ["--model", model, "--model_args", model_args, "--tasks", spec["task"],
+            "--output_path", str(out_dir), "--log_samples", "--device", spec["device"],
+            "--batch_size", "8"]
+    if spec.get("chat_template"):
+        argv.append("--apply_chat_template")
+    if spec.get("limit"):
+        argv += ["--limit", str(spec["limit"])]
+    if spec.get("data_dir"):
+        argv += ["--metadata", json.dumps({"data_dir": spec["data_dir"]})]
+    started = time.time()
+    run_lm_eval(argv)
+    results_file = max(out_dir.rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
+    results = json.loads(results_file.read_text())["results"][spec["task"]]
+    per_doc = {}
+    for path in out_dir.rglob(f"samples_{spec['task']}_*.jsonl"):
+        if path.stat().st_mtime >= started - 1:
+            for line in path.read_text().splitlines():
+                sample = json.loads(line)
+                per_doc[sample["doc_id"]] = float(sample["exact_match"])
+    key = next(k for k in results if k.startswith("exact_match,"))
+    metric, filt = key.split(",", 1)
+    return {"task": spec["task"], "metric": key, "value": results[key],
+            "stderr": results.get(f"{metric}_stderr,{filt}"), "n": len(per_doc),
+            "per_doc": [per_doc[k] for k in sorted(per_doc)],
+            "wall_s": round(time.time() - started, 1)}
+
+
+def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
+    prompts = spec["prompts"]
+    engine = make_engine(spec)
+    with PeakRSSSampler() as sampler:
+        start = time.perf_counter()
+        engine.load()
+        load_s = time.perf_counter() - start
+        timing = time_engine(engine, prompts, spec)
+    result = {"format": spec["format"], "engine": spec["engine"], "load_s": load_s,
+              "weight_bytes": engine.weight_bytes(), **timing,
+              "peak_rss_mb": sampler.peak_mb, "vm_hwm_mb": PeakRSSSampler.high_water_mb(),
+              "peak_vram_mb": peak_vram_mb()}
+    del engine
+    result["accuracy"] = score_accuracy(spec, out_path.parent / f"acc_{spec['format']}")
+    write_json_atomic(out_path, result)
+    return result
+
+
+if __name__ == "__main__":
+    run(json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]))

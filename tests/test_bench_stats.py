@@ -1,0 +1,97 @@
+"""The bench's statistics, repetition policy and meters, on synthetic inputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.bench.bandwidth import bandwidth_utilisation
+from harness.bench.energy import EnergyMeter
+from harness.bench.formats import parse_format, skip_reason
+from harness.bench.memory import PeakRSSSampler
+from harness.bench.runner import paired_delta
+from harness.bench.stats import percentile, repeat_until, summarize
+from harness.errors import SlmbenchError
+
+
+def test_percentiles_interpolate_like_numpy():
+    values = [5.0, 1.0, 3.0, 2.0, 4.0]
+    assert percentile(values, 50) == 3.0
+    assert percentile(values, 95) == pytest.approx(4.8)
+    assert percentile([7.0], 95) == 7.0
+    s = summarize([1.0, 2.0, 3.0, 4.0])
+    assert (s.n, s.mean, s.p50, s.min, s.max) == (4, 2.5, 2.5, 1.0, 4.0)
+    assert s.stdev == pytest.approx(1.2909944)
+
+
+def test_repeat_until_needs_both_runs_and_seconds():
+    now = [0.0]
+
+    def clock():
+        return now[0]
+
+    def step(cost):
+        def run():
+            now[0] += cost
+            return cost
+        return run
+
+    assert len(repeat_until(step(0.25), min_runs=3, min_seconds=1.0, clock=clock)) == 4
+    now[0] = 0.0
+    assert len(repeat_until(step(5.0), min_runs=3, min_seconds=1.0, clock=clock)) == 3
+    now[0] = 0.0
+    assert len(repeat_until(step(0.0), min_runs=1, min_seconds=1.0, max_runs=50,
+                            clock=clock)) == 50
+
+
+def test_paired_delta_and_its_interval():
+    base = [1, 0, 1, 0, 1, 0, 1, 0]
+    same = paired_delta(base, base)
+    assert same["delta"] == 0 and same["ci95_low"] == same["ci95_high"] == 0
+    better = paired_delta([1, 1, 1, 0, 1, 0, 1, 1], base)
+    assert better["delta"] == pytest.approx(0.25)
+    assert better["ci95_low"] < 0.25 < better["ci95_high"]
+    assert paired_delta([1], [0]) is None
+
+
+def test_formats_and_their_skip_reasons():
+    assert parse_format("GGUF-Q4_K_M").precision == "q4_k_m"
+    assert parse_format("fp32").engine == "transformers"
+    assert "needs a CUDA GPU" in skip_reason(parse_format("gptq"), cuda=False)
+    assert skip_reason(parse_format("gptq"), cuda=True) is None
+    with pytest.raises(SlmbenchError, match="unknown format 'q3'"):
+        parse_format("q3")
+
+
+def test_bandwidth_utilisation():
+    assert bandwidth_utilisation(100e6, 50, 10.0) == pytest.approx(0.5)
+
+
+def test_rapl_energy_with_wraparound(tmp_path):
+    zone = tmp_path / "intel-rapl:0"
+    zone.mkdir()
+    (zone / "max_energy_range_uj").write_text("1000000\n")
+    (zone / "energy_uj").write_text("999000\n")
+    meter = EnergyMeter("cpu", rapl_root=tmp_path)
+    meter.start()
+    (zone / "energy_uj").write_text("4000\n")  # wrapped: 1000 + 4000 uJ
+    reading = meter.stop()
+    assert reading.source == "rapl" and reading.joules == pytest.approx(0.005)
+
+
+def test_energy_is_never_estimated_where_unreadable(tmp_path):
+    meter = EnergyMeter("cpu", rapl_root=tmp_path / "absent")
+    meter.start()
+    reading = meter.stop()
+    assert reading.joules is None and reading.source.startswith("not measured")
+
+
+def test_rss_sampler_sees_an_allocation():
+    with PeakRSSSampler(interval=0.001) as sampler:
+        before = sampler.peak_mb
+        block = bytearray(200 * 2**20)
+        block[::4096] = b"x" * len(block[::4096])
+        import time
+
+        time.sleep(0.05)
+        del block
+    assert sampler.peak_mb > before + 150
