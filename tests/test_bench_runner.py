@@ -1,0 +1,36 @@
+"""``slmbench bench`` end to end on a tiny model: every format in its own process."""
+
+from __future__ import annotations
+
+import json
+
+from tiny_models import build_tiny_base
+
+from harness.bench.runner import BenchConfig, run_bench
+
+
+def test_bench_runs_each_format_and_skips_what_cannot_run(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path / "cache"))
+    base_dir, _ = build_tiny_base(tmp_path / "base", hidden_size=256)
+    cfg = BenchConfig(model=str(base_dir), formats=["fp32", "gguf-f32", "gguf-q8_0", "gptq"],
+                      task="teletables", limit=4, data_dir=str(data_dir), prompts=2,
+                      gen_tokens=4, min_runs=3, min_seconds=0, warmup=1, synthetic=(16, 4),
+                      chat_template=False, output_dir=str(tmp_path / "runs"))
+    report = run_bench(cfg)
+    results = report["results"]
+    assert "needs a CUDA GPU" in results["gptq"]["skipped"]
+    for name in ("fp32", "gguf-f32", "gguf-q8_0"):
+        r = results[name]
+        assert "skipped" not in r, r
+        assert r["requests"] >= 3 and len(r["raw"]) == r["requests"]
+        assert r["decode_tok_s"]["p50"] > 0 and r["prefill_tok_s"]["p50"] > 0
+        assert r["latency_s"]["p95"] >= r["latency_s"]["p50"] > 0
+        assert r["peak_rss_mb"] > 0 and r["load_s"] > 0
+        assert r["energy"]["j_per_token"] is None or r["energy"]["source"] in ("rapl", "nvml")
+        assert r["accuracy"]["n"] == 4 and 0 <= r["accuracy"]["value"] <= 1
+        assert r["synthetic"]["pp"] == 16
+    assert results["gguf-q8_0"]["bits_per_weight"] < results["gguf-f32"]["bits_per_weight"]
+    assert "delta_vs_baseline" in results["gguf-q8_0"]["accuracy"]
+    [written] = list((tmp_path / "runs").rglob("bench.json"))
+    saved = json.loads(written.read_text())
+    assert saved["environment"]["versions"]["torch"] and saved["bandwidth_gbs"] > 0
