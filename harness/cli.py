@@ -68,7 +68,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     name = args.name or "+".join(benchmarks)
     cfg = config_from_args(args, benchmarks, args.output_dir or f"runs/train/{name}")
     train_and_publish(cfg, name, zoo=Path(args.zoo) if args.zoo else None,
-                      evaluate=args.evaluate, eval_limit=args.eval_limit, baseline=args.baseline)
+                      evaluate=args.evaluate, eval_limit=args.eval_limit, baseline=args.baseline,
+                      seen_limit=args.seen_limit)
     return 0
 
 
@@ -158,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluate", action="store_true",
                    help="score Pass@1 on the unseen (test) and seen (train) splits")
     p.add_argument("--baseline", action="store_true", help="also score the plain backbone")
-    p.add_argument("--eval-limit", type=int, default=None, help="questions per split scored")
+    p.add_argument("--eval-limit", type=int, default=None, help="test questions scored")
+    p.add_argument("--seen-limit", type=int, default=None,
+                   help="train-split questions scored (default: --eval-limit)")
     from harness.train.cli_args import add_train_args
 
     add_train_args(p)

@@ -14,11 +14,15 @@ from harness.train.lora import BEST, RECORD, LoraTrainer
 
 
 def score_adapter(cfg: TrainConfig, adapter: Path | None, limit: int | None,
-                  output: Path) -> dict:
+                  output: Path, seen_limit: int | None = None) -> dict:
     """Pass@1 of each trained benchmark on its unseen (test) and seen (train) split."""
-    tasks = [t for b in cfg.benchmarks for t in (b, f"{b}_seen")]
     model_args = f"pretrained={cfg.base_model}" + (f",peft={adapter}" if adapter else "")
-    return run_tasks(tasks, model_args, output, limit=limit, data_dir=cfg.data_dir)
+    scores = run_tasks(list(cfg.benchmarks), model_args, output, limit=limit,
+                       data_dir=cfg.data_dir)
+    seen = run_tasks([f"{b}_seen" for b in cfg.benchmarks], model_args, output,
+                     limit=seen_limit or limit, data_dir=cfg.data_dir)
+    scores["_wall_s"] += seen.pop("_wall_s")
+    return {**scores, **seen}
 
 
 def score_table(title: str, rows: dict[str, dict]) -> Table:
@@ -44,7 +48,7 @@ def score_table(title: str, rows: dict[str, dict]) -> Table:
 
 def train_and_publish(cfg: TrainConfig, name: str, zoo: Path | None = None,
                       evaluate: bool = False, eval_limit: int | None = None,
-                      baseline: bool = False) -> dict:
+                      baseline: bool = False, seen_limit: int | None = None) -> dict:
     console = Console()
     record = LoraTrainer(cfg).run()
     out = Path(cfg.output_dir)
@@ -55,12 +59,13 @@ def train_and_publish(cfg: TrainConfig, name: str, zoo: Path | None = None,
                   f"{train['peak_rss_mb']} MB, energy {train['energy']['source']}")
     scores: dict[str, dict] = {}
     if baseline:
-        scores["base"] = score_adapter(cfg, None, eval_limit, out / "eval_base")
+        scores["base"] = score_adapter(cfg, None, eval_limit, out / "eval_base", seen_limit)
     if evaluate:
-        scores["adapter"] = score_adapter(cfg, out / BEST, eval_limit, out / "eval")
+        scores["adapter"] = score_adapter(cfg, out / BEST, eval_limit, out / "eval", seen_limit)
         record["eval"] = scores
         write_json_atomic(out / RECORD, record)
-        console.print(score_table(f"Pass@1 of {name} (limit {eval_limit})", scores))
+        console.print(score_table(f"Pass@1 of {name} (unseen limit {eval_limit}, seen limit "
+                                  f"{seen_limit or eval_limit})", scores))
     if zoo is not None:
         from harness.zoo.publish import entry_fields_from_record, publish_adapter
 
