@@ -177,3 +177,22 @@ def test_shared_prefill_of_repeated_prompts_changes_nothing(zoo):
         type(shared.model).forward = original
     assert got == plain.generate_until(requests)
     assert calls[0][0] == 2  # the prefix was computed for the 2 distinct prompts only
+
+
+def test_committed_zoo_verifies_against_the_embedded_model():
+    """The adapters shipped in adapters_zoo/ load: sha256, base model and safetensors check."""
+    from transformers import AutoConfig
+
+    from harness.models.embedded import resolve_pretrained
+    from harness.paths import REPO_ROOT
+    from harness.zoo.manifest import verify_entry
+
+    path = REPO_ROOT / "adapters_zoo" / "embedded.yaml"
+    if not path.is_file():
+        pytest.skip("no committed zoo")
+    manifest = load_manifest(path)
+    pretrained = resolve_pretrained(manifest.base_model)
+    config = AutoConfig.from_pretrained(pretrained)
+    for entry in manifest.adapters:
+        assert verify_entry(manifest, entry, pretrained, config).is_dir()
+        assert entry.train_data_sha256 and entry.val_loss is not None and entry.test_metrics
