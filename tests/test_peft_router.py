@@ -196,3 +196,12 @@ def test_committed_zoo_verifies_against_the_embedded_model():
     for entry in manifest.adapters:
         assert verify_entry(manifest, entry, pretrained, config).is_dir()
         assert entry.train_data_sha256 and entry.val_loss is not None and entry.test_metrics
+
+
+def test_routing_follows_the_models_real_active_adapter(zoo, routed):
+    """A caller switching the peft model behind our back must not make routing stale."""
+    root, base_dir, _ = zoo
+    routed._model.set_adapter("b")
+    got = routed.loglikelihood(_requests("task_a"))
+    expect = _hf(base_dir, peft=str(root / "a")).loglikelihood(_requests("task_a"))
+    assert [x for x, _ in got] == pytest.approx([x for x, _ in expect], abs=1e-5)

@@ -36,7 +36,6 @@ class RoutedPeftLM(EmbeddedAwareHFLM):
             pretrained = self.manifest.base_model
         super().__init__(pretrained=pretrained, peft=peft, **kwargs)
         self.switch_seconds: list[float] = []
-        self._active: str | None = None
         if self.manifest is not None:
             self._attach_adapters(self.manifest)
 
@@ -52,7 +51,6 @@ class RoutedPeftLM(EmbeddedAwareHFLM):
                 model.load_adapter(str(folder), adapter_name=entry.name)
         model.eval()
         self._model = model
-        self._active = manifest.adapters[0].name
         log.info("hf-peft: %d adapters over one backbone: %s", len(manifest.adapters),
                  ", ".join(f"{a.name}<-{'|'.join(a.routes)}" for a in manifest.adapters))
 
@@ -73,11 +71,11 @@ class RoutedPeftLM(EmbeddedAwareHFLM):
             with self._model.disable_adapter():
                 yield
             return
-        if name != self._active:
+        # Ask peft, not a cached name: anyone holding the model may have switched it.
+        if self._model.active_adapter != name:
             start = time.perf_counter()
-            self._model.set_adapter(name)
+            self._model.set_adapter(name, inference_mode=True)
             self.switch_seconds.append(time.perf_counter() - start)
-            self._active = name
         yield
 
     def _routed(self, method: Callable[..., list], requests: list, **kwargs: Any) -> list:
