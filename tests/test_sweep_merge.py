@@ -131,3 +131,16 @@ def test_ties_merge_is_published_and_bad_requests_are_refused(tiny):
         merge_adapters(manifest, ["a", "b"], "average", root / "x.yaml", "x")
     with pytest.raises(SlmbenchError, match="unknown: \\['c'\\]"):
         merge_adapters(manifest, ["a", "c"], "ties", root / "x.yaml", "x")
+
+
+def test_run_ids_change_with_the_training_budget_not_only_the_grid_point():
+    from harness.train.sweep import run_id
+
+    point = expand(load_grid("rank"))[0]
+    base = TrainConfig(benchmarks=["teleqna"], **{k: v for k, v in point.items()
+                                                   if k != "module_set"})
+    other = TrainConfig(benchmarks=["teleqna"], max_train_examples=96,
+                        **{k: v for k, v in point.items() if k != "module_set"})
+    assert run_id(point, base, 100) == run_id(point, base, 100)
+    assert run_id(point, base, 100) != run_id(point, other, 100)
+    assert run_id(point, base, 100) != run_id(point, base, 200)

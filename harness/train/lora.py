@@ -56,6 +56,11 @@ class TrainState:
     evals: list[dict] = field(default_factory=list)
 
 
+def config_hash(cfg: TrainConfig) -> str:
+    """Hash of the config fields that change the result (not where it is written)."""
+    return sha256_json({k: v for k, v in cfg.to_dict().items() if k != "output_dir"})[:16]
+
+
 def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -169,12 +174,8 @@ class LoraTrainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.out = Path(cfg.output_dir)
-        self.config_hash = sha256_json(self._identity())[:16]
+        self.config_hash = config_hash(cfg)
         self.on_step = None  # test hook: called with the step number after each step
-
-    def _identity(self) -> dict:
-        """Config fields that change the result (not where it is written)."""
-        return {k: v for k, v in self.cfg.to_dict().items() if k != "output_dir"}
 
     def _schedule(self, n_train: int) -> tuple[int, int]:
         steps_per_epoch = math.ceil(n_train / self.cfg.batch_size)

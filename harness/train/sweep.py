@@ -23,7 +23,8 @@ from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
 from harness.report.atomic import write_json_atomic, write_text_atomic
 from harness.train.config import ALL_LINEAR, ATTENTION_ONLY, TrainConfig
-from harness.train.lora import BEST, LoraTrainer
+from harness.train.lora import BEST, LoraTrainer, config_hash
+from harness.zoo.manifest import WEIGHTS_FILE
 
 MODULE_SETS = {
     "attention": ATTENTION_ONLY,
@@ -77,15 +78,20 @@ def expand(grid: dict[str, list]) -> list[dict[str, Any]]:
     return points
 
 
-def run_id(point: dict[str, Any]) -> str:
+def run_id(point: dict[str, Any], cfg: TrainConfig, eval_limit: int | None) -> str:
+    """Folder name of a grid point: readable prefix + hash of everything that shapes its result.
+
+    The whole training config is hashed, not only the grid point, so re-running a sweep with
+    another budget (examples, steps, data) starts new runs instead of reusing stale ones.
+    """
     short = f"r{point.get('rank', 'd')}_a{point.get('alpha', 'd')}_{point.get('module_set', 'd')}"
-    return f"{short}_{sha256_json(point)[:8]}"
+    return f"{short}_{sha256_json([config_hash(cfg), eval_limit])[:8]}"
 
 
 def _adapter_size(folder: Path) -> tuple[float, int]:
     from safetensors import safe_open
 
-    path = folder / "adapter_model.safetensors"
+    path = folder / WEIGHTS_FILE
     with safe_open(str(path), "pt") as fh:
         params = sum(_numel(fh.get_slice(k).get_shape()) for k in fh.keys())
     return round(path.stat().st_size / 1e6, 3), params
@@ -107,16 +113,17 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
     points = expand(load_grid(grid))
     results: list[dict] = []
     for i, point in enumerate(points, 1):
-        rid = run_id(point)
+        overrides = {k: v for k, v in point.items() if k != "module_set"}
+        cfg = dataclasses.replace(base, **overrides)
+        rid = run_id(point, cfg, eval_limit)
         folder = sweep_dir / rid
+        cfg = dataclasses.replace(cfg, output_dir=str(folder))
         done = folder / RESULT
         if done.is_file():
             results.append(_read_json(done))
             console.print(f"[{i}/{len(points)}] {rid}: done earlier, skipped")
             continue
         console.print(f"[{i}/{len(points)}] {rid}: training")
-        overrides = {k: v for k, v in point.items() if k != "module_set"}
-        cfg = dataclasses.replace(base, output_dir=str(folder), **overrides)
         record = trainer_cls(cfg).run()
         scores = {}
         if eval_limit != 0:
