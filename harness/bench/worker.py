@@ -77,6 +77,7 @@ def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None
     if not spec.get("task"):
         return None
     from harness.lm_eval_entry import run_lm_eval
+    from harness.train.evaluate import headline
 
     if spec["engine"] == "transformers":
         dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[spec["precision"]]
@@ -102,10 +103,9 @@ def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None
             for line in path.read_text().splitlines():
                 sample = json.loads(line)
                 per_doc[sample["doc_id"]] = float(sample["exact_match"])
-    key = next(k for k in results if k.startswith("exact_match,"))
-    metric, filt = key.split(",", 1)
-    return {"task": spec["task"], "metric": key, "value": results[key],
-            "stderr": results.get(f"{metric}_stderr,{filt}"), "n": len(per_doc),
+    key, value, stderr = headline(results)
+    return {"task": spec["task"], "metric": key, "value": value, "stderr": stderr,
+            "n": len(per_doc),
             "per_doc": [per_doc[k] for k in sorted(per_doc)],
             "wall_s": round(time.time() - started, 1)}
 
