@@ -29,10 +29,16 @@ def add_train_args(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(_flag(f.name), default=",".join(default),
                                 help=f"{helptext} (comma-separated; default %(default)s)")
         else:
-            kind = {"max_steps": int, "max_train_examples": int, "data_dir": str}.get(
+            kind = {"max_steps": int, "max_train_examples": _int_or_list,
+                    "data_dir": str}.get(
                 f.name, type(default) if default is not None else str)
             parser.add_argument(_flag(f.name), type=kind, default=default,
                                 help=f"{helptext} (default %(default)s)")
+
+
+def _int_or_list(text: str) -> int | list[int]:
+    values = [int(v) for v in text.split(",") if v.strip()]
+    return values[0] if len(values) == 1 else values
 
 
 def config_from_args(args: argparse.Namespace, benchmarks: list[str],

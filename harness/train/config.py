@@ -32,8 +32,10 @@ class TrainConfig:
     epochs: float = field(default=1.0, metadata={"help": "passes over the train examples"})
     max_steps: int | None = field(default=None, metadata={"help": "cap on optimizer steps"})
     batch_size: int = field(default=8, metadata={"help": "examples per optimizer step"})
-    max_train_examples: int | None = field(default=None, metadata={
-        "help": "seeded random subset of the train split (CPU budgets)"})
+    max_train_examples: int | list[int] | None = field(default=None, metadata={
+        "help": "seeded random subset of each benchmark's train split (CPU budgets); one "
+                "number for every benchmark or one per benchmark, e.g. 1200,800. Per benchmark, "
+                "so a monolithic run sees exactly the union of the per-category runs' examples"})
     max_val_examples: int = field(default=200, metadata={
         "help": "validation examples used for the validation loss"})
     max_seq_len: int = field(default=512, metadata={
@@ -75,9 +77,22 @@ class TrainConfig:
             (self.loss in ("full", "answer"), f"--loss must be full or answer, got {self.loss}"),
             (bool(self.target_modules), "--target-modules must name at least one module"),
         ]
+        caps = self.max_train_examples
+        if isinstance(caps, list):
+            checks.append((len(caps) in (1, len(self.benchmarks)),
+                           f"--max-train-examples has {len(caps)} values for "
+                           f"{len(self.benchmarks)} benchmarks"))
+            checks.append((all(c > 0 for c in caps), "--max-train-examples must be > 0"))
         for ok, message in checks:
             if not ok:
                 raise SlmbenchError(f"train: {message}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def train_cap(self, benchmark: str) -> int | None:
+        """The train-example cap of one benchmark (None: its whole train split)."""
+        caps = self.max_train_examples
+        if caps is None or isinstance(caps, int):
+            return caps
+        return caps[0] if len(caps) == 1 else caps[self.benchmarks.index(benchmark)]

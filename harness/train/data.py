@@ -71,8 +71,12 @@ def build_examples(cfg, tokenizer, split: str, limit: int | None,
     for benchmark in cfg.benchmarks:
         task = load_task(manager, benchmark)
         docs = list(task.training_docs() if split == "train" else task.validation_docs())
-        pairs += [(render_prompt(tokenizer, task.doc_to_text(doc), use_chat),
-                   completion_text(benchmark, task, doc)) for doc in docs]
+        own = [(render_prompt(tokenizer, task.doc_to_text(doc), use_chat),
+                completion_text(benchmark, task, doc)) for doc in docs]
+        cap = cfg.train_cap(benchmark) if split == "train" else None
+        if cap is not None and len(own) > cap:
+            own = random.Random(cfg.seed + seed_offset).sample(own, cap)
+        pairs += own
     if limit is not None and len(pairs) > limit:
         pairs = random.Random(cfg.seed + seed_offset).sample(pairs, limit)
     names = "+".join(cfg.benchmarks)
