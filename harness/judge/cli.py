@@ -1,0 +1,73 @@
+"""``slmbench judge``: arguments and the command (kept light: imported when the parser is built).
+
+Examples:
+    slmbench judge --run runs/eval/<id> --judge http://127.0.0.1:8080/v1=qwen2.5-7b-instruct
+    slmbench judge --items answers.jsonl --judge https://api.openai.com/v1=gpt-4o-mini \
+        --judge local:embedded
+    slmbench judge --run runs/eval/<lora_a> --against runs/eval/<lora_b> --mode pairwise \
+        --judge http://127.0.0.1:8080/v1=qwen2.5-7b-instruct
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_judge_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", default=None, help="eval run folder whose answers are judged")
+    src.add_argument("--items", default=None,
+                     help="JSONL file: id, question, response, optional reference")
+    p.add_argument("--judge", action="append", required=True, metavar="BASE_URL=MODEL",
+                   help="an OpenAI-compatible judge (e.g. http://127.0.0.1:8080/v1=MODEL), "
+                        "or local:embedded / local:PATH.gguf (llama.cpp in process); repeat "
+                        "for several judges")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable holding the API key (optional: local servers "
+                        "need none; the key is never written anywhere)")
+    p.add_argument("--mode", choices=("rubric", "pairwise"), default="rubric")
+    p.add_argument("--against", default=None,
+                   help="pairwise: the B side (run folder or JSONL), matched by item id")
+    p.add_argument("--task", action="append", default=None,
+                   help="judge only this task of the run (repeatable)")
+    p.add_argument("--limit", type=int, default=None, help="judge the first N items")
+    p.add_argument("--max-retries", type=int, default=3,
+                   help="retries per call (errors, 429, 5xx) and re-asks per unreadable verdict")
+    p.add_argument("--rps", type=float, default=2.0,
+                   help="max requests per second per judge (0: unlimited)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    p.add_argument("--workers", type=int, default=4, help="concurrent requests per HTTP judge")
+    p.add_argument("--domain", default=None,
+                   help="domain named in the judge prompt (default telecom and e-commerce "
+                        "customer support)")
+    p.add_argument("--cache", default=None,
+                   help="verdict cache file (default <store>/judge/.cache/verdicts.sqlite)")
+    p.add_argument("--no-cache", action="store_true", help="call the judges for every item")
+    p.add_argument("--label", default=None, help="label of the judge run")
+    p.add_argument("--store", default=None, help="run store (default $SLMBENCH_RUNS or runs)")
+
+
+def run_judge_command(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from harness.judge.client import parse_judge_spec
+    from harness.judge.rubric import DEFAULT_DOMAIN
+    from harness.judge.runner import JudgeJob, run_judge
+    from harness.judge.summary import print_summary
+
+    judges = [parse_judge_spec(spec, api_key_env=args.api_key_env, timeout=args.timeout,
+                               max_retries=args.max_retries, rps=args.rps,
+                               max_workers=args.workers) for spec in args.judge]
+    job = JudgeJob(source=args.run or args.items, judges=judges, mode=args.mode,
+                   against=args.against, tasks=args.task, limit=args.limit,
+                   max_retries=args.max_retries, domain=args.domain or DEFAULT_DOMAIN,
+                   store=args.store, cache=False if args.no_cache else (args.cache or True),
+                   label=args.label)
+    with Progress(transient=True) as bar:
+        def progress(total: int):
+            task = bar.add_task("judging", total=total)
+            return lambda: bar.advance(task)
+
+        folder, manifest = run_judge(job, progress)
+    print_summary(manifest, folder, job.notes)
+    return 0
