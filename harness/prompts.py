@@ -33,6 +33,15 @@ def label_prompt(doc: dict[str, Any]) -> str:
     )
 
 
+def intent_prompt(doc: dict[str, Any]) -> str:
+    """A customer message to classify; labels are listed so the answer set is closed."""
+    labels = ", ".join(doc["labels"])
+    return (
+        f"Customer message: {doc['question']}\n\nWhich intent does this message express? "
+        f"Reply with exactly one label from: {labels}.\nAnswer:"
+    )
+
+
 def label_choices(doc: dict[str, Any]) -> list[str]:
     return list(doc["labels"])
 

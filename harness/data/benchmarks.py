@@ -17,6 +17,8 @@ class Benchmark:
     hub_config: str
     kind: Kind
     title: str
+    # Generated offline by harness/data/synth (no Hub config); a local data dir may override.
+    synthetic: bool = False
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -30,5 +32,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("teletables", "teletables", "mcq", "TeleTables"),
         Benchmark("telemath", "telemath", "numeric", "TeleMath"),
         Benchmark("telelogs", "telelogs", "label", "TeleLogs"),
+        Benchmark("ecommerce_intent", "ecommerce_intent", "label", "E-commerce intent",
+                  synthetic=True),
     )
 }

@@ -100,6 +100,9 @@ class LoadReport:
     kept: int = 0
     duplicates: int = 0
     skipped: list[str] = field(default_factory=list)
+    # Content hash of every kept record (question, choices, answer): the data version that
+    # run records carry, so runs on different data are never compared as equals.
+    sha256: str | None = None
 
     def skip(self, where: str, err: Exception) -> None:
         self.skipped.append(f"{where}: {err}")
@@ -117,6 +120,7 @@ class LoadReport:
             "benchmark": self.benchmark,
             "source": self.source,
             "kept": self.kept,
+            "sha256": self.sha256,
             "duplicates": self.duplicates,
             "skipped": len(self.skipped),
             "skipped_rows": self.skipped[:50],

@@ -20,6 +20,7 @@ from harness.data.importers import LOCAL_READERS, RawRow, hub_rows
 from harness.data.records import LoadReport, RowError, make_record
 from harness.data.splits import DEFAULT_SEED, SPLITS, split_records
 from harness.errors import SlmbenchError
+from harness.hashing import sha256_json
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,20 @@ def _rows_from_hub(bench: Benchmark) -> tuple[str, list[RawRow]]:
     return source, list(hub_rows(source, loaded))
 
 
+def _rows_from_synthetic(bench: Benchmark) -> tuple[str, list[RawRow]]:
+    """The offline generated set (deterministic, seed 42); split later by scenario."""
+    from harness.data.synth.intents import generate_intents
+
+    if bench.name != "ecommerce_intent":
+        raise SlmbenchError(f"{bench.name}: no offline generator")
+    rows: list[RawRow] = []
+    for index, record in enumerate(generate_intents(seed=42)):
+        rows.append((f"generated row {index}", {
+            "question": record["question"], "answer": record["answer"],
+            "subject": record["subject"], "extra": {"scenario": record["scenario"]}}))
+    return "synthetic:harness/data/synth/resources/ecommerce_intents.yaml (seed 42)", rows
+
+
 def build_records(bench: Benchmark, rows: list[RawRow], source: str) -> tuple[list, LoadReport]:
     """Validate rows into records; bad rows and exact duplicates are counted, not fatal."""
     report = LoadReport(benchmark=bench.name, source=source)
@@ -114,6 +129,7 @@ def build_records(bench: Benchmark, rows: list[RawRow], source: str) -> tuple[li
         seen.add(record["id"])
         records.append(record)
     report.kept = len(records)
+    report.sha256 = sha256_json(sorted(records, key=lambda r: r["id"]))
     if not records:
         raise SlmbenchError(f"{bench.name}: no valid rows in {source} ({report.summary()})")
     if bench.kind == "label":
@@ -149,7 +165,12 @@ def load_splits(
     folder = resolve_data_dir(data_dir)
     key = (name, str(folder), seed)
     if key not in _CACHE:
-        source, rows = _rows_from_local(bench, folder) if folder else _rows_from_hub(bench)
+        if bench.synthetic and not (folder and local_files(bench, folder)):
+            source, rows = _rows_from_synthetic(bench)
+        elif folder:
+            source, rows = _rows_from_local(bench, folder)
+        else:
+            source, rows = _rows_from_hub(bench)
         records, report = build_records(bench, rows, source)
         LOAD_REPORTS[name] = report
         (log.warning if report.skipped else log.info)("%s", report.summary())

@@ -22,13 +22,23 @@ def _rank_key(record_id: str, seed: int) -> str:
 def split_records(
     records: list[dict[str, Any]], seed: int = DEFAULT_SEED
 ) -> dict[str, list[dict[str, Any]]]:
-    """Partition records into train/validation/test; ids must be unique."""
-    ordered = sorted(records, key=lambda r: _rank_key(r["id"], seed))
+    """Partition records into train/validation/test; ids must be unique.
+
+    Synthetic records carry a ``scenario``: whole scenarios are then split 60/20/20, so
+    paraphrases of one scenario never sit on both sides of the train/test line. Records
+    without one are their own group, which is the reference protocol's per-question split.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(str(record.get("scenario") or record["id"]), []).append(record)
+    ordered = sorted(groups, key=lambda g: _rank_key(g, seed))
     n = len(ordered)
     n_train = int(n * FRACTIONS[0])
     n_val = int(n * FRACTIONS[1])
-    return {
-        "train": ordered[:n_train],
-        "validation": ordered[n_train : n_train + n_val],
-        "test": ordered[n_train + n_val :],
-    }
+    cuts = {"train": ordered[:n_train], "validation": ordered[n_train : n_train + n_val],
+            "test": ordered[n_train + n_val :]}
+    # Within a split, records are ordered by their own seeded hash (not grouped by scenario),
+    # so ``--limit N`` takes a spread of scenarios rather than the first few.
+    return {split: sorted((r for g in keys for r in groups[g]),
+                          key=lambda r: _rank_key(r["id"], seed))
+            for split, keys in cuts.items()}
