@@ -9,11 +9,16 @@ parsed namespace is adjusted before lm-eval runs it:
 - the embedded model is an instruct model that answers nothing without its chat template,
   so ``--apply_chat_template`` is on for it unless ``--no_chat_template`` is given;
 - ``--device`` defaults to ``cpu`` where CUDA is absent (lm-eval defaults to ``cuda:0``);
-- with ``--output_path`` and no ``--use_cache``, responses are cached per request under
-  ``<output_path>/.slmbench_cache/<model fingerprint>``, so re-running an interrupted command
-  resumes it (lm-eval's own cache; it never caches sampled generations, so Maj@k samples
-  are recomputed). The fingerprint covers the model arguments and the size and mtime of
-  every file in local model or adapter folders, so retrained weights never hit a stale cache;
+- every run is recorded in the run store (``runs/eval/<run id>``, see
+  ``harness/report/eval_record.py``): lm-eval's results, one JSONL record per question and a
+  manifest. The same command again reuses the finished run unless ``--force`` is given;
+  ``--label NAME`` names the run on leaderboards and ``--store DIR`` moves the store;
+- responses are cached per request under ``<output_path>/.slmbench_cache/<model
+  fingerprint>`` (``output_path`` defaults to the run's work folder in the store), so
+  re-running an interrupted command resumes it (lm-eval's own cache; it never caches sampled
+  generations, so Maj@k samples are recomputed). The fingerprint covers the model arguments
+  and the size and mtime of every file in local model or adapter folders, so retrained
+  weights never hit a stale cache;
 - ``--metadata data_dir=...`` is checked up front so a typo fails before the model loads.
 
 After the run, the data-quality report (rows skipped as malformed, duplicates) is
@@ -26,6 +31,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +92,6 @@ def adjust_run_args(args: Any, no_chat_template: bool = False) -> Any:
         import torch
 
         args.device = "cuda:0" if torch.cuda.is_available() else "cpu"
-    if getattr(args, "output_path", None) and not getattr(args, "use_cache", None):
-        folder = Path(args.output_path)
-        folder = folder.parent if folder.suffix == ".json" else folder
-        args.use_cache = str(folder / ".slmbench_cache" / model_fingerprint(args.model, model_args))
     metadata = getattr(args, "metadata", None) or {}
     if not isinstance(metadata, dict):
         raise SlmbenchError(
@@ -98,7 +100,16 @@ def adjust_run_args(args: Any, no_chat_template: bool = False) -> Any:
     if "data_dir" in metadata:
         metadata["data_dir"] = str(resolve_data_dir(metadata["data_dir"]))
     args.metadata = metadata
+    _response_cache(args)
     return args
+
+
+def _response_cache(args: Any) -> None:
+    if getattr(args, "output_path", None) and not getattr(args, "use_cache", None):
+        folder = Path(args.output_path)
+        folder = folder.parent if folder.suffix == ".json" else folder
+        args.use_cache = str(folder / ".slmbench_cache"
+                             / model_fingerprint(args.model, args.model_args))
 
 
 def model_fingerprint(model: str, model_args: dict[str, Any]) -> str:
@@ -168,6 +179,16 @@ def _save_data_report(output_path: str | None) -> None:
 
 def run_lm_eval(argv: list[str]) -> int:
     """Run lm-eval's CLI on ``argv`` with slmbench's tasks, models and defaults."""
+    evaluate(argv)
+    return 0
+
+
+def evaluate(argv: list[str]) -> Path | None:
+    """``run_lm_eval``, returning the run-store folder of a ``run`` (None for ls/validate).
+
+    Internal callers (training, sweeps, bench) read scores from that folder, so a reused
+    run and a fresh one look the same to them.
+    """
     from lm_eval._cli import HarnessCLI
     from lm_eval.utils import setup_logging
 
@@ -176,7 +197,10 @@ def run_lm_eval(argv: list[str]) -> int:
     if argv and argv[0] not in LM_EVAL_SUBCOMMANDS and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]
     no_chat_template = "--no_chat_template" in argv
-    argv = [a for a in argv if a != "--no_chat_template"]
+    force = "--force" in argv
+    argv, label = _pop_option(argv, "--label")
+    argv, store = _pop_option(argv, "--store")
+    argv = [a for a in argv if a not in ("--no_chat_template", "--force")]
     saved = sys.argv
     sys.argv = ["slmbench lm-eval", *argv]
     try:
@@ -187,10 +211,42 @@ def run_lm_eval(argv: list[str]) -> int:
     command = getattr(args, "command", None)
     if command in ("ls", "validate"):
         args.include_path = ":".join(_with_include_path(getattr(args, "include_path", None)))
-    if command == "run":
-        adjust_run_args(args, no_chat_template=no_chat_template)
-        _check_tasks(args)
+    if command != "run":
+        parser.execute(args)
+        return None
+    from harness.report import eval_record
+
+    adjust_run_args(args, no_chat_template=no_chat_template)
+    _check_tasks(args)
+    done = eval_record.finished_run(args, store)
+    if done is not None and not force:
+        eval_record.print_reused(done)
+        print(f"slmbench: run folder {done} (reused; --force runs it again)", file=sys.stderr)
+        return done
+    if not getattr(args, "output_path", None):
+        args.output_path = str(eval_record.work_folder(args, store))
+        _response_cache(args)
+    args.log_samples = True  # the run store keeps every question's answer
+    started = time.time()
     parser.execute(args)
-    if command == "run":
-        _save_data_report(getattr(args, "output_path", None))
-    return 0
+    _save_data_report(args.output_path)
+    folder = eval_record.record_eval_run(args, started, label=label, root=store)
+    print(f"slmbench: run folder {folder}", file=sys.stderr)
+    return folder
+
+
+def _pop_option(argv: list[str], flag: str) -> tuple[list[str], str | None]:
+    """Remove slmbench's own ``flag VALUE`` (or ``flag=VALUE``) before lm-eval parses argv."""
+    out, value, i = [], None, 0
+    while i < len(argv):
+        if argv[i] == flag:
+            if i + 1 >= len(argv):
+                raise SlmbenchError(f"{flag} needs a value")
+            value, i = argv[i + 1], i + 2
+            continue
+        if argv[i].startswith(flag + "="):
+            value = argv[i].split("=", 1)[1]
+        else:
+            out.append(argv[i])
+        i += 1
+    return out, value

@@ -85,6 +85,12 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _private_run_store(tmp_path_factory, monkeypatch):
+    """Runs recorded by a test go to its own store, never to the checkout's runs/."""
+    monkeypatch.setenv("SLMBENCH_RUNS", str(tmp_path_factory.mktemp("runs")))
+
+
+@pytest.fixture(autouse=True)
 def _clean_load_cache():
     """Loads are cached per process; tests that write data must not see another's."""
     from harness.data import source

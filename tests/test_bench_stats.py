@@ -44,13 +44,19 @@ def test_repeat_until_needs_both_runs_and_seconds():
 
 
 def test_paired_delta_and_its_interval():
-    base = [1, 0, 1, 0, 1, 0, 1, 0]
+    def by_id(scores):
+        return {f"q{i}": s for i, s in enumerate(scores)}
+
+    base = by_id([1, 0, 1, 0, 1, 0, 1, 0])
     same = paired_delta(base, base)
     assert same["delta"] == 0 and same["ci95_low"] == same["ci95_high"] == 0
-    better = paired_delta([1, 1, 1, 0, 1, 0, 1, 1], base)
+    better = paired_delta(by_id([1, 1, 1, 0, 1, 0, 1, 1]), base)
     assert better["delta"] == pytest.approx(0.25)
     assert better["ci95_low"] < 0.25 < better["ci95_high"]
-    assert paired_delta([1], [0]) is None
+    assert paired_delta({"q0": 1}, {"q0": 0}) is None
+    # Pairing is by question id: a format that answered other questions is not compared.
+    shifted = {f"x{i}": s for i, s in enumerate([1] * 8)}
+    assert paired_delta(shifted, base) is None
 
 
 def test_formats_and_their_skip_reasons():

@@ -49,6 +49,21 @@ def test_telecom_all_end_to_end_on_the_embedded_model(data_dir, tmp_path):
     # the data report travels with the results
     report = results["slmbench_data_report"]
     assert report["oranbench"]["kept"] > 0 and (out / "slmbench_data_report.json").is_file()
+    # ... and the run store holds the same run: results, per-question records, manifest.
+    from harness.report.store import find_runs, store_root
+
+    [run], problems = find_runs(store_root(), kind="eval")
+    assert not problems
+    info = run.tasks()["teleqna"]
+    assert info["value"] == scores_of(results, "teleqna") and info["data_sha256"]
+    rows = run.samples("teleqna")
+    assert [r["doc_id"] for r in rows] == [0, 1, 2]
+    assert all(r["id"] and r["resps"] and r["correct"] in (True, False) for r in rows)
+    assert "sha" in run.manifest["environment"]["git"] and run.manifest["model"]["pretrained"]
+
+
+def scores_of(results, task):
+    return results["results"][task]["exact_match,pass@1"]
 
 
 def test_unknown_task_is_a_one_line_error():
@@ -102,7 +117,11 @@ def test_rerun_reuses_the_response_cache(data_dir, tmp_path):
     assert first.returncode == 0, first.stderr[-2000:]
     [cache] = list((out / ".slmbench_cache").glob("*.db"))
     assert cache.stat().st_size > 0
-    again = slmbench(*args)
+    again = slmbench(*args, "--force")  # re-evaluate: every response comes from the cache
     assert again.returncode == 0, again.stderr[-2000:]
     assert "Requests remaining: 0" in again.stderr
     assert json.loads(max(out.rglob("results_*.json")).read_text())["results"]["teleqna_mc"]
+    # Without --force the finished run is recognised in the run store and not re-run.
+    reused = slmbench(*args)
+    assert reused.returncode == 0 and "reused run" in reused.stdout, reused.stderr[-2000:]
+    assert "Requests remaining" not in reused.stderr

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from harness.bench.bandwidth import bandwidth_utilisation, read_bandwidth_gbs
@@ -28,6 +27,8 @@ from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
 from harness.paths import cache_dir
 from harness.report.atomic import write_json_atomic
+from harness.report.console import wide_console
+from harness.report.store import write_run
 
 
 @dataclass
@@ -154,12 +155,17 @@ def environment() -> dict[str, Any]:
             "versions": versions}
 
 
-def paired_delta(per_doc: list[float], baseline: list[float]) -> dict[str, float] | None:
-    """Mean paired difference with its 95% CI (normal approximation) on the same questions."""
-    n = min(len(per_doc), len(baseline))
+def paired_delta(per_doc: dict[str, float], baseline: dict[str, float]
+                 ) -> dict[str, float] | None:
+    """Mean paired difference with its 95% CI (normal approximation) on the same questions.
+
+    Scores are paired by question id, so formats are compared only where both answered.
+    """
+    shared = sorted(set(per_doc) & set(baseline))
+    n = len(shared)
     if n < 2:
         return None
-    diffs = [a - b for a, b in zip(per_doc[:n], baseline[:n], strict=True)]
+    diffs = [per_doc[k] - baseline[k] for k in shared]
     mean = sum(diffs) / n
     var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
     half = 1.96 * math.sqrt(var / n)
@@ -170,10 +176,11 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     import torch
     from transformers import AutoTokenizer
 
-    console = Console()
+    console = wide_console()
     cuda = torch.cuda.is_available()
     source = _hf_source(cfg)
     prompts = task_prompts(cfg, AutoTokenizer.from_pretrained(source))
+    started = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%S")
     run_dir = Path(cfg.output_dir) / f"{stamp}_{sha256_json(cfg.__dict__)[:8]}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -228,6 +235,9 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     report = {"config": cfg.__dict__, "environment": environment(),
               "bandwidth_gbs": bandwidth, "results": results}
     write_json_atomic(run_dir / "bench.json", report)
+    label = cfg.model + (f"+{Path(cfg.adapter).name}" if cfg.adapter else "")
+    write_run(run_dir, "bench", run_dir.name, cfg.__dict__, ["bench.json"],
+              extra={"label": label}, started=started)
     console.print(bench_table(report))
     console.print(f"written {run_dir / 'bench.json'}")
     return report
@@ -244,8 +254,11 @@ def _add_deltas(results: dict[str, Any], order: list[str]) -> None:
     for result in results.values():
         acc = result.get("accuracy")
         if acc and baseline and result is not baseline:
-            acc["delta_vs_baseline"] = paired_delta(acc["per_doc"],
-                                                    baseline["accuracy"]["per_doc"])
+            acc["delta_vs_baseline"] = paired_delta(_scores(acc), _scores(baseline["accuracy"]))
+
+
+def _scores(accuracy: dict[str, Any]) -> dict[str, float]:
+    return dict(zip(accuracy["ids"], accuracy["per_doc"], strict=True))
 
 
 def bench_table(report: dict[str, Any]) -> Table:

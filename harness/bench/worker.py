@@ -76,8 +76,8 @@ def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None
     """Pass@1 on the task through lm-eval, with the model class of this very engine."""
     if not spec.get("task"):
         return None
-    from harness.lm_eval_entry import run_lm_eval
-    from harness.train.evaluate import headline
+    from harness.lm_eval_entry import evaluate
+    from harness.report.store import load_run
 
     if spec["engine"] == "transformers":
         dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[spec["precision"]]
@@ -85,8 +85,7 @@ def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None
     else:
         model, model_args = "llama-cpp", f"pretrained={spec['artifact']}"
     argv = ["--model", model, "--model_args", model_args, "--tasks", spec["task"],
-            "--output_path", str(out_dir), "--log_samples", "--device", spec["device"],
-            "--batch_size", "8"]
+            "--output_path", str(out_dir), "--device", spec["device"], "--batch_size", "8"]
     if spec.get("chat_template"):
         argv.append("--apply_chat_template")
     if spec.get("limit"):
@@ -94,19 +93,12 @@ def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None
     if spec.get("data_dir"):
         argv += ["--metadata", json.dumps({"data_dir": spec["data_dir"]})]
     started = time.time()
-    run_lm_eval(argv)
-    results_file = max(out_dir.rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
-    results = json.loads(results_file.read_text())["results"][spec["task"]]
-    per_doc = {}
-    for path in out_dir.rglob(f"samples_{spec['task']}_*.jsonl"):
-        if path.stat().st_mtime >= started - 1:
-            for line in path.read_text().splitlines():
-                sample = json.loads(line)
-                per_doc[sample["doc_id"]] = float(sample["exact_match"])
-    key, value, stderr = headline(results)
-    return {"task": spec["task"], "metric": key, "value": value, "stderr": stderr,
-            "n": len(per_doc),
-            "per_doc": [per_doc[k] for k in sorted(per_doc)],
+    run = load_run(evaluate(argv))
+    info = run.tasks()[spec["task"]]
+    samples = sorted(run.samples(spec["task"]) or [], key=lambda r: r["doc_id"])
+    return {"task": spec["task"], "metric": info["metric"], "value": info["value"],
+            "stderr": info["stderr"], "n": len(samples), "run": str(run.path),
+            "ids": [r["id"] for r in samples], "per_doc": [r["score"] for r in samples],
             "wall_s": round(time.time() - started, 1)}
 
 

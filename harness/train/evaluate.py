@@ -26,7 +26,7 @@ def headline(task_result: dict[str, Any]) -> tuple[str, float, float | None] | N
 def run_tasks(tasks: list[str], model_args: str, output_path: Path, limit: int | None = None,
               data_dir: str | None = None, batch_size: int = 8, model: str = "hf") -> dict:
     """Run lm-eval on ``tasks`` and return ``{task: {"metric", "value", "stderr", "n"}}``."""
-    from harness.lm_eval_entry import run_lm_eval
+    from harness.lm_eval_entry import evaluate
 
     started = time.time()
     argv = ["--model", model, "--model_args", model_args, "--tasks", ",".join(tasks),
@@ -35,9 +35,8 @@ def run_tasks(tasks: list[str], model_args: str, output_path: Path, limit: int |
         argv += ["--limit", str(limit)]
     if data_dir:
         argv += ["--metadata", json.dumps({"data_dir": str(data_dir)})]
-    run_lm_eval(argv)
-    files = [p for p in Path(output_path).rglob("results_*.json") if p.stat().st_mtime >= started]
-    results = json.loads(max(files, key=lambda p: p.stat().st_mtime).read_text())
+    folder = evaluate(argv)
+    results = json.loads((folder / "results.json").read_text())
     scores = {}
     for task in tasks:
         found = headline(results["results"].get(task, {}))

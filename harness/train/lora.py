@@ -205,7 +205,7 @@ class LoraTrainer:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         model, tokenizer = load_backbone(cfg)
-        train, train_sha = build_examples(cfg, tokenizer, "train", cfg.max_train_examples)
+        train, train_sha = build_examples(cfg, tokenizer, "train", None)
         val, val_sha = build_examples(cfg, tokenizer, "validation", cfg.max_val_examples, 1)
         model = attach_lora(model, cfg)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -364,7 +364,19 @@ class LoraTrainer:
             "meta": _environment(),
         }
         write_json_atomic(self.out / RECORD, record)
+        if final:
+            store_train_run(self.out, record)
         return record
+
+
+def store_train_run(out: Path, record: dict) -> None:
+    """The run-store manifest over the training record and the best adapter's files."""
+    from harness.report.store import write_run
+
+    files = [RECORD] + [f"{BEST}/{p.name}" for p in sorted((out / BEST).glob("*"))
+                        if p.is_file()]
+    write_run(out, "train", record["run"]["config_hash"], record["run"]["config"], files,
+              extra={"label": out.name})
 
 
 def _environment() -> dict[str, Any]:

@@ -16,12 +16,12 @@ from typing import Any
 
 import jsonlines
 import yaml
-from rich.console import Console
 from rich.table import Table
 
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
 from harness.report.atomic import write_json_atomic, write_text_atomic
+from harness.report.console import wide_console
 from harness.train.config import ALL_LINEAR, ATTENTION_ONLY, TrainConfig
 from harness.train.lora import BEST, LoraTrainer, config_hash
 from harness.zoo.manifest import WEIGHTS_FILE
@@ -108,7 +108,7 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
               trainer_cls=LoraTrainer) -> list[dict]:
     from harness.train.evaluate import run_tasks
 
-    console = Console()
+    console = wide_console()
     sweep_dir = Path(sweep_dir)
     points = expand(load_grid(grid))
     results: list[dict] = []
@@ -136,11 +136,12 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
                   "target_modules": cfg.target_modules, "adapter_mb": size_mb,
                   "trainable_params": params, "best_val_loss": record["train"]["best_val_loss"],
                   "best_val_answer_loss": record["train"]["best_val_answer_loss"],
-                  "train_wall_s": record["train"]["wall_s"], "scores": scores}
+                  "train_wall_s": record["train"]["wall_s"],
+                  "energy_wh": _wh(record["train"].get("energy")), "scores": scores}
         write_json_atomic(done, result)
         results.append(result)
-        _write_results(sweep_dir, results)
-    _write_results(sweep_dir, results)
+        _write_results(sweep_dir, results, grid, base, eval_limit)
+    _write_results(sweep_dir, results, grid, base, eval_limit)
     console.print(sweep_table(results, title=f"sweep {grid} on {'+'.join(base.benchmarks)}"))
     return results
 
@@ -151,13 +152,26 @@ def _read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _write_results(sweep_dir: Path, results: list[dict]) -> None:
+def _wh(energy: dict | None) -> float | None:
+    joules = (energy or {}).get("joules")
+    return None if joules is None else round(joules / 3600, 4)
+
+
+def _write_results(sweep_dir: Path, results: list[dict], grid: str, base: TrainConfig,
+                   eval_limit: int | None) -> None:
+    """results.jsonl, then the run-store manifest over it (rewritten after every point)."""
     import io
+
+    from harness.report.store import write_run
 
     buffer = io.StringIO()
     with jsonlines.Writer(buffer) as writer:
         writer.write_all(results)
     write_text_atomic(sweep_dir / RESULTS, buffer.getvalue())
+    config = {"grid": grid, "points": expand(load_grid(grid)),
+              "base": dataclasses.asdict(base), "eval_limit": eval_limit}
+    write_run(sweep_dir, "sweep", sha256_json(config)[:16], config, [RESULTS],
+              extra={"label": sweep_dir.name, "complete": len(results)})
 
 
 def sweep_table(results: list[dict], title: str) -> Table:

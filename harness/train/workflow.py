@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from harness.report.atomic import write_json_atomic
+from harness.report.console import wide_console
 from harness.train.config import TrainConfig
 from harness.train.evaluate import run_tasks
-from harness.train.lora import BEST, RECORD, LoraTrainer
+from harness.train.lora import BEST, RECORD, LoraTrainer, store_train_run
 
 
 def score_adapter(cfg: TrainConfig, adapter: Path | None, limit: int | None,
@@ -49,7 +49,7 @@ def score_table(title: str, rows: dict[str, dict]) -> Table:
 def train_and_publish(cfg: TrainConfig, name: str, zoo: Path | None = None,
                       evaluate: bool = False, eval_limit: int | None = None,
                       baseline: bool = False, seen_limit: int | None = None) -> dict:
-    console = Console()
+    console = wide_console()
     record = LoraTrainer(cfg).run()
     out = Path(cfg.output_dir)
     train = record["train"]
@@ -64,6 +64,7 @@ def train_and_publish(cfg: TrainConfig, name: str, zoo: Path | None = None,
         scores["adapter"] = score_adapter(cfg, out / BEST, eval_limit, out / "eval", seen_limit)
         record["eval"] = scores
         write_json_atomic(out / RECORD, record)
+        store_train_run(out, record)
         console.print(score_table(f"Pass@1 of {name} (unseen limit {eval_limit}, seen limit "
                                   f"{seen_limit or eval_limit})", scores))
     if zoo is not None:

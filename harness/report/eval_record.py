@@ -1,0 +1,219 @@
+"""Turn one ``slmbench lm-eval`` run into a run-store folder, and recognise repeated runs.
+
+A run is named by the hash of everything that decides its scores: model and model arguments
+(with the size and mtime of local weight files), tasks, limit, few-shot, chat template,
+generation kwargs, seeds and the data source. Re-running the same command finds the finished
+folder and reuses it; ``--force`` runs it again. lm-eval's raw output (and its response
+cache, which makes an interrupted run resume) lives in ``<store>/eval/.work/<run_id>``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.errors import SlmbenchError
+from harness.hashing import sha256_json
+from harness.report.atomic import write_json_atomic
+from harness.report.store import RUN_FILE, load_run, store_root, write_run, write_samples
+
+# lm-eval run arguments that change what is scored (batch size, verbosity and paths do not).
+IDENTITY_ARGS = ("model", "tasks", "limit", "samples", "num_fewshot", "apply_chat_template",
+                 "fewshot_as_multiturn", "system_instruction", "gen_kwargs", "seed", "device")
+
+
+def _device_kind(device: Any) -> str:
+    return str(device or "cpu").split(":")[0]
+
+
+def _data_stamp(metadata: dict[str, Any]) -> Any:
+    """The data source: a local folder's file sizes and mtimes, or the Hub dataset id."""
+    from harness.data.benchmarks import HUB_DATASET
+    from harness.data.source import resolve_data_dir
+
+    folder = resolve_data_dir(metadata.get("data_dir"))
+    if folder is None:
+        return {"hub": HUB_DATASET}
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {"local": [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+                      for p in files]}
+
+
+def identity(args: Any) -> dict[str, Any]:
+    """What makes two runs the same run."""
+    from harness.lm_eval_entry import model_fingerprint
+
+    key = {name: getattr(args, name, None) for name in IDENTITY_ARGS}
+    key["device"] = _device_kind(key["device"])
+    tasks = key["tasks"] or []
+    key["tasks"] = sorted(t for entry in tasks for t in str(entry).split(",") if t)
+    key["model_args"] = {k: str(v) for k, v in sorted((args.model_args or {}).items())}
+    key["weights"] = model_fingerprint(args.model, args.model_args or {})
+    metadata = getattr(args, "metadata", None) or {}
+    key["metadata"] = {k: v for k, v in sorted(metadata.items()) if k != "data_dir"}
+    key["data"] = _data_stamp(metadata)
+    return key
+
+
+def run_id_of(args: Any) -> str:
+    return sha256_json(identity(args))[:16]
+
+
+def run_folder(args: Any, root: str | Path | None = None) -> Path:
+    return store_root(root) / "eval" / run_id_of(args)
+
+
+def work_folder(args: Any, root: str | Path | None = None) -> Path:
+    return store_root(root) / "eval" / ".work" / run_id_of(args)
+
+
+def finished_run(args: Any, root: str | Path | None = None) -> Path | None:
+    folder = run_folder(args, root)
+    return folder if (folder / RUN_FILE).is_file() else None
+
+
+def _newest_results(output_path: Path, since: float) -> Path:
+    folder = output_path.parent if output_path.suffix == ".json" else output_path
+    found = [p for p in folder.rglob("results_*.json") if p.stat().st_mtime >= since - 1]
+    if not found:
+        raise SlmbenchError(f"{folder}: lm-eval wrote no results file for this run")
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
+def _headline_key(task_result: dict[str, Any]) -> tuple[str, str] | None:
+    from harness.train.evaluate import headline
+
+    found = headline(task_result)
+    if not found:
+        return None
+    metric, filt = found[0].split(",", 1)
+    return metric, filt
+
+
+def sample_rows(lines: list[dict[str, Any]], metric: str, filt: str) -> list[dict[str, Any]]:
+    """lm-eval's logged samples of one task as slmbench per-sample records (headline filter)."""
+    rows = []
+    for sample in lines:
+        if sample.get("filter", filt) != filt or metric not in sample:
+            continue
+        doc = sample.get("doc") or {}
+        score = float(sample[metric])
+        rows.append({
+            "doc_id": sample["doc_id"],
+            "id": str(doc.get("id") or sample.get("doc_hash") or sample["doc_id"]),
+            "prompt": _prompt_of(sample.get("arguments")),
+            "subject": doc.get("subject"),
+            "target": sample.get("target"),
+            "resps": sample.get("resps"),
+            "parsed": sample.get("filtered_resps"),
+            "score": score,
+            "correct": bool(score) if score in (0.0, 1.0) else None,
+        })
+    return sorted(rows, key=lambda r: r["doc_id"])
+
+
+def _prompt_of(arguments: Any) -> str | None:
+    """The prompt text lm-eval sent (first argument of the first request), for judges."""
+    first = next(iter(arguments.values()), None) if isinstance(arguments, dict) else (
+        arguments[0] if isinstance(arguments, list) and arguments else None)
+    if isinstance(first, dict):
+        first = first.get("arg_0")
+    elif isinstance(first, list | tuple):
+        first = first[0] if first else None
+    return first if isinstance(first, str) else None
+
+
+def record_eval_run(args: Any, started: float, label: str | None = None,
+                    root: str | Path | None = None) -> Path:
+    """Copy lm-eval's results and samples of the run just finished into its store folder."""
+    from harness.data.source import LOAD_REPORTS
+
+    results_file = _newest_results(Path(args.output_path), started)
+    results = json.loads(results_file.read_text(encoding="utf-8"))
+    date_id = results_file.stem[len("results_"):]
+    folder = run_folder(args, root)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RUN_FILE).unlink(missing_ok=True)  # the folder is "not done" until rewritten
+    files, tasks = ["results.json"], {}
+    for task, task_result in sorted(results.get("results", {}).items()):
+        key = _headline_key(task_result)
+        config = results.get("configs", {}).get(task)
+        if key is None or config is None:
+            continue  # group rows carry no per-question samples
+        metric, filt = key
+        samples_file = next(results_file.parent.glob(f"samples_{task}_{date_id}.jsonl"), None)
+        info: dict[str, Any] = {
+            "metric": f"{metric},{filt}", "filter": filt,
+            "value": task_result.get(f"{metric},{filt}"),
+            "stderr": task_result.get(f"{metric}_stderr,{filt}"),
+            "version": results.get("versions", {}).get(task),
+            "benchmark": (config.get("dataset_kwargs") or {}).get("benchmark"),
+            "split": config.get("test_split"),
+            "n": (results.get("n-samples", {}).get(task) or {}).get("effective"),
+        }
+        report = LOAD_REPORTS.get(info["benchmark"])
+        info["data_sha256"] = report.sha256 if report else None
+        if samples_file is not None:
+            rows = sample_rows([json.loads(line) for line in
+                                samples_file.read_text(encoding="utf-8").splitlines() if line],
+                               metric, filt)
+            name = f"samples/{task}.jsonl"
+            write_samples(folder / name, rows)
+            files.append(name)
+            info["samples"] = name
+            info["question_set_sha256"] = sha256_json(sorted(r["id"] for r in rows))
+        tasks[task] = info
+    write_json_atomic(folder / "results.json", results)
+    write_run(folder, "eval", run_id_of(args), identity(args), files, started=started,
+              extra={"label": label or _default_label(args), "tasks": tasks,
+                     "model": _model_info(args),
+                     "data": {name: r.as_dict() for name, r in LOAD_REPORTS.items()}})
+    return folder
+
+
+def _default_label(args: Any) -> str:
+    model_args = args.model_args or {}
+    base = Path(str(model_args.get("pretrained", args.model))).name
+    for key in ("adapters", "peft"):
+        if model_args.get(key):
+            return f"{base}+{Path(str(model_args[key])).stem}"
+    return base
+
+
+def _model_info(args: Any) -> dict[str, Any]:
+    """The model and, for a zoo manifest, each adapter with its weights' sha256."""
+    model_args = args.model_args or {}
+    info: dict[str, Any] = {"model": args.model, "pretrained": str(model_args.get("pretrained")),
+                            "adapters": []}
+    if model_args.get("adapters"):
+        from harness.zoo.manifest import load_manifest
+
+        manifest = load_manifest(model_args["adapters"])
+        info["adapters"] = [{"name": e.name, "task": e.task, "sha256": e.sha256,
+                             "rank": e.rank} for e in manifest.adapters]
+    elif model_args.get("peft"):
+        from harness.hashing import sha256_file
+        from harness.zoo.manifest import WEIGHTS_FILE
+
+        weights = Path(str(model_args["peft"])) / WEIGHTS_FILE
+        info["adapters"] = [{"name": Path(str(model_args["peft"])).name,
+                             "sha256": sha256_file(weights) if weights.is_file() else None}]
+    return info
+
+
+def print_reused(folder: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    run = load_run(folder)
+    table = Table(title=f"reused run {folder} (finished {run.manifest.get('finished')}; "
+                        "--force runs it again)")
+    for col in ("task", "metric", "value", "stderr", "n"):
+        table.add_column(col)
+    for task, info in run.tasks().items():
+        stderr = info.get("stderr")
+        table.add_row(task, info["metric"], f"{info['value']:.4f}",
+                      f"{stderr:.4f}" if isinstance(stderr, float) else "-", str(info.get("n")))
+    Console().print(table)
+
