@@ -5,10 +5,16 @@ Examples:
     slmbench lm-eval --tasks telecom_all,telecom_all_maj4 --metadata data_dir=../shared/data
     slmbench validate --data-dir ../shared/data
     slmbench data stats teleqna --data-dir ../shared/data
+    slmbench data synth telecom --out data/synth/telecom --seed 42
     slmbench embedded --rebuild
     slmbench train teleqna --data-dir ../shared/data --zoo adapters_zoo/embedded.yaml --evaluate
     slmbench lm-eval --tasks telecom_all --model hf-peft \
         --model_args adapters=adapters_zoo/embedded.yaml
+    slmbench regress --export runs/eval/<run_id> --out baselines/main.json
+    slmbench regress --baseline baselines/main.json --candidate runs/eval/<run_id> \
+        --summary gate.md
+    slmbench leaderboard --runs runs --out leaderboards
+    slmbench judge --run runs/eval/<run_id> --judge http://127.0.0.1:8080/v1=qwen2.5-7b-instruct
 """
 
 from __future__ import annotations
@@ -47,6 +53,14 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
         table.add_row(name, *(str(len(parts[s])) for s in ("train", "validation", "test")),
                       str(report.duplicates), str(len(report.skipped)), report.source)
     Console().print(table)
+    return 0
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from harness.data.synth.cli_args import options_from_args, summary
+    from harness.data.synth.pipeline import run_synth
+
+    print(summary(run_synth(options_from_args(args))))
     return 0
 
 
@@ -129,6 +143,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_regress(args: argparse.Namespace) -> int:
+    from harness.report.regress import run_gate, write_export
+
+    if args.export:
+        if args.out is None or args.baseline or args.candidate:
+            raise SlmbenchError("regress --export RUN [RUN ...] takes --out FILE and no "
+                                "--baseline/--candidate")
+        payload = write_export(args.export, args.out)
+        runs = payload.get("runs", [payload])
+        print(f"exported {', '.join(r['label'] for r in runs)} -> {args.out}")
+        return 0
+    if not args.baseline or not args.candidate:
+        raise SlmbenchError("regress needs --baseline and --candidate (or --export RUN --out FILE)")
+    return run_gate(args.baseline, args.candidate, args.baseline_label, args.tolerance,
+                    args.alpha, args.allow_mismatch, args.summary)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.report.leaderboard import render_leaderboards
+
+    if not Path(args.runs).is_dir():
+        raise SlmbenchError(f"leaderboard: runs folder {args.runs} does not exist")
+    written = render_leaderboards(args.runs, args.out)
+    print(f"wrote {len(written)} files to {args.out} (index: {Path(args.out) / 'README.md'})")
+    return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    from harness.judge.cli import run_judge_command
+
+    return run_judge_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slmbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -146,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=cmd_data_stats)
+    from harness.data.synth.cli_args import DESCRIPTION, add_synth_args
+
+    p = data.add_parser("synth", help="generate a synthetic telecom or e-commerce data set",
+                        description=DESCRIPTION,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_synth_args(p)
+    p.set_defaults(func=cmd_data_synth)
     p = sub.add_parser("embedded", help="materialize the embedded default model and print paths")
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached checkpoint")
     p.set_defaults(func=cmd_embedded)
@@ -209,6 +265,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--output-dir", default="runs/bench")
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser(
+        "regress", help="fail when a candidate eval run regresses against a baseline",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Pair the two runs' scores by question id per baseline task (exact "
+        "McNemar for 0/1 scores, paired bootstrap otherwise). A task regresses when delta < "
+        "-tolerance AND p < alpha. Exit 0: passed, 1: a task regressed, 2: refused (missing "
+        "task, unreadable samples, or question set / data_sha256 / version mismatch).\n\n"
+        "  slmbench regress --export runs/eval/<id> [runs/eval/<id2> ...] --out base.json\n"
+        "  slmbench regress --baseline base.json --candidate runs/eval/<id> --summary gate.md")
+    p.add_argument("--baseline", default=None,
+                   help="run folder or exported JSON (one run, or {'runs': [...]})")
+    p.add_argument("--baseline-label", default=None,
+                   help="run label (or run_id) to pick from a multi-run baseline JSON")
+    p.add_argument("--candidate", default=None, help="run folder or exported JSON")
+    p.add_argument("--tolerance", type=float, default=0.02,
+                   help="smallest score drop that counts (absolute, default 0.02)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="compare differing question sets on their shared ids (warns)")
+    p.add_argument("--summary", default=None, help="write a markdown summary (PR comment) here")
+    p.add_argument("--export", nargs="+", default=None, metavar="RUN",
+                   help="instead: export run folder(s) as a committable baseline JSON")
+    p.add_argument("--out", default=None, help="file --export writes")
+    p.set_defaults(func=cmd_regress)
+    p = sub.add_parser("leaderboard", help="render Markdown leaderboards from the run store",
+                       description="Accuracy, seen vs unseen, rank ablation, LoRA sweep and "
+                       "quantization tables (with PNG figures) from the run records; the same "
+                       "records always render to the same bytes.")
+    p.add_argument("--runs", default="runs", help="run store folder (default runs)")
+    p.add_argument("--out", default="leaderboards", help="output folder (default leaderboards)")
+    p.set_defaults(func=cmd_leaderboard)
+    p = sub.add_parser("judge", help="LLM-as-a-judge scoring of free-form answers",
+                       description="Score an eval run's (or a JSONL file's) answers with one "
+                       "or more judges (rubric 1-10, or pairwise A vs B with order swap) and "
+                       "record a judge run in the store.")
+    from harness.judge.cli import add_judge_args
+
+    add_judge_args(p)
+    p.set_defaults(func=cmd_judge)
     zoo = sub.add_parser("zoo", help="adapter zoo").add_subparsers(
         dest="zoo_command", required=True, metavar="ZOO_COMMAND")
     p = zoo.add_parser("verify", help="check every adapter's sha256 and base model")

@@ -1,0 +1,164 @@
+"""The run store read into the few shapes the leaderboard sections need.
+
+Reading is kept apart from rendering so that every section sees the same verified records:
+a file that fails its hash check is never read, and what cannot be used is reported once,
+as one problem line, instead of silently shrinking a table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.report.store import Run, find_runs
+
+# Metric kinds that get a fixed column order; any other (loglikelihood acc, ...) follows.
+KIND_ORDER = {"Pass@1": 0, "Maj@4": 1}
+
+
+@dataclass(frozen=True)
+class EvalCell:
+    label: str
+    run_id: str
+    finished: str
+    task: str
+    benchmark: str
+    split: str | None
+    kind: str
+    value: Any
+    stderr: Any
+    n: Any
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str]:
+        return (self.label, self.benchmark, self.split, self.kind)
+
+    @property
+    def recency(self) -> tuple[str, str, str]:
+        """Later ``finished`` wins, then run id, then task.
+
+        The tie-breaks make the choice independent of the order folders were listed in.
+        """
+        return (self.finished, self.run_id, self.task)
+
+
+@dataclass
+class SweepRun:
+    run_id: str
+    label: str
+    config: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class BenchRun:
+    run_id: str
+    label: str
+    finished: str
+    report: dict[str, Any]
+
+
+@dataclass
+class Records:
+    evals: list[EvalCell] = field(default_factory=list)
+    sweeps: list[SweepRun] = field(default_factory=list)
+    benches: list[BenchRun] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def metric_kind(info: dict[str, Any]) -> str:
+    filt = info.get("filter") or "none"
+    metric = str(info.get("metric") or "").split(",")[0] or "value"
+    named = {"pass@1": "Pass@1", "maj@4": "Maj@4"}.get(filt)
+    return named or (metric if filt == "none" else f"{metric} ({filt})")
+
+
+def kind_sort_key(kind: str) -> tuple[int, str]:
+    return (KIND_ORDER.get(kind, len(KIND_ORDER)), kind)
+
+
+def latest(cells: list[EvalCell]) -> dict[tuple, EvalCell]:
+    """One cell per (label, benchmark, split, metric kind): the most recently finished."""
+    chosen: dict[tuple, EvalCell] = {}
+    for cell in cells:
+        if cell.key not in chosen or cell.recency > chosen[cell.key].recency:
+            chosen[cell.key] = cell
+    return chosen
+
+
+def _eval_cells(run: Run) -> list[EvalCell]:
+    cells = []
+    for task, info in sorted(run.tasks().items()):
+        if not isinstance(info, dict):
+            continue
+        if info.get("samples") and not run.readable(info["samples"]):
+            continue  # its per-question record failed the hash check: the number is untraceable
+        cells.append(EvalCell(
+            label=run.label, run_id=run.run_id, finished=str(run.manifest.get("finished") or ""),
+            task=task, benchmark=str(info.get("benchmark") or task), split=info.get("split"),
+            kind=metric_kind(info), value=info.get("value"), stderr=info.get("stderr"),
+            n=info.get("n")))
+    return cells
+
+
+def _payload(run: Run, name: str, reader: str, problems: list[str]) -> Any:
+    """A listed payload file, or None with a problem line when it is absent or malformed."""
+    if name not in run.manifest.get("files", {}):
+        problems.append(f"{run.path / name}: {run.kind} run {run.run_id} lists no {name}")
+        return None
+    if not run.readable(name):
+        return None  # the store already reported the hash mismatch
+    try:
+        return getattr(run, reader)(name)
+    except (ValueError, OSError) as err:  # JSONDecodeError and jsonlines errors are ValueErrors
+        problems.append(f"{run.path / name}: unreadable ({type(err).__name__})")
+        return None
+
+
+def collect(root: str | Path) -> Records:
+    root = Path(root)
+    runs, found = find_runs(root)
+    records = Records(counts=dict(sorted(Counter(run.kind for run in runs).items())))
+    problems = list(found)
+    for run in runs:
+        if run.kind == "eval":
+            records.evals += _eval_cells(run)
+        elif run.kind == "sweep":
+            rows = _payload(run, "results.jsonl", "jsonl", problems)
+            if rows is not None:
+                records.sweeps.append(SweepRun(run.run_id, run.label, run.manifest["config"],
+                                               [r for r in rows if isinstance(r, dict)]))
+        elif run.kind == "bench":
+            report = _payload(run, "bench.json", "json", problems)
+            if isinstance(report, dict) and isinstance(report.get("results"), dict):
+                records.benches.append(BenchRun(run.run_id, run.label,
+                                                str(run.manifest.get("finished") or ""), report))
+            elif report is not None:
+                problems.append(f"{run.path / 'bench.json'}: no results table")
+    records.sweeps.sort(key=lambda s: (s.label, s.run_id))
+    records.benches.sort(key=lambda b: (b.label, b.run_id))
+    records.problems = _relative(problems, root)
+    return records
+
+
+def _relative(problems: list[str], root: Path) -> list[str]:
+    """Problem lines with paths relative to the runs folder.
+
+    The index then does not depend on where the store happens to be mounted.
+    """
+    prefix = f"{root}/"
+    seen, out = set(), []
+    for line in problems:
+        line = line[len(prefix):] if line.startswith(prefix) else line
+        if line not in seen:
+            seen.add(line)
+            out.append(line)
+    return out
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)

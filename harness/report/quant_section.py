@@ -1,0 +1,123 @@
+"""The quantization leaderboard: what each deployment format costs and buys, per bench run.
+
+Ratios are taken against the run's own full-precision baseline (the first of fp32, fp16,
+bf16, gguf-f32 in the run's format order, as ``slmbench bench`` picks it for accuracy
+deltas), since speeds measured on different machines or runs are not comparable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.report import plots
+from harness.report.leaderboard_data import BenchRun, Records
+from harness.report.mdtable import (
+    DASH,
+    code,
+    delta_ci,
+    esc,
+    is_num,
+    num,
+    pm,
+    ratio,
+    sources,
+    table,
+)
+from harness.report.sections import Section
+
+BASELINES = ("fp32", "fp16", "bf16", "gguf-f32")
+HEADERS = ["format", "size MB", "bits/weight", "accuracy", "Δ vs baseline (95% CI)",
+           "decode tok/s p50", "prefill tok/s p50", "TTFT p50 s", "peak RSS MB",
+           "peak VRAM MB", "J/token", "BW util", "decode speed-up", "RSS ratio", "size ratio"]
+
+
+def _p50(result: dict[str, Any], key: str) -> Any:
+    stats = result.get(key)
+    return stats.get("p50") if isinstance(stats, dict) else None
+
+
+def baseline_format(results: dict[str, Any]) -> str | None:
+    return next((name for name, r in results.items() if name in BASELINES
+                 and isinstance(r, dict) and "skipped" not in r), None)
+
+
+def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> list[str]:
+    acc = r.get("accuracy") if isinstance(r.get("accuracy"), dict) else {}
+    energy = r.get("energy") if isinstance(r.get("energy"), dict) else {}
+    base = base or {}
+    return [code(name), num(r.get("file_size_mb"), ".1f"), num(r.get("bits_per_weight"), ".2f"),
+            pm(acc.get("value"), acc.get("stderr")), delta_ci(acc.get("delta_vs_baseline")),
+            num(_p50(r, "decode_tok_s"), ".1f"), num(_p50(r, "prefill_tok_s"), ".1f"),
+            num(_p50(r, "ttft_s"), ".3f"), num(r.get("peak_rss_mb"), ".0f"),
+            num(r.get("peak_vram_mb"), ".0f"), num(energy.get("j_per_token"), ".4f"),
+            num(_pct(r.get("bandwidth_utilisation")), ".1f", "%"),
+            ratio(_p50(r, "decode_tok_s"), _p50(base, "decode_tok_s")),
+            ratio(r.get("peak_rss_mb"), base.get("peak_rss_mb")),
+            ratio(r.get("file_size_mb"), base.get("file_size_mb"))]
+
+
+def _pct(value: Any) -> Any:
+    return value * 100 if is_num(value) else None
+
+
+def _bench_part(bench: BenchRun) -> str:
+    report = bench.report
+    results = {k: v for k, v in report["results"].items() if isinstance(v, dict)}
+    base_name = baseline_format(results)
+    base = results.get(base_name) if base_name else None
+    measured = [(n, r) for n, r in results.items() if "skipped" not in r]
+    skipped = [(n, r) for n, r in results.items() if "skipped" in r]
+    env = report.get("environment") if isinstance(report.get("environment"), dict) else {}
+    cfg = report.get("config") if isinstance(report.get("config"), dict) else {}
+    lines = [f"## {esc(bench.label)}\n\n",
+             f"Machine: {esc(env.get('cpu') or DASH)}; GPU: {esc(env.get('gpu') or DASH)}; "
+             f"measured read bandwidth {num(report.get('bandwidth_gbs'), '.1f')} GB/s; "
+             f"accuracy task {esc(cfg.get('task') or DASH)} (limit "
+             f"{esc(cfg.get('limit') if cfg.get('limit') is not None else DASH)}); finished "
+             f"{bench.finished or DASH}. Baseline for Δ and ratios: "
+             + (code(base_name) if base_name else "none (no fp32/fp16/bf16/gguf-f32 measured)")
+             + ". " + sources([bench.run_id]) + "\n"]
+    if measured:
+        lines.append(table(HEADERS, [_row(n, r, base) for n, r in measured],
+                           right=range(1, len(HEADERS))))
+    if skipped:
+        lines.append("\nSkipped formats:\n\n")
+        lines += [f"- {code(n)}: {esc(r['skipped'])}\n" for n, r in skipped]
+    return "".join(lines) + "\n"
+
+
+def pareto_groups(benches: list[BenchRun]) -> list[tuple[str, list[tuple[float, float, str]]]]:
+    """Per bench run, (decode tok/s p50, accuracy, format) of each measured format."""
+    groups = []
+    for bench in benches:
+        points = []
+        for name, r in bench.report["results"].items():
+            if not isinstance(r, dict) or "skipped" in r:
+                continue
+            acc = r.get("accuracy") if isinstance(r.get("accuracy"), dict) else {}
+            decode = _p50(r, "decode_tok_s")
+            if is_num(decode) and is_num(acc.get("value")):
+                points.append((decode, acc["value"], name))
+        if points:
+            groups.append((f"{bench.label} ({bench.run_id})", points))
+    return groups
+
+
+def quantization(records: Records, out: Path) -> Section | None:
+    if not records.benches:
+        return None
+    parts = ["# Quantization and deployment formats\n\n"
+             "Per bench run: size, accuracy with its paired Δ against the full-precision "
+             "baseline, throughput (p50), time to first token, memory, energy and memory-"
+             "bandwidth utilisation; ratios are against the run's baseline format; — means "
+             "not measured.\n\n"]
+    parts += [_bench_part(b) for b in records.benches]
+    image = plots.pareto_plot(pareto_groups(records.benches), out / "quantization_pareto.png")
+    images = []
+    if image is not None:
+        images.append(image)
+        parts.append(f"![accuracy vs decode throughput, Pareto front joined]({image.name})\n"
+                     "\nPer bench run, the joined points are its Pareto front: no other format of "
+                     "that run is both faster and more accurate.\n")
+    return Section("quantization", "Quantization", "".join(parts).rstrip("\n") + "\n", images)

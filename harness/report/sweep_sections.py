@@ -1,0 +1,197 @@
+"""Leaderboard sections built from sweep runs: the rank ablation and the full LoRA sweep.
+
+The sweep page ranks configurations twice, by validation loss and by quality, and reports
+how well the two orders agree (Spearman): the reference study found that the configuration
+with the lowest loss is not the best one, so loss alone should not pick an adapter.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from harness.report import plots
+from harness.report.leaderboard_data import Records, SweepRun, canonical
+from harness.report.mdtable import DASH, code, esc, integer, is_num, num, pm, sources, table
+from harness.report.sections import Section
+from harness.report.significance import spearman
+
+# Fields of a sweep row that describe the point itself rather than its results.
+POINT_FIELDS = ("rank", "alpha", "module_set", "target_modules")
+MIN_SPEARMAN_N = 3  # two points always give +1 or -1: no evidence either way
+
+
+def benchmarks(rows: list[dict[str, Any]]) -> list[str]:
+    return sorted({name for row in rows for name, score in (row.get("scores") or {}).items()
+                   if not name.startswith("_") and isinstance(score, dict)})
+
+
+def score(row: dict[str, Any], bench: str) -> dict[str, Any]:
+    found = (row.get("scores") or {}).get(bench)
+    return found if isinstance(found, dict) else {}
+
+
+def val_loss(row: dict[str, Any]) -> Any:
+    loss = row.get("best_val_loss")
+    return loss if is_num(loss) else row.get("best_val_answer_loss")
+
+
+def differs_only_in_rank(rows: list[dict[str, Any]]) -> bool:
+    """Same modules and the same alpha (or the same alpha/rank scale), distinct ranks.
+
+    The rank grid scales alpha with rank so the LoRA update keeps its magnitude; that is
+    still a rank-only comparison.
+    """
+    ranks = [row.get("rank") for row in rows]
+    if len(rows) < 2 or not all(is_num(r) and r > 0 for r in ranks) or len(set(ranks)) < len(ranks):
+        return False
+
+    def shape(row: dict[str, Any]) -> str:
+        rest = {k: v for k, v in (row.get("point") or {}).items() if k not in POINT_FIELDS}
+        return canonical([row.get("module_set"), sorted(row.get("target_modules") or []), rest])
+
+    if len({shape(row) for row in rows}) != 1:
+        return False
+    alphas = [row.get("alpha") for row in rows]
+    if not all(is_num(a) for a in alphas):
+        return False
+    return len(set(alphas)) == 1 or len({a / r for a, r in zip(alphas, ranks, strict=True)}) == 1
+
+
+def quality(rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+    """Judge score when every row has one, else accuracy (mean over the sweep's benchmarks)."""
+    if rows and all(is_num(row.get("judge_score")) for row in rows):
+        return "judge score", [row["judge_score"] for row in rows]
+    benches = benchmarks(rows)
+    name = (f"accuracy on {benches[0]}" if len(benches) == 1
+            else "mean accuracy over " + ", ".join(benches) if benches else "accuracy")
+    values = []
+    for row in rows:
+        found = [score(row, b).get("value") for b in benches]
+        values.append(sum(found) / len(found) if found and all(is_num(v) for v in found)
+                      else None)
+    return name, values
+
+
+def loss_quality_spearman(rows: list[dict[str, Any]]) -> tuple[float, int, str]:
+    """Spearman between the rank by val loss (lowest first) and by quality (highest first).
+
+    +1: the loss order is the quality order; near 0 or negative: loss does not tell which
+    configuration is best. NaN when fewer than three rows have both numbers.
+    """
+    name, values = quality(rows)
+    pairs = [(val_loss(row), q) for row, q in zip(rows, values, strict=True)
+             if is_num(val_loss(row)) and is_num(q)]
+    if len(pairs) < MIN_SPEARMAN_N:
+        return math.nan, len(pairs), name
+    return spearman([p[0] for p in pairs], [-p[1] for p in pairs]), len(pairs), name
+
+
+def _meaning(rows: list[dict[str, Any]], rho: float, n: int, name: str) -> str:
+    if math.isnan(rho):
+        return ("Too few configurations with both a loss and a quality score (or all tied) "
+                "to compare the two orders.\n")
+    _, values = quality(rows)
+    scored = [(val_loss(r), q, r) for r, q in zip(rows, values, strict=True)
+              if is_num(val_loss(r)) and is_num(q)]
+    lowest = min(scored, key=lambda s: s[0])
+    place = 1 + sum(1 for s in scored if s[1] > lowest[1])
+    tied = " (tied)" if sum(1 for s in scored if s[1] == lowest[1]) > 1 else ""
+    verdict = ("the loss order largely agrees with the quality order" if rho >= 0.5
+               else "validation loss is a poor guide to the best configuration")
+    return (f"The lowest-validation-loss configuration ({code(lowest[2].get('run_id'))}) "
+            f"ranks {place}{tied} of {n} by {name}, so here {verdict} (the reference study "
+            "found that the lowest loss is not the best configuration).\n")
+
+
+def _point_name(row: dict[str, Any]) -> str:
+    return f"r{row.get('rank')} a{row.get('alpha')} {row.get('module_set') or ''}".strip()
+
+
+def _modules(row: dict[str, Any]) -> str:
+    mods = row.get("module_set") or DASH
+    if mods == "custom":
+        mods += " (" + ", ".join(row.get("target_modules") or []) + ")"
+    return esc(mods)
+
+
+def file_stem(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
+
+
+def rank_ablation(records: Records, out: Path) -> Section | None:
+    sweeps = [s for s in records.sweeps if differs_only_in_rank(s.rows)]
+    if not sweeps:
+        return None
+    parts, series = ["# Rank ablation\n\n"
+                     "Sweeps whose configurations differ only in LoRA rank (alpha fixed or "
+                     "scaled with rank): what each doubling of the adapter buys.\n\n"], []
+    for sweep in sweeps:
+        rows = sorted(sweep.rows, key=lambda r: r["rank"])
+        benches = benchmarks(rows)
+        body = [[str(r["rank"]), num(r.get("alpha"), "g"), num(r.get("adapter_mb"), ".2f"),
+                 integer(r.get("trainable_params")), num(val_loss(r), ".4f"),
+                 *(pm(score(r, b).get("value"), score(r, b).get("stderr")) for b in benches),
+                 code(r.get("run_id"))] for r in rows]
+        headers = ["rank", "alpha", "adapter MB", "trainable params", "val loss",
+                   *(f"{esc(b)} accuracy" for b in benches), "point"]
+        parts += [f"## {esc(sweep.label)}\n\n",
+                  f"Modules: {_modules(rows[0])}. ", sources([sweep.run_id]), "\n",
+                  table(headers, body, right=range(0, len(headers) - 1)), "\n"]
+        for b in benches:
+            series.append((f"{sweep.label} · {b}",
+                           [(r.get("adapter_mb"), score(r, b).get("value"),
+                             score(r, b).get("stderr"), f"r{r['rank']}") for r in rows]))
+    image = plots.rank_ablation_plot(series, out / "rank_ablation.png")
+    images = []
+    if image is not None:
+        images.append(image)
+        parts.append(f"![accuracy vs adapter size, labelled by rank]({image.name})\n")
+    return Section("rank_ablation", "Rank ablation", "".join(parts), images)
+
+
+def _sweep_part(sweep: SweepRun, out: Path) -> tuple[str, Path | None]:
+    rows = sweep.rows
+    benches = benchmarks(rows)
+    judged = any(is_num(r.get("judge_score")) for r in rows)
+    headers = ["point", "rank", "alpha", "modules", "val loss",
+               *(f"{esc(b)} accuracy" for b in benches), *(["judge"] if judged else []),
+               "energy Wh", "train s"]
+    body = [[code(r.get("run_id")), num(r.get("rank"), "g"), num(r.get("alpha"), "g"),
+             _modules(r), num(val_loss(r), ".4f"),
+             *(pm(score(r, b).get("value"), score(r, b).get("stderr")) for b in benches),
+             *([num(r.get("judge_score"), ".2f")] if judged else []),
+             num(r.get("energy_wh"), ".2f"), num(r.get("train_wall_s"), ".1f")] for r in rows]
+    rho, n, name = loss_quality_spearman(rows)
+    grid = sweep.config.get("grid")
+    text = (f"## {esc(sweep.label)}\n\n"
+            + (f"Grid: {code(grid)}. " if grid else "") + sources([sweep.run_id]) + "\n"
+            + table(headers, body, right=[i for i in range(1, len(headers)) if i != 3])
+            + f"\nSpearman ρ between the rank by validation loss (lowest first) and the rank "
+              f"by {name} (highest first): {num(rho, '+.2f')} (n = {n}).\n"
+            + _meaning(rows, rho, n, name))
+    _, values = quality(rows)
+    points = [(val_loss(r), q, _point_name(r))
+              for r, q in zip(rows, values, strict=True)]
+    image = plots.loss_quality_plot(f"{sweep.label}: val loss vs {name}", points, name,
+                                    out / f"sweep_{file_stem(sweep.run_id)}.png")
+    if image is not None:
+        text += f"\n![validation loss vs {name}]({image.name})\n"
+    return text + "\n", image
+
+
+def sweep(records: Records, out: Path) -> Section | None:
+    if not records.sweeps:
+        return None
+    parts, images = ["# LoRA sweeps\n\n"
+                     "Every configuration of every sweep with its validation loss, accuracy "
+                     "± standard error, judge score (1–10, when judged), training energy and "
+                     "wall time; — means not measured.\n\n"], []
+    for found in records.sweeps:
+        text, image = _sweep_part(found, out)
+        parts.append(text)
+        if image is not None:
+            images.append(image)
+    return Section("sweep", "LoRA sweeps", "".join(parts).rstrip("\n") + "\n", images)

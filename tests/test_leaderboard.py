@@ -1,0 +1,279 @@
+"""``slmbench leaderboard``: sections rendered from a fixture run store, byte for byte.
+
+The fixture store (eval, sweep and bench runs) is written through the store API into a
+temporary folder; each rendered Markdown section is compared with its golden file in
+``tests/golden/leaderboard/``. After an intended change to the output, regenerate the
+goldens and review their diff:
+
+    SLMBENCH_UPDATE_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_leaderboard.py
+
+PNG figures are checked for determinism (same bytes on a second render), not against
+goldens, since their pixels depend on the installed matplotlib and FreeType.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.report import store
+from harness.report.leaderboard import render_leaderboards
+from harness.report.plots import pareto_front
+from harness.report.store import write_run, write_samples
+from harness.report.sweep_sections import loss_quality_spearman
+
+GOLDEN = Path(__file__).parent / "golden" / "leaderboard"
+UPDATE = os.environ.get("SLMBENCH_UPDATE_GOLDEN") == "1"
+METRICS = {"pass@1": "exact_match,pass@1", "maj@4": "exact_match,maj@4", "none": "acc,none"}
+ALL = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+def _finish(folder: Path, finished: str) -> None:
+    """Pin ``finished`` (write_run stamps the clock) so the fixture is the same every time."""
+    path = folder / "run.json"
+    manifest = json.loads(path.read_text())
+    manifest["finished"] = finished
+    path.write_text(json.dumps(manifest, indent=2))
+
+
+def eval_run(root: Path, run_id: str, label: str, finished: str, tasks: dict) -> None:
+    folder = root / "eval" / run_id
+    folder.mkdir(parents=True)
+    files, info = [], {}
+    for task, (bench, split, filt, value, stderr, per_doc) in tasks.items():
+        info[task] = {"metric": METRICS[filt], "filter": filt, "value": value, "stderr": stderr,
+                      "version": 1.0, "benchmark": bench, "split": split, "n": 100,
+                      "data_sha256": "0" * 64}
+        if per_doc is not None:
+            name = f"samples/{task}.jsonl"
+            write_samples(folder / name, [{"doc_id": i, "id": f"q{i}", "score": s}
+                                          for i, s in enumerate(per_doc)])
+            files.append(name)
+            info[task]["samples"] = name
+    write_run(folder, "eval", run_id, {"model": "fixture"}, files,
+              extra={"label": label, "tasks": info})
+    _finish(folder, finished)
+
+
+def sweep_run(root: Path, run_id: str, label: str, grid: str, rows: list[dict]) -> None:
+    folder = root / "sweeps" / run_id
+    folder.mkdir(parents=True)
+    write_samples(folder / "results.jsonl", rows)
+    write_run(folder, "sweep", run_id, {"grid": grid, "base": {}, "eval_limit": 100},
+              ["results.jsonl"], extra={"label": label})
+    _finish(folder, "2026-02-10T00:00:00Z")
+
+
+def bench_run(root: Path, run_id: str, label: str, results: dict) -> None:
+    folder = root / "bench" / run_id
+    folder.mkdir(parents=True)
+    report = {"config": {"task": "teleqna", "limit": 100},
+              "environment": {"cpu": "Fixture CPU", "gpu": None}, "bandwidth_gbs": 20.0,
+              "results": results}
+    (folder / "bench.json").write_text(json.dumps(report, indent=2))
+    write_run(folder, "bench", run_id, {"model": "embedded"}, ["bench.json"],
+              extra={"label": label})
+    _finish(folder, "2026-02-20T00:00:00Z")
+
+
+def sweep_row(rank, alpha, modules, loss, acc, stderr=0.045, judge=None, energy=None):
+    targets = ALL if modules == "all" else ATTENTION
+    row = {"run_id": f"r{rank}_a{alpha}_{modules}", "rank": rank, "alpha": alpha,
+           "module_set": modules, "target_modules": targets,
+           "point": {"rank": rank, "alpha": alpha, "module_set": modules,
+                     "target_modules": targets},
+           "adapter_mb": round(1.2347 * rank, 3), "trainable_params": 305280 * rank,
+           "best_val_loss": loss, "best_val_answer_loss": loss, "train_wall_s": 140.0 + rank,
+           "energy_wh": energy,
+           "scores": {"teleqna": {"metric": "exact_match,pass@1", "value": acc,
+                                  "stderr": stderr, "n": 100}, "_wall_s": 30.0}}
+    if judge is not None:
+        row["judge_score"] = judge
+    return row
+
+
+def stats(p50):
+    return {"p50": p50, "p95": p50 * 1.1, "mean": p50, "stdev": 0.1, "n": 10,
+            "min": p50 * 0.9, "max": p50 * 1.2}
+
+
+def bench_result(fmt, size, bpw, decode, rss, acc, delta=None, vram=None, jpt=None):
+    return {"format": fmt, "engine": "llama.cpp" if fmt.startswith("gguf") else "transformers",
+            "load_s": 0.5, "weight_bytes": int(size * 1e6), "file_size_mb": size,
+            "bits_per_weight": bpw, "prefill_tok_s": stats(decode * 8),
+            "decode_tok_s": stats(decode), "ttft_s": stats(0.05), "latency_s": stats(1.0),
+            "peak_rss_mb": rss, "peak_vram_mb": vram, "bandwidth_utilisation": 0.4321,
+            "energy": {"source": "rapl" if jpt else None, "joules": None, "j_per_token": jpt,
+                       "j_per_request": None},
+            "accuracy": None if acc is None else {
+                "task": "teleqna", "metric": "exact_match,pass@1", "value": acc,
+                "stderr": 0.03, "n": 100, "per_doc": [1.0, 0.0],
+                "delta_vs_baseline": delta}}
+
+
+def build_store(root: Path) -> Path:
+    eval_run(root, "base0001", "SmolLM2-135M", "2026-01-10T00:00:00Z", {
+        "teleqna": ("teleqna", "test", "pass@1", 0.3, 0.0211, [1.0, 0.0, 0.0]),
+        "teleqna_seen": ("teleqna", "train", "pass@1", 0.32, 0.0212, None),
+        "teleqna_maj4": ("teleqna", "test", "maj@4", 0.33, 0.0213, None),
+        "teleqna_mc": ("teleqna", "test", "none", 0.412, 0.022, None),
+        "oranbench": ("oranbench", "test", "pass@1", 0.25, 0.0433, None),
+        "oranbench_seen": ("oranbench", "train", "pass@1", 0.27, 0.044, None)})
+    eval_run(root, "lora0old", "SmolLM2-135M+teleqna", "2026-01-15T00:00:00Z", {
+        "teleqna": ("teleqna", "test", "pass@1", 0.35, 0.021, None)})
+    eval_run(root, "lora0new", "SmolLM2-135M+teleqna", "2026-02-01T00:00:00Z", {
+        "teleqna": ("teleqna", "test", "pass@1", 0.356, 0.0214, [1.0, 1.0, 0.0]),
+        "teleqna_seen": ("teleqna", "train", "pass@1", 0.502, 0.0223, None),
+        "teleqna_mc": ("teleqna", "test", "none", 0.405, None, None)})
+    sweep_run(root, "rank_teleqna", "rank_teleqna", "rank", [
+        sweep_row(4, 8, "all", 0.698, 0.29), sweep_row(8, 16, "all", 0.680, 0.34),
+        sweep_row(16, 32, "all", 0.662, 0.30, energy=1.25),
+        sweep_row(32, 64, "all", 0.648, 0.33)])
+    sweep_run(root, "lora16_teleqna", "lora16_teleqna", "lora16", [
+        sweep_row(4, 4, "attention", 0.71, 0.31, judge=6.5),
+        sweep_row(8, 16, "all", 0.64, 0.28, judge=5.0),
+        sweep_row(16, 16, "attention", 0.69, 0.33, judge=7.25),
+        sweep_row(16, 32, "all", 0.66, 0.30, judge=6.0)])
+    bench_run(root, "bench0001", "embedded", {
+        "fp32": bench_result("fp32", 538.1, 32, 40.0, 900.0, 0.36, jpt=0.1234),
+        "gguf-q8_0": bench_result("gguf-q8_0", 144.8, 8.5, 95.0, 320.0, 0.35,
+                                  delta={"delta": -0.01, "ci95_low": -0.04,
+                                         "ci95_high": 0.02, "n": 100}),
+        "gguf-q4_k_m": bench_result("gguf-q4_k_m", 105.5, 4.89, 120.0, 250.0, None),
+        "gptq": {"skipped": "gptq: needs CUDA"}})
+    return root
+
+
+def render(root: Path, out: Path) -> dict[str, bytes]:
+    render_leaderboards(root, out)
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def fixture_store(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:  # no torch import, no git, no host details
+        mp.setattr(store, "hardware", lambda: {"machine": "fixture"})
+        mp.setattr(store, "package_versions", lambda: {})
+        mp.setattr(store, "git_state", lambda: {"sha": None, "dirty": None})
+        return build_store(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def rendered(fixture_store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("leaderboards")
+    return out, render(fixture_store, out)
+
+
+def table_rows(text: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split(" | ")]
+            for line in text.splitlines() if line.startswith("| ")]
+
+
+@pytest.mark.parametrize("name", ["README.md", "accuracy.md", "seen_unseen.md",
+                                  "rank_ablation.md", "sweep.md", "quantization.md"])
+def test_section_matches_golden(rendered, name):
+    _, files = rendered
+    golden = GOLDEN / name
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_bytes(files[name])
+    assert golden.is_file(), f"no golden {golden}; run with SLMBENCH_UPDATE_GOLDEN=1"
+    assert files[name].decode() == golden.read_text(encoding="utf-8")
+
+
+def test_every_section_and_figure_is_written_and_linked(rendered):
+    out, files = rendered
+    assert sorted(files) == ["README.md", "accuracy.md", "quantization.md",
+                             "quantization_pareto.png", "rank_ablation.md", "rank_ablation.png",
+                             "seen_unseen.md", "sweep.md", "sweep_lora16_teleqna.png",
+                             "sweep_rank_teleqna.png"]
+    for png in (n for n in files if n.endswith(".png")):
+        assert files[png].startswith(b"\x89PNG")
+        assert b"Software" not in files[png] and b"matplotlib" not in files[png]
+        assert any(f"]({png})" in files[md].decode() for md in files if md.endswith(".md"))
+
+
+def test_rendering_twice_gives_identical_bytes(fixture_store, rendered, tmp_path):
+    _, first = rendered
+    assert render(fixture_store, tmp_path / "again") == first
+    assert render(fixture_store, tmp_path / "again") == first  # over its own output too
+
+
+def test_missing_cell_is_a_dash_and_latest_run_wins(rendered):
+    _, files = rendered
+    rows = table_rows(files["accuracy.md"].decode())
+    header = rows[0]
+    lora = next(r for r in rows if r[0] == "SmolLM2-135M+teleqna")
+    assert lora[header.index("oranbench Pass@1")] == "—"
+    assert lora[header.index("teleqna Maj@4")] == "—"
+    assert lora[header.index("teleqna Pass@1")] == "**0.356 ± 0.021**"  # not lora0old's 0.350
+    assert lora[header.index("teleqna acc")] == "0.405"  # no stderr recorded: bare value
+    assert "0.350" not in files["accuracy.md"].decode()
+
+
+def test_tampered_file_is_left_out_and_listed(fixture_store, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(fixture_store, runs)
+    results = runs / "sweeps" / "lora16_teleqna" / "results.jsonl"
+    results.write_text(results.read_text().replace("0.64", "0.99"))
+    samples = runs / "eval" / "lora0new" / "samples" / "teleqna.jsonl"
+    samples.write_text(samples.read_text()[:-20])
+    files = render(runs, tmp_path / "out")
+    readme = files["README.md"].decode()
+    problems = readme.split("## Problems", 1)[1]
+    assert "sweeps/lora16_teleqna/results.jsonl: content changed" in problems
+    assert "eval/lora0new/samples/teleqna.jsonl: content changed" in problems
+    assert str(tmp_path) not in readme
+    sweep_md = files["sweep.md"].decode()
+    assert "lora16_teleqna" not in sweep_md and "rank_teleqna" in sweep_md
+    assert "sweep_lora16_teleqna.png" not in files
+    rows = table_rows(files["accuracy.md"].decode())
+    lora = next(r for r in rows if r[0] == "SmolLM2-135M+teleqna")
+    assert lora[rows[0].index("teleqna Pass@1")] == "**0.350 ± 0.021**"  # the untampered run
+    assert files["quantization.md"] == (GOLDEN / "quantization.md").read_bytes()
+
+
+def test_spearman_sign_when_loss_and_quality_orders_disagree():
+    disagree = [sweep_row(r, 2 * r, "all", loss, acc) for r, loss, acc in
+                [(4, 0.5, 0.10), (8, 0.6, 0.20), (16, 0.7, 0.30), (32, 0.8, 0.40)]]
+    rho, n, name = loss_quality_spearman(disagree)
+    assert (n, name) == (4, "accuracy on teleqna") and rho == pytest.approx(-1.0)
+    agree = [sweep_row(r, 2 * r, "all", loss, acc) for r, loss, acc in
+             [(4, 0.5, 0.40), (8, 0.6, 0.30), (16, 0.7, 0.35), (32, 0.8, 0.10)]]
+    rho, _, _ = loss_quality_spearman(agree)
+    assert rho == pytest.approx(0.8)
+    judged = [sweep_row(4, 8, "all", 0.5, 0.4, judge=3.0),
+              sweep_row(8, 16, "all", 0.6, 0.3, judge=9.0),
+              sweep_row(16, 32, "all", 0.7, 0.2, judge=8.0)]
+    rho, n, name = loss_quality_spearman(judged)  # judge beats accuracy when every row has one
+    assert name == "judge score" and rho == pytest.approx(-0.5)
+    rho, n, _ = loss_quality_spearman(disagree[:2])
+    assert math.isnan(rho) and n == 2
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    points = [(40.0, 0.36, "fp32"), (95.0, 0.35, "q8"), (90.0, 0.30, "q5"),
+              (120.0, 0.20, "q4"), (120.0, 0.10, "q4-worse")]
+    assert [p[2] for p in pareto_front(points)] == ["fp32", "q8", "q4"]
+
+
+def test_cli_renders_and_refuses_a_missing_runs_folder(fixture_store, tmp_path, capsys):
+    out = tmp_path / "boards"
+    assert main(["leaderboard", "--runs", str(fixture_store), "--out", str(out)]) == 0
+    assert (out / "README.md").is_file() and (out / "sweep.md").is_file()
+    assert main(["leaderboard", "--runs", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "runs folder" in capsys.readouterr().err
+
+
+def test_empty_store_renders_an_index_only(tmp_path):
+    (tmp_path / "runs").mkdir()
+    written = render_leaderboards(tmp_path / "runs", tmp_path / "out")
+    assert [p.name for p in written] == ["README.md"]
+    assert "No section has data yet." in written[0].read_text()
