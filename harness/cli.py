@@ -64,6 +64,17 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_intents(args: argparse.Namespace) -> int:
+    from harness.report.console import wide_console
+    from harness.report.intent_table import intent_tables
+    from harness.report.store import load_run
+
+    run = load_run(args.run)
+    for table in intent_tables(run, args.task):
+        wide_console().print(table)
+    return 0
+
+
 def cmd_embedded(args: argparse.Namespace) -> int:
     from harness.models.embedded import ensure_checkpoint, gguf_path
 
@@ -202,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_synth_args(p)
     p.set_defaults(func=cmd_data_synth)
+    p = sub.add_parser("intents", help="per-intent and per-language scores of an intent run",
+                       description="Precision, recall and F1 per intent, and accuracy and "
+                       "macro-F1 per language, from a run folder's per-question records.")
+    p.add_argument("run", help="run folder (runs/eval/<id>)")
+    p.add_argument("--task", default="ecommerce_intent", help="task in that run")
+    p.set_defaults(func=cmd_intents)
     p = sub.add_parser("embedded", help="materialize the embedded default model and print paths")
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached checkpoint")
     p.set_defaults(func=cmd_embedded)
