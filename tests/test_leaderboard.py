@@ -277,3 +277,27 @@ def test_empty_store_renders_an_index_only(tmp_path):
     written = render_leaderboards(tmp_path / "runs", tmp_path / "out")
     assert [p.name for p in written] == ["README.md"]
     assert "No section has data yet." in written[0].read_text()
+
+
+def test_judge_runs_give_sweep_points_their_judge_score(tmp_path):
+    """A rubric judge run over a point's eval run puts the judge column into sweep.md."""
+    root = tmp_path / "runs"
+    rows = [sweep_row(4, 8, "all", 0.70, 0.30), sweep_row(8, 16, "all", 0.60, 0.32),
+            sweep_row(16, 32, "all", 0.65, 0.34)]
+    for i, row in enumerate(rows):
+        row["scores"]["_run_id"] = f"evalrun{i}"
+    sweep_run(root, "sweepj", "judged_sweep", "rank", rows)
+    for i, score in enumerate([4.0, 6.0, 8.0]):
+        folder = root / "judge" / f"j{i}"
+        folder.mkdir(parents=True)
+        write_samples(folder / "verdicts.jsonl", [])
+        write_run(folder, "judge", f"j{i}", {"mode": "rubric", "target_run_id": f"evalrun{i}"},
+                  ["verdicts.jsonl"],
+                  extra={"summary": {"per_judge": {"a": {"judge_score": score},
+                                                   "b": {"judge_score": score + 1}}}})
+    out = tmp_path / "lb"
+    render_leaderboards(root, out)
+    text = (out / "sweep.md").read_text()
+    judged = [r for r in table_rows(text) if r and r[0].startswith("`r")]
+    assert [r[-3] for r in judged] == ["4.50", "6.50", "8.50"]  # mean of the two judges
+    assert "rank by judge score" in text

@@ -139,10 +139,37 @@ def collect(root: str | Path) -> Records:
                                                 str(run.manifest.get("finished") or ""), report))
             elif report is not None:
                 problems.append(f"{run.path / 'bench.json'}: no results table")
+    _attach_judge_scores(records.sweeps, [r for r in runs if r.kind == "judge"])
     records.sweeps.sort(key=lambda s: (s.label, s.run_id))
     records.benches.sort(key=lambda b: (b.label, b.run_id))
     records.problems = _relative(problems, root)
     return records
+
+
+def _attach_judge_scores(sweeps: list[SweepRun], judges: list[Run]) -> None:
+    """Give each sweep point the score of the latest rubric judge run over its evaluation.
+
+    A sweep row names the eval run of its point (``scores._run_id``); a judge run names the
+    eval run it judged (``target_run_id``). With several judges the mean of their means is
+    used. A row that already carries a ``judge_score`` keeps it.
+    """
+    latest_by_target: dict[str, tuple[str, float]] = {}
+    for run in judges:
+        config = run.manifest.get("config") or {}
+        per_judge = ((run.manifest.get("summary") or {}).get("per_judge") or {}).values()
+        scores = [j.get("judge_score") for j in per_judge
+                  if isinstance(j.get("judge_score"), int | float)]
+        target = config.get("target_run_id")
+        if config.get("mode") != "rubric" or not target or not scores:
+            continue
+        stamp = (str(run.manifest.get("finished") or ""), run.run_id)
+        if target not in latest_by_target or stamp > latest_by_target[target][0]:
+            latest_by_target[target] = (stamp, sum(scores) / len(scores))
+    for sweep in sweeps:
+        for row in sweep.rows:
+            target = (row.get("scores") or {}).get("_run_id")
+            if row.get("judge_score") is None and target in latest_by_target:
+                row["judge_score"] = round(latest_by_target[target][1], 4)
 
 
 def _relative(problems: list[str], root: Path) -> list[str]:

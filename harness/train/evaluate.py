@@ -45,4 +45,5 @@ def run_tasks(tasks: list[str], model_args: str, output_path: Path, limit: int |
             scores[task] = {"metric": metric, "value": value, "stderr": stderr,
                             "n": results.get("n-samples", {}).get(task, {}).get("effective")}
     scores["_wall_s"] = round(time.time() - started, 1)
+    scores["_run_id"] = folder.name  # the run-store eval run, e.g. for judges to target
     return scores

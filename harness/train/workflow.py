@@ -22,6 +22,7 @@ def score_adapter(cfg: TrainConfig, adapter: Path | None, limit: int | None,
     seen = run_tasks([f"{b}_seen" for b in cfg.benchmarks], model_args, output,
                      limit=seen_limit or limit, data_dir=cfg.data_dir)
     scores["_wall_s"] += seen.pop("_wall_s")
+    scores["_seen_run_id"] = seen.pop("_run_id")
     return {**scores, **seen}
 
 
