@@ -1,11 +1,12 @@
 """Judge backends behind one interface: an OpenAI-compatible HTTP server, or llama.cpp in process.
 
-``HttpJudgeClient`` posts to ``{base_url}/chat/completions`` (httpx when installed, else
-urllib) with a per-request timeout, a requests-per-second limit and bounded retries with
-exponential backoff on connection errors, timeouts, 429 (honouring ``Retry-After``) and 5xx.
-The API key is read from the environment variable the user names at each request and is
-sent only as the ``Authorization`` header: it is never stored on the client, logged, put in
-an exception's message or written to a record (a server echoing it back is redacted).
+``HttpJudgeClient`` posts to ``{base_url}/chat/completions`` through ``harness.openai_http``
+(shared with the synthetic-data expander) with a per-request timeout, a requests-per-second
+limit and bounded retries with jittered exponential backoff on connection errors, timeouts,
+429 (honouring ``Retry-After``) and 5xx; after repeated failures it fails fast. The API key
+is read from the environment variable the user names at each request and is sent only as the
+``Authorization`` header: it is never stored on the client, logged, put in an exception's
+message or written to a record (a server echoing it back is redacted).
 
 ``LocalJudgeClient`` runs a GGUF through ``llama_cpp.Llama.create_chat_completion``; the
 import and the model load happen at the first call.
@@ -13,28 +14,28 @@ import and the model load happen at the first call.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import os
-import random
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from harness.errors import SlmbenchError
+from harness.openai_http import (
+    DEFAULT_KEY_ENV,
+    RETRYABLE,
+    ChatEndpoint,
+    RateLimiter,
+    backoff_delay,
+    completion_text,
+)
+from harness.openai_http import parse_retry_after as parse_retry_after  # re-exported
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 MAX_RETRY_AFTER_S = 120.0  # a server asking for longer than this is waited on this long
-LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 Messages = list[dict[str, str]]
 
@@ -63,45 +64,11 @@ class JudgeClient(Protocol):
         """``text`` with any credential of this judge replaced by ``***``."""
 
 
-class RateLimiter:
-    """Spaces request starts at least ``1 / rps`` seconds apart, across threads."""
-
-    def __init__(self, rps: float | None) -> None:
-        self.interval = 1.0 / rps if rps and rps > 0 else 0.0
-        self._lock = threading.Lock()
-        self._next = 0.0
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            time.sleep(start - now)
-
-
 @dataclass
 class _Failure:
     message: str
     retryable: bool
     retry_after: float | None = None
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 class HttpJudgeClient:
@@ -122,6 +89,7 @@ class HttpJudgeClient:
         self.name = name or model
         self.api_key_env = api_key_env or None
         self.timeout = timeout
+        self.endpoint = ChatEndpoint(self.base_url, self.api_key_env, timeout, mask="***")
         self.max_retries = max(0, max_retries)
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -131,7 +99,6 @@ class HttpJudgeClient:
         self._failures = 0
         self._max_failures = max_consecutive_failures
         self._lock = threading.Lock()
-        self._opener = self._build_opener()
 
     def __repr__(self) -> str:
         return f"HttpJudgeClient({self.base_url!r}, {self.model!r})"
@@ -140,88 +107,39 @@ class HttpJudgeClient:
         return {"name": self.name, "backend": "http", "base_url": self.base_url,
                 "model": self.model, "api_key_env": self.api_key_env}
 
-    # --- transport ---------------------------------------------------------------------
-
-    def _build_opener(self) -> urllib.request.OpenerDirector:
-        host = urlsplit(self.base_url).hostname or ""
-        # A local server is reached directly even when an HTTP proxy is configured.
-        handlers = [urllib.request.ProxyHandler({})] if host in LOOPBACK else []
-        return urllib.request.build_opener(*handlers)
-
-    def _key(self) -> str | None:
-        return os.environ.get(self.api_key_env) if self.api_key_env else None
-
     def redact(self, text: str) -> str:
-        key = self._key()
-        return text.replace(key, "***") if key else text
+        return self.endpoint.redact(text)
 
-    def _post(self, payload: bytes) -> tuple[int, dict[str, str], bytes]:
-        """One POST: (status, headers, body); raises on transport failure."""
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        key = self._key()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        url = f"{self.base_url}/chat/completions"
-        try:
-            import httpx
-        except ImportError:
-            httpx = None
-        if httpx is not None:
-            try:
-                resp = httpx.post(url, content=payload, headers=headers, timeout=self.timeout,
-                                  trust_env=urlsplit(url).hostname not in LOOPBACK)
-            except httpx.TimeoutException:
-                raise TimeoutError("timed out") from None
-            except httpx.HTTPError as err:
-                raise ConnectionError(type(err).__name__) from None
-            return resp.status_code, dict(resp.headers), resp.content
-        request = urllib.request.Request(url, data=payload, headers=headers, method="POST")
-        try:
-            with self._opener.open(request, timeout=self.timeout) as resp:
-                return resp.status, dict(resp.headers), resp.read()
-        except urllib.error.HTTPError as err:
-            body = err.read() if err.fp is not None else b""
-            return err.code, dict(err.headers or {}), body
-
-    def _attempt(self, payload: bytes) -> str | _Failure:
+    def _attempt(self, payload: dict[str, Any]) -> str | _Failure:
         self.limiter.wait()
         with self._lock:
             self.calls += 1
+        out = self.endpoint.post(payload)
+        if out.problem == "timeout":
+            return _Failure(f"timed out after {self.timeout:g}s", True)
+        if out.status is None:
+            return _Failure(f"connection failed ({out.detail or out.problem})", True)
+        if not out.ok:
+            message = f"HTTP {out.status}" + (f": {out.detail}" if out.detail else "")
+            return _Failure(message, out.kind == RETRYABLE, out.retry_after)
         try:
-            status, headers, body = self._post(payload)
-        except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as err:
-            reason = getattr(err, "reason", err)
-            if isinstance(reason, TimeoutError) or isinstance(err, TimeoutError):
-                return _Failure(f"timed out after {self.timeout:g}s", True)
-            return _Failure(f"connection failed ({type(reason).__name__}: {reason})", True)
-        if status == 429 or status >= 500:
-            retry_after = parse_retry_after({k.lower(): v for k, v in headers.items()}
-                                            .get("retry-after"))
-            return _Failure(f"HTTP {status}{_snippet(body)}", True, retry_after)
-        if status >= 400:
-            return _Failure(f"HTTP {status}{_snippet(body)}", False)
-        try:
-            data = json.loads(body)
-            content = data["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            return _Failure(f"malformed chat completion response{_snippet(body)}", True)
-        if not isinstance(content, str):
-            return _Failure("chat completion without text content", True)
-        return content
+            return completion_text(json.loads(out.body))[0]
+        except ValueError as err:  # json's errors are ValueErrors too
+            excerpt = self.endpoint.excerpt(out.body)
+            return _Failure(f"malformed chat completion response ({err})"
+                            + (f": {excerpt}" if excerpt else ""), True)
 
     def _delay(self, attempt: int, failure: _Failure) -> float:
-        delay = min(self.max_backoff, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
-        if failure.retry_after is not None:
-            delay = max(delay, min(failure.retry_after, MAX_RETRY_AFTER_S))
-        return delay
+        return backoff_delay(attempt, self.backoff, self.max_backoff, failure.retry_after,
+                             MAX_RETRY_AFTER_S, jitter=True)
 
     def chat(self, messages: Messages, max_tokens: int = 512) -> str:
         with self._lock:
             if self._max_failures and self._failures >= self._max_failures:
                 raise JudgeCallError(f"judge {self.name} skipped: {self._failures} consecutive "
                                      "calls failed (server unreachable?)")
-        payload = json.dumps({"model": self.model, "messages": messages, "temperature": 0,
-                              "max_tokens": max_tokens}).encode("utf-8")
+        payload = {"model": self.model, "messages": messages, "temperature": 0,
+                   "max_tokens": max_tokens}
         for attempt in range(self.max_retries + 1):
             result = self._attempt(payload)
             if isinstance(result, str):
@@ -238,13 +156,6 @@ class HttpJudgeClient:
             self._failures = self._failures + 1 if result.retryable else 0
         tries = f" (gave up after {attempt + 1} attempts)" if result.retryable else ""
         raise JudgeCallError(self.redact(f"judge {self.name}: {result.message}{tries}"))
-
-
-def _snippet(body: bytes, limit: int = 200) -> str:
-    text = body.decode("utf-8", "replace").strip().replace("\n", " ")
-    if not text:
-        return ""
-    return f": {text[:limit]}{'...' if len(text) > limit else ''}"
 
 
 class LocalJudgeClient:

@@ -1,13 +1,13 @@
 """Optional expansion through an OpenAI-compatible endpoint (``POST {base_url}/chat/completions``).
 
-- Transport: ``httpx`` when it is installed (or ``httpx2``, its API-compatible successor that
-  huggingface_hub pulls in), else ``urllib`` from the standard library.
+- Transport, outcome classification, ``Retry-After``, rate limiter, backoff and key redaction
+  come from ``harness.openai_http`` (shared with the judge); this module adds the rest.
 - Cache: one JSON file per request under ``cache_dir``, keyed by the sha256 of
   ``(model, messages, params)``; a re-run with the same inputs makes no calls.
 - Retries: connection errors, timeouts, 429 and 5xx are retried up to ``max_retries`` times
-  with exponential backoff (``backoff_base * 2**attempt``, capped), or after the server's
-  ``Retry-After`` (seconds or an HTTP date) when it sends one. Other statuses and malformed
-  bodies fail at once.
+  with exponential backoff (``backoff_base * 2**attempt``, capped), or longer when the server's
+  ``Retry-After`` (seconds or an HTTP date) asks for it. Other statuses and malformed bodies
+  fail at once.
 - Rate limit: at most ``rps`` requests per second (calls are made one at a time).
 - Log: one JSONL line per HTTP attempt and per cache hit, with the ``usage`` token counts
   and an estimated cost at ``price_per_1k`` (per 1,000 prompt + completion tokens).
@@ -20,28 +20,29 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
-import importlib.util
 import json
 import logging
 import os
-import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 from harness.errors import SlmbenchError
+from harness.openai_http import (
+    DEFAULT_KEY_ENV,
+    RETRYABLE,
+    ChatEndpoint,
+    RateLimiter,
+    backoff_delay,
+    completion_text,
+)
 from harness.report.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 Messages = list[dict[str, str]]
 
 
@@ -101,10 +102,6 @@ class CallFailed(Exception):
         self.detail = detail
 
 
-class _Transient(Exception):
-    """Connection error or timeout: worth a retry."""
-
-
 @dataclass
 class LLMItem:
     """One request: ``parse`` turns the completion text into records or raises ValueError."""
@@ -139,112 +136,10 @@ class LLMReport:
         return out
 
 
-class RateLimiter:
-    """Spaces request starts at least ``1 / rps`` seconds apart."""
-
-    def __init__(self, rps: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.interval = 1.0 / rps
-        self.clock, self.sleep = clock, sleep
-        self._next: float | None = None
-
-    def wait(self) -> None:
-        now = self.clock()
-        if self._next is not None and now < self._next:
-            self.sleep(self._next - now)
-            now = self._next
-        self._next = now + self.interval
-
-
 def cache_key(model: str, messages: Messages, params: dict[str, Any]) -> str:
     payload = json.dumps({"model": model, "messages": messages, "params": params},
                          sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _post_urllib(url: str, body: bytes, headers: dict[str, str],
-                 timeout: float) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
-    except urllib.error.HTTPError as err:
-        hdrs = {k.lower(): v for k, v in err.headers.items()} if err.headers else {}
-        try:
-            data = err.read()
-        except (OSError, http.client.HTTPException):
-            data = b""
-        return err.code, hdrs, data
-    except urllib.error.URLError as err:
-        kind = "timeout" if isinstance(err.reason, (TimeoutError, socket.timeout)) else \
-            "connection error"
-        raise _Transient(kind) from None
-    except TimeoutError:
-        raise _Transient("timeout") from None
-    except (OSError, http.client.HTTPException):
-        raise _Transient("connection error") from None
-
-
-def _httpx_poster(module: str) -> Callable[..., tuple[int, dict[str, str], bytes]]:
-    """A poster on ``httpx`` (or ``httpx2``, its API-compatible successor)."""
-    httpx = importlib.import_module(module)
-
-    def post(url: str, body: bytes, headers: dict[str, str],
-             timeout: float) -> tuple[int, dict[str, str], bytes]:
-        try:
-            resp = httpx.post(url, content=body, headers=headers, timeout=timeout)
-        except httpx.TimeoutException:
-            raise _Transient("timeout") from None
-        except httpx.TransportError:
-            raise _Transient("connection error") from None
-        return resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, resp.content
-
-    return post
-
-
-def _transport(name: str) -> Callable[..., tuple[int, dict[str, str], bytes]]:
-    """``auto``: httpx if installed, else httpx2, else urllib."""
-    candidates = {"auto": ("httpx", "httpx2"), "httpx": ("httpx", "httpx2")}.get(name, ())
-    for module in candidates:
-        if importlib.util.find_spec(module) is not None:
-            return _httpx_poster(module)
-    if name == "httpx":
-        raise SlmbenchError("transport 'httpx' asked for, but neither httpx nor httpx2 is "
-                            "installed")
-    return _post_urllib
-
-
-def _completion_text(body: Any) -> tuple[str, dict[str, Any]]:
-    """The first choice's message content and the usage block, or ValueError."""
-    if not isinstance(body, dict):
-        raise ValueError("response is not a JSON object")
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise ValueError("response has no 'choices'")
-    message = choices[0].get("message")
-    content = message.get("content") if isinstance(message, dict) else None
-    if not isinstance(content, str):
-        raise ValueError("response has no choices[0].message.content string")
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-    return content, usage
 
 
 def _tokens(usage: dict[str, Any], name: str) -> int:
@@ -261,15 +156,15 @@ class ChatClient:
         self.sleep = sleep
         self.limiter = RateLimiter(config.rps, clock=clock, sleep=sleep)
         self.report = LLMReport()
-        self._post = _transport(config.transport)
+        self.endpoint = ChatEndpoint(config.base_url, config.api_key_env, config.timeout,
+                                     config.transport)
         if not os.environ.get(config.api_key_env):
             log.warning("environment variable %s is not set: calling %s without an API key",
                         config.api_key_env, config.base_url)
 
     # -- redaction, cache and log -------------------------------------------------------
     def _redact(self, text: str) -> str:
-        key = os.environ.get(self.config.api_key_env, "")
-        return text.replace(key, "[REDACTED]") if len(key) >= 4 else text
+        return self.endpoint.redact(text)
 
     def _cache_path(self, key: str) -> Path | None:
         return self.config.cache_dir / key[:2] / f"{key}.json" if self.config.cache_dir else None
@@ -279,7 +174,7 @@ class ChatClient:
         if path is None or not path.is_file():
             return None
         try:
-            return _completion_text(json.loads(path.read_text(encoding="utf-8"))["response"])
+            return completion_text(json.loads(path.read_text(encoding="utf-8"))["response"])
         except (OSError, ValueError, KeyError, TypeError):
             log.warning("ignoring unreadable LLM cache entry %s", path)
             return None
@@ -313,40 +208,28 @@ class ChatClient:
                       prompt_tokens=_tokens(usage, "prompt_tokens"),
                       completion_tokens=_tokens(usage, "completion_tokens"), cost=0.0)
             return text
-        body = json.dumps({"model": self.config.model, "messages": messages,
-                           **self.config.params}).encode("utf-8")
-        url = f"{self.config.base_url}/chat/completions"
+        payload = {"model": self.config.model, "messages": messages, **self.config.params}
         attempt = 0
         while True:
             self.limiter.wait()
-            headers = {"Content-Type": "application/json", "Accept": "application/json"}
-            api_key = os.environ.get(self.config.api_key_env)
-            if api_key:
-                headers["Authorization"] = f"Bearer {api_key}"
             started = time.monotonic()
-            status, resp_headers, data, problem = None, {}, b"", ""
-            try:
-                status, resp_headers, data = self._post(url, body, headers, self.config.timeout)
-            except _Transient as err:
-                problem = str(err)
+            out = self.endpoint.post(payload)
             self.report.http_calls += 1
             latency = round(time.monotonic() - started, 3)
-            if status == 200:
-                return self._accept(key, messages, item, attempt, data, latency)
-            if status is not None:
-                problem = f"http {status}"
-            retryable = status is None or status == 429 or 500 <= status < 600
-            detail = self._redact(data[:200].decode("utf-8", "replace")) if data else ""
+            if out.ok:
+                return self._accept(key, messages, item, attempt, out.body, latency)
+            retryable = out.kind == RETRYABLE
             if not retryable or attempt >= self.config.max_retries:
-                reason = problem if not retryable else f"retries exhausted ({problem})"
-                self._log(item=item, cache_key=key, outcome="failed", status=status,
-                          attempt=attempt, error=problem, detail=detail, latency_s=latency)
-                raise CallFailed(reason, detail)
-            wait = parse_retry_after(resp_headers.get("retry-after"))
-            wait = min(wait, self.config.retry_after_max) if wait is not None else \
-                min(self.config.backoff_max, self.config.backoff_base * 2 ** attempt)
-            self._log(item=item, cache_key=key, outcome="retry", status=status, attempt=attempt,
-                      error=problem, detail=detail, latency_s=latency, wait_s=round(wait, 3))
+                reason = out.problem if not retryable else f"retries exhausted ({out.problem})"
+                self._log(item=item, cache_key=key, outcome="failed", status=out.status,
+                          attempt=attempt, error=out.problem, detail=out.detail,
+                          latency_s=latency)
+                raise CallFailed(reason, out.detail)
+            wait = backoff_delay(attempt, self.config.backoff_base, self.config.backoff_max,
+                                 out.retry_after, self.config.retry_after_max)
+            self._log(item=item, cache_key=key, outcome="retry", status=out.status,
+                      attempt=attempt, error=out.problem, detail=out.detail, latency_s=latency,
+                      wait_s=round(wait, 3))
             self.report.retries += 1
             self.sleep(wait)
             attempt += 1
@@ -355,7 +238,7 @@ class ChatClient:
                 latency: float) -> str:
         try:
             body = json.loads(data.decode("utf-8"))
-            text, usage = _completion_text(body)
+            text, usage = completion_text(body)
         except (UnicodeDecodeError, ValueError) as err:
             detail = self._redact(str(err))
             self._log(item=item, cache_key=key, outcome="failed", status=200, attempt=attempt,
