@@ -42,6 +42,12 @@ def intent_prompt(doc: dict[str, Any]) -> str:
     )
 
 
+def support_prompt(doc: dict[str, Any]) -> str:
+    """A customer's message to answer as a support agent (free-form)."""
+    return (f"You are a telecom customer-support agent. Answer the customer helpfully and "
+            f"concretely.\n\nCustomer: {doc['question']}\nAgent:")
+
+
 def label_choices(doc: dict[str, Any]) -> list[str]:
     return list(doc["labels"])
 

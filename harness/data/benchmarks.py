@@ -34,5 +34,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("telelogs", "telelogs", "label", "TeleLogs"),
         Benchmark("ecommerce_intent", "ecommerce_intent", "label", "E-commerce intent",
                   synthetic=True),
+        Benchmark("telecom_support", "telecom_support", "text", "Telecom support (synthetic)",
+                  synthetic=True),
     )
 }

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["mcq", "label", "numeric"]
+Kind = Literal["mcq", "label", "numeric", "text"]
 
 
 class RowError(ValueError):
@@ -75,6 +75,10 @@ def make_record(
         if answer is None or not str(answer).strip():
             raise RowError("missing or empty 'answer' label")
         answer = str(answer).strip()
+    elif kind == "text":  # free-form reference answer (judged, or scored by overlap)
+        if not isinstance(answer, str) or not answer.strip():
+            raise RowError("missing or empty reference 'answer'")
+        answer = answer.strip()
     elif kind == "numeric":
         if parse_number(answer) is None:
             raise RowError(f"'answer' is not a number: {answer!r}")

@@ -98,16 +98,13 @@ def _rows_from_hub(bench: Benchmark) -> tuple[str, list[RawRow]]:
 
 def _rows_from_synthetic(bench: Benchmark) -> tuple[str, list[RawRow]]:
     """The offline generated set (deterministic, seed 42); split later by scenario."""
-    from harness.data.synth.intents import generate_intents
+    from harness.data.synth.benchmarks import generated_records
 
-    if bench.name != "ecommerce_intent":
-        raise SlmbenchError(f"{bench.name}: no offline generator")
-    rows: list[RawRow] = []
-    for index, record in enumerate(generate_intents(seed=42)):
-        rows.append((f"generated row {index}", {
-            "question": record["question"], "answer": record["answer"],
-            "subject": record["subject"], "extra": {"scenario": record["scenario"]}}))
-    return "synthetic:harness/data/synth/resources/ecommerce_intents.yaml (seed 42)", rows
+    source, records = generated_records(bench.name)
+    rows: list[RawRow] = [(f"generated row {index}", {
+        "question": r["question"], "answer": r["answer"], "subject": r["subject"],
+        "extra": {"scenario": r["scenario"]}}) for index, r in enumerate(records)]
+    return source, rows
 
 
 def build_records(bench: Benchmark, rows: list[RawRow], source: str) -> tuple[list, LoadReport]:

@@ -2,7 +2,8 @@
 
 A JSONL line is ``{"id", "question", "response", "reference"?}``. From an eval run, each
 task's per-sample rows give the response (``resps[0][0]``), the reference (``target``) and,
-when the row records it, the question (``prompt``); an item's key is ``<task>/<id>``.
+when the row records it, the question (the doc's ``question``, else the full ``prompt``);
+an item's key is ``<task>/<id>``.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def load_run_items(folder: Path, tasks: list[str] | None = None) -> Source:
             notes.append(f"{folder}: task {task} has no readable samples; skipped")
             continue
         for row in rows:
-            question = row.get("prompt")
+            question = row.get("question") or row.get("prompt")
             no_prompt += question is None
             items.append(Item(f"{task}/{row['id']}", str(row["id"]), _text(question),
                               first_text(row.get("resps")), _text(row.get("target")), task))

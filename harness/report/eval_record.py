@@ -103,6 +103,7 @@ def sample_rows(lines: list[dict[str, Any]], metric: str, filt: str) -> list[dic
             "doc_id": sample["doc_id"],
             "id": str(doc.get("id") or sample.get("doc_hash") or sample["doc_id"]),
             "prompt": _prompt_of(sample.get("arguments")),
+            "question": doc.get("question"),
             "subject": doc.get("subject"),
             "target": sample.get("target"),
             "resps": sample.get("resps"),

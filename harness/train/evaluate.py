@@ -13,13 +13,17 @@ from typing import Any
 
 
 def headline(task_result: dict[str, Any]) -> tuple[str, float, float | None] | None:
-    """(metric, value, stderr) of a task's main score: Pass@1/Maj@k exact match, else acc."""
-    for key in sorted(task_result):
-        if key.startswith(("exact_match,", "acc,")):
-            value = task_result[key]
-            metric, filt = key.split(",", 1)
-            stderr = task_result.get(f"{metric}_stderr,{filt}")
-            return key, float(value), None if stderr in (None, "N/A") else float(stderr)
+    """(metric, value, stderr) of a task's main score: exact match or acc, else its own metric."""
+    keys = sorted(k for k in task_result if "," in k and "_stderr," not in k
+                  and not k.startswith("unparsed,"))
+    preferred = [k for k in keys if k.startswith(("exact_match,", "acc,"))]
+    for key in preferred or keys:  # free-form tasks: their own metric (e.g. token_f1)
+        value = task_result[key]
+        if not isinstance(value, int | float):
+            continue
+        metric, filt = key.split(",", 1)
+        stderr = task_result.get(f"{metric}_stderr,{filt}")
+        return key, float(value), None if stderr in (None, "N/A") else float(stderr)
     return None
 
 
