@@ -1,0 +1,35 @@
+"""The free-form telecom_support task: generated data, token F1, and its place in the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.scoring.overlap import process_results_support, token_f1
+from harness.train.evaluate import headline
+
+
+def test_token_f1_against_hand_computed_values():
+    assert token_f1("reset the APN settings", "Reset APN settings.") == 1.0  # articles, case
+    # pred {restart, phone}, ref {restart, your, router}: p 1/2, r 1/3 -> F1 0.4
+    assert token_f1("restart phone", "restart your router") == pytest.approx(0.4)
+    assert token_f1("", "anything") == 0.0 and token_f1("", "") == 1.0
+    assert process_results_support({"answer": "a b"}, ["a b"]) == {"token_f1": 1.0}
+
+
+def test_headline_falls_back_to_a_free_form_metric():
+    assert headline({"alias": "telecom_support", "token_f1,none": 0.21,
+                     "token_f1_stderr,none": 0.07}) == ("token_f1,none", 0.21, 0.07)
+    # exact match still wins where a task has it, and "unparsed" is never a headline
+    assert headline({"unparsed,pass@1": 0.1, "exact_match,pass@1": 0.3})[0] == \
+        "exact_match,pass@1"
+
+
+def test_support_data_is_generated_and_split_by_scenario():
+    from harness.data.source import load_splits
+
+    parts = load_splits("telecom_support")
+    assert sum(len(p) for p in parts.values()) > 3000
+    train = {r["scenario"] for r in parts["train"]}
+    assert not train & {r["scenario"] for r in parts["test"]}
+    doc = parts["test"][0]
+    assert doc["question"] and doc["answer"] and doc["subject"]  # subject: the glossary term
