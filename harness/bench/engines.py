@@ -75,6 +75,11 @@ class TransformersEngine:
     def weight_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in self.model.parameters())
 
+    def threads(self) -> dict[str, int]:
+        import torch
+
+        return {"decode": torch.get_num_threads(), "batch": torch.get_num_threads()}
+
 
 class LlamaCppEngine:
     """llama.cpp in process through llama-cpp-python, greedy, prefix cache defeated by reset."""
@@ -89,7 +94,8 @@ class LlamaCppEngine:
         from llama_cpp import Llama
 
         self.llm = Llama(model_path=self.gguf, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                         n_gpu_layers=self.n_gpu_layers, logits_all=False, verbose=False)
+                         n_threads_batch=self.n_threads, n_gpu_layers=self.n_gpu_layers,
+                         logits_all=False, verbose=False)
 
     def tokenize(self, prompt: str) -> list[int]:
         return self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
@@ -113,3 +119,11 @@ class LlamaCppEngine:
 
     def weight_bytes(self) -> int:
         return Path(self.gguf).stat().st_size
+
+    def threads(self) -> dict[str, int]:
+        """Threads in use: llama-cpp-python's defaults unless ``--threads``.
+
+        Its defaults decode on half the logical cores (it assumes SMT siblings) and run
+        prompt batches on all of them.
+        """
+        return {"decode": self.llm.n_threads, "batch": self.llm.n_threads_batch}

@@ -264,19 +264,21 @@ def _scores(accuracy: dict[str, Any]) -> dict[str, float]:
 def bench_table(report: dict[str, Any]) -> Table:
     table = Table(title=f"slmbench bench ({report['environment']['cpu']}, "
                         f"{report['bandwidth_gbs']:.1f} GB/s)")
-    for col in ("format", "size MB", "bpw", "load s", "prefill tok/s", "decode tok/s",
+    for col in ("format", "threads", "size MB", "bpw", "load s", "prefill tok/s", "decode tok/s",
                 "TTFT p50/p95 s", "latency p50/p95 s", "peak RSS MB", "BW util", "energy",
                 "accuracy", "Δ vs baseline (95% CI)"):
         table.add_column(col)
     for name, r in report["results"].items():
         if "skipped" in r:
-            table.add_row(name, *["-"] * 11, f"skipped: {r['skipped']}")
+            table.add_row(name, *["-"] * 12, f"skipped: {r['skipped']}")
             continue
         acc = r.get("accuracy") or {}
         delta = acc.get("delta_vs_baseline")
         energy = r["energy"]
+        threads = r.get("threads") or {}
         table.add_row(
-            name, f"{r['file_size_mb']:.0f}", f"{r['bits_per_weight']:.2f}",
+            name, f"{threads.get('decode', '?')}/{threads.get('batch', '?')}",
+            f"{r['file_size_mb']:.0f}", f"{r['bits_per_weight']:.2f}",
             f"{r['load_s']:.2f}", f"{r['prefill_tok_s']['p50']:.0f}",
             f"{r['decode_tok_s']['p50']:.1f}",
             f"{r['ttft_s']['p50']:.3f}/{r['ttft_s']['p95']:.3f}",

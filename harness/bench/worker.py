@@ -111,7 +111,7 @@ def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
         load_s = time.perf_counter() - start
         timing = time_engine(engine, prompts, spec)
     result = {"format": spec["format"], "engine": spec["engine"], "load_s": load_s,
-              "weight_bytes": engine.weight_bytes(), **timing,
+              "weight_bytes": engine.weight_bytes(), "threads": engine.threads(), **timing,
               "peak_rss_mb": sampler.peak_mb, "vm_hwm_mb": PeakRSSSampler.high_water_mb(),
               "peak_vram_mb": peak_vram_mb()}
     del engine
