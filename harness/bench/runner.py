@@ -208,7 +208,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                 "min_seconds": cfg.min_seconds, "warmup": cfg.warmup,
                 "synthetic": cfg.synthetic, "threads": cfg.threads, "task": cfg.task,
                 "limit": cfg.limit, "data_dir": cfg.data_dir,
-                "chat_template": cfg.chat_template}
+                "chat_template": cfg.chat_template, "label": f"{_label(cfg)}:{name}"}
         spec_path, out_path = run_dir / f"spec_{name}.json", run_dir / f"result_{name}.json"
         write_json_atomic(spec_path, spec)
         console.print(f"[bold]{name}[/bold]: measuring in its own process ...")
@@ -235,12 +235,15 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     report = {"config": cfg.__dict__, "environment": environment(),
               "bandwidth_gbs": bandwidth, "results": results}
     write_json_atomic(run_dir / "bench.json", report)
-    label = cfg.model + (f"+{Path(cfg.adapter).name}" if cfg.adapter else "")
     write_run(run_dir, "bench", run_dir.name, cfg.__dict__, ["bench.json"],
-              extra={"label": label}, started=started)
+              extra={"label": _label(cfg)}, started=started)
     console.print(bench_table(report))
     console.print(f"written {run_dir / 'bench.json'}")
     return report
+
+
+def _label(cfg: BenchConfig) -> str:
+    return cfg.model + (f"+{Path(cfg.adapter).name}" if cfg.adapter else "")
 
 
 def _size_mb(artifact: Path) -> float:

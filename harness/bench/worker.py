@@ -90,6 +90,8 @@ def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None
         argv.append("--apply_chat_template")
     if spec.get("limit"):
         argv += ["--limit", str(spec["limit"])]
+    if spec.get("label"):
+        argv += ["--label", spec["label"]]
     if spec.get("data_dir"):
         argv += ["--metadata", json.dumps({"data_dir": spec["data_dir"]})]
     started = time.time()

@@ -31,7 +31,10 @@ def _sources(cells: list[EvalCell]) -> str:
     lines = ["## Sources\n\n"]
     for run_id in sorted(by_run):
         first = by_run[run_id][0]
-        tasks = ", ".join(sorted({c.task for c in by_run[run_id]}))
+        # n differs between runs (--limit): it belongs next to every number it qualifies.
+        tasks = ", ".join(f"{c.task} (n={c.n if c.n is not None else DASH})"
+                          for c in sorted({c.task: c for c in by_run[run_id]}.values(),
+                                          key=lambda c: c.task))
         lines.append(f"- {code(run_id)} ({esc(first.label)}, finished "
                      f"{first.finished or DASH}): {tasks}\n")
     return "".join(lines)
