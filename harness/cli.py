@@ -278,7 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-seconds", type=float, default=20.0)
     p.add_argument("--synthetic", default="128,64",
                    help="llama-bench style pp,tg run ('none' to skip)")
-    p.add_argument("--threads", type=int, default=None, help="llama.cpp threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="llama.cpp threads for decode and prompt batches (default: torch's "
+                        "thread count, so every engine gets the same cores; llama-cpp-python's "
+                        "own default decodes on half of them)")
     p.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--output-dir", default="runs/bench")
     p.set_defaults(func=cmd_bench)

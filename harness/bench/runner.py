@@ -206,7 +206,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                 "artifact": str(artifact), "device": "cuda:0" if cuda else "cpu",
                 "prompts": prompts, "gen_tokens": cfg.gen_tokens, "min_runs": cfg.min_runs,
                 "min_seconds": cfg.min_seconds, "warmup": cfg.warmup,
-                "synthetic": cfg.synthetic, "threads": cfg.threads, "task": cfg.task,
+                "synthetic": cfg.synthetic, "threads": cfg.threads or torch.get_num_threads(),
+                "task": cfg.task,
                 "limit": cfg.limit, "data_dir": cfg.data_dir,
                 "chat_template": cfg.chat_template, "label": f"{_label(cfg)}:{name}"}
         spec_path, out_path = run_dir / f"spec_{name}.json", run_dir / f"result_{name}.json"
