@@ -218,6 +218,7 @@ def test_rubric_scores_parsed_and_key_sent(serve, tmp_path):
     first = server.requests[0]
     assert first["headers"]["Authorization"] == f"Bearer {SECRET}"
     assert first["body"]["model"] == "judge-a" and first["body"]["temperature"] == 0
+    assert first["body"]["response_format"] == {"type": "json_object"}  # JSON mode by default
     user = first["body"]["messages"][1]["content"]
     assert "How do I reset my router?" in user and "Hold reset for 10 s." in user
 
@@ -581,3 +582,12 @@ def test_judge_specs_and_local_backend_lazy(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[1]).stdout
     assert out.split() == ["local:judge", "1", "False"]
+
+
+def test_json_mode_can_be_turned_off_and_keys_the_cache_apart():
+    from harness.judge.client import parse_judge_spec
+
+    on = parse_judge_spec("http://127.0.0.1:9/v1=m")
+    off = parse_judge_spec("http://127.0.0.1:9/v1=m", json_mode=False)
+    assert on.json_mode and not off.json_mode
+    assert on.model_id != off.model_id  # cached replies of one mode never serve the other

@@ -40,6 +40,11 @@ MAX_RETRY_AFTER_S = 120.0  # a server asking for longer than this is waited on t
 Messages = list[dict[str, str]]
 
 
+# OpenAI's JSON mode (also honoured by vLLM and llama-cpp-python, which enforce it with a
+# grammar): a small judge then cannot answer in prose, so far fewer verdicts are unreadable.
+JSON_OBJECT = {"type": "json_object"}
+JSON_MODE_TAG = "+json"  # part of the cache key: replies with and without it differ
+
 class JudgeCallError(Exception):
     """A judge call that failed for good (retries spent or not retryable); message is key-free."""
 
@@ -77,7 +82,8 @@ class HttpJudgeClient:
     def __init__(self, base_url: str, model: str, api_key_env: str | None = DEFAULT_KEY_ENV,
                  timeout: float = 60.0, max_retries: int = 3, rps: float | None = 2.0,
                  backoff: float = 1.0, max_backoff: float = 30.0, max_workers: int = 4,
-                 name: str | None = None, max_consecutive_failures: int = 5) -> None:
+                 name: str | None = None, max_consecutive_failures: int = 5,
+                 json_mode: bool = True) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise SlmbenchError(f"judge base url {base_url!r} must start with http:// or https://")
         if not model:
@@ -85,7 +91,8 @@ class HttpJudgeClient:
         self.base_url = base_url.rstrip("/")
         self.model = model
         # Local servers often serve any model under a generic name: the url is part of it.
-        self.model_id = f"{model}@{self.base_url}"
+        self.model_id = f"{model}@{self.base_url}" + (JSON_MODE_TAG if json_mode else "")
+        self.json_mode = json_mode
         self.name = name or model
         self.api_key_env = api_key_env or None
         self.timeout = timeout
@@ -140,6 +147,8 @@ class HttpJudgeClient:
                                      "calls failed (server unreachable?)")
         payload = {"model": self.model, "messages": messages, "temperature": 0,
                    "max_tokens": max_tokens}
+        if self.json_mode:
+            payload["response_format"] = JSON_OBJECT
         for attempt in range(self.max_retries + 1):
             result = self._attempt(payload)
             if isinstance(result, str):
@@ -164,7 +173,7 @@ class LocalJudgeClient:
     max_workers = 1
 
     def __init__(self, gguf: str | Path | None = None, n_ctx: int = 4096, seed: int = 0,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, json_mode: bool = True) -> None:
         if gguf is None or str(gguf) in ("", "embedded"):
             from harness.models.embedded import gguf_path
 
@@ -174,7 +183,9 @@ class LocalJudgeClient:
             raise SlmbenchError(f"local judge: GGUF {self.gguf} not found")
         stat = self.gguf.stat()
         self.name = f"local:{self.gguf.stem}"
-        self.model_id = f"local:{self.gguf.name}:{stat.st_size}"
+        self.model_id = (f"local:{self.gguf.name}:{stat.st_size}"
+                         + (JSON_MODE_TAG if json_mode else ""))
+        self.json_mode = json_mode
         self.n_ctx, self.seed, self.n_threads = n_ctx, seed, n_threads
         self.calls = 0
         self._llm: Any = None
@@ -206,8 +217,9 @@ class LocalJudgeClient:
             llm = self._load()
             self.calls += 1
             try:
-                out = llm.create_chat_completion(messages=messages, temperature=0.0,
-                                                 max_tokens=max_tokens)
+                out = llm.create_chat_completion(
+                    messages=messages, temperature=0.0, max_tokens=max_tokens,
+                    response_format=JSON_OBJECT if self.json_mode else None)
                 return out["choices"][0]["message"]["content"] or ""
             except Exception as err:  # noqa: BLE001 - any llama.cpp failure fails this item
                 raise JudgeCallError(f"local judge {self.name}: {type(err).__name__}: "
@@ -215,12 +227,13 @@ class LocalJudgeClient:
 
 
 def parse_judge_spec(spec: str, api_key_env: str | None = DEFAULT_KEY_ENV,
-                     **options: Any) -> JudgeClient:
+                     json_mode: bool = True, **options: Any) -> JudgeClient:
     """``BASE_URL=MODEL`` (HTTP), ``local:embedded`` or ``local:PATH.gguf``."""
     if spec.startswith("local:"):
-        return LocalJudgeClient(spec[len("local:"):] or None)
+        return LocalJudgeClient(spec[len("local:"):] or None, json_mode=json_mode)
     base_url, sep, model = spec.rpartition("=")
     if not sep or not base_url or not model:
         raise SlmbenchError(f"--judge {spec!r}: expected BASE_URL=MODEL (e.g. "
                             "http://127.0.0.1:8080/v1=qwen2.5-7b-instruct) or local:embedded")
-    return HttpJudgeClient(base_url, model, api_key_env=api_key_env, **options)
+    return HttpJudgeClient(base_url, model, api_key_env=api_key_env, json_mode=json_mode,
+                           **options)
