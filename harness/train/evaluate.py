@@ -28,7 +28,8 @@ def headline(task_result: dict[str, Any]) -> tuple[str, float, float | None] | N
 
 
 def run_tasks(tasks: list[str], model_args: str, output_path: Path, limit: int | None = None,
-              data_dir: str | None = None, batch_size: int = 8, model: str = "hf") -> dict:
+              data_dir: str | None = None, batch_size: int = 8, model: str = "hf",
+              label: str | None = None) -> dict:
     """Run lm-eval on ``tasks`` and return ``{task: {"metric", "value", "stderr", "n"}}``."""
     from harness.lm_eval_entry import evaluate
 
@@ -39,6 +40,8 @@ def run_tasks(tasks: list[str], model_args: str, output_path: Path, limit: int |
         argv += ["--limit", str(limit)]
     if data_dir:
         argv += ["--metadata", json.dumps({"data_dir": str(data_dir)})]
+    if label:
+        argv += ["--label", label]
     folder = evaluate(argv)
     results = json.loads((folder / "results.json").read_text())
     scores = {}

@@ -129,7 +129,8 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
         if eval_limit != 0:
             scores = run_tasks(list(cfg.benchmarks),
                                f"pretrained={cfg.base_model},peft={folder / BEST}",
-                               folder / "eval", limit=eval_limit, data_dir=cfg.data_dir)
+                               folder / "eval", limit=eval_limit, data_dir=cfg.data_dir,
+                               label=f"{sweep_dir.name}/{rid}")
         size_mb, params = _adapter_size(folder / BEST)
         result = {"run_id": rid, "point": point, "rank": cfg.rank, "alpha": cfg.alpha,
                   "module_set": point.get("module_set", "custom"),

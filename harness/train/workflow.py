@@ -14,13 +14,13 @@ from harness.train.lora import BEST, RECORD, LoraTrainer, store_train_run
 
 
 def score_adapter(cfg: TrainConfig, adapter: Path | None, limit: int | None,
-                  output: Path, seen_limit: int | None = None) -> dict:
+                  output: Path, seen_limit: int | None = None, label: str | None = None) -> dict:
     """Pass@1 of each trained benchmark on its unseen (test) and seen (train) split."""
     model_args = f"pretrained={cfg.base_model}" + (f",peft={adapter}" if adapter else "")
     scores = run_tasks(list(cfg.benchmarks), model_args, output, limit=limit,
-                       data_dir=cfg.data_dir)
+                       data_dir=cfg.data_dir, label=label)
     seen = run_tasks([f"{b}_seen" for b in cfg.benchmarks], model_args, output,
-                     limit=seen_limit or limit, data_dir=cfg.data_dir)
+                     limit=seen_limit or limit, data_dir=cfg.data_dir, label=label)
     scores["_wall_s"] += seen.pop("_wall_s")
     scores["_seen_run_id"] = seen.pop("_run_id")
     return {**scores, **seen}
@@ -60,9 +60,11 @@ def train_and_publish(cfg: TrainConfig, name: str, zoo: Path | None = None,
                   f"{train['peak_rss_mb']} MB, energy {train['energy']['source']}")
     scores: dict[str, dict] = {}
     if baseline:
-        scores["base"] = score_adapter(cfg, None, eval_limit, out / "eval_base", seen_limit)
+        scores["base"] = score_adapter(cfg, None, eval_limit, out / "eval_base", seen_limit,
+                                       label=cfg.base_model)
     if evaluate:
-        scores["adapter"] = score_adapter(cfg, out / BEST, eval_limit, out / "eval", seen_limit)
+        scores["adapter"] = score_adapter(cfg, out / BEST, eval_limit, out / "eval", seen_limit,
+                                          label=f"{cfg.base_model}+{name}")
         record["eval"] = scores
         write_json_atomic(out / RECORD, record)
         store_train_run(out, record)
