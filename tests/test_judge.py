@@ -588,6 +588,18 @@ def test_json_mode_can_be_turned_off_and_keys_the_cache_apart():
     from harness.judge.client import parse_judge_spec
 
     on = parse_judge_spec("http://127.0.0.1:9/v1=m")
-    off = parse_judge_spec("http://127.0.0.1:9/v1=m", json_mode=False)
-    assert on.json_mode and not off.json_mode
-    assert on.model_id != off.model_id  # cached replies of one mode never serve the other
+    off = parse_judge_spec("http://127.0.0.1:9/v1=m", json_mode="off")
+    schema = parse_judge_spec("http://127.0.0.1:9/v1=m", json_mode="schema")
+    assert on.json_mode == "object" and off.json_mode == "off"
+    # cached replies of one mode never serve another
+    assert len({on.model_id, off.model_id, schema.model_id}) == 3
+
+
+def test_schema_mode_sends_the_verdict_schema():
+    from harness.judge.client import response_format
+    from harness.judge.rubric import CRITERIA, RUBRIC_SCHEMA
+
+    assert response_format("object", RUBRIC_SCHEMA) == {"type": "json_object"}
+    assert response_format("off", RUBRIC_SCHEMA) is None
+    fmt = response_format("schema", RUBRIC_SCHEMA)
+    assert fmt["type"] == "json_object" and fmt["schema"]["required"] == list(CRITERIA)

@@ -25,7 +25,8 @@ class Answer:
 
 def ask(client: JudgeClient, messages: Messages, parse: Callable[[str], Any],
         version: str, cache: VerdictCache | None = None, max_retries: int = 3,
-        max_tokens: int = 512, reminder: str = "Reply with only the JSON object.") -> Answer:
+        max_tokens: int = 512, reminder: str = "Reply with only the JSON object.",
+        schema: dict[str, Any] | None = None) -> Answer:
     """Ask ``client`` until ``parse`` accepts the reply, at most ``1 + max_retries`` times.
 
     A reply that does not parse is shown back to the judge with the reason and ``reminder``.
@@ -43,7 +44,7 @@ def ask(client: JudgeClient, messages: Messages, parse: Callable[[str], Any],
     convo, why = list(messages), "no reply"
     for attempt in range(max_retries + 1):
         try:
-            reply = client.chat(convo, max_tokens=max_tokens)
+            reply = client.chat(convo, max_tokens=max_tokens, schema=schema)
         except JudgeCallError as err:
             raise Unjudged(str(err)) from None
         try:

@@ -43,8 +43,10 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default=None,
                    help="verdict cache file (default <store>/judge/.cache/verdicts.sqlite)")
     p.add_argument("--no-cache", action="store_true", help="call the judges for every item")
-    p.add_argument("--no-json-mode", action="store_true",
-                   help="do not send response_format=json_object (for servers that reject it)")
+    p.add_argument("--json-mode", choices=("object", "schema", "off"), default=None,
+                   help="response_format sent to judges: object (OpenAI JSON mode; HTTP "
+                        "default), schema (JSON mode with the verdict schema, enforced as a "
+                        "grammar by llama.cpp; local default), off (servers that reject it)")
     p.add_argument("--label", default=None, help="label of the judge run")
     p.add_argument("--store", default=None, help="run store (default $SLMBENCH_RUNS or runs)")
 
@@ -58,7 +60,7 @@ def run_judge_command(args: argparse.Namespace) -> int:
     from harness.judge.summary import print_summary
 
     judges = [parse_judge_spec(spec, api_key_env=args.api_key_env,
-                               json_mode=not args.no_json_mode, timeout=args.timeout,
+                               json_mode=args.json_mode, timeout=args.timeout,
                                max_retries=args.max_retries, rps=args.rps,
                                max_workers=args.workers) for spec in args.judge]
     job = JudgeJob(source=args.run or args.items, judges=judges, mode=args.mode,

@@ -42,8 +42,29 @@ Messages = list[dict[str, str]]
 
 # OpenAI's JSON mode (also honoured by vLLM and llama-cpp-python, which enforce it with a
 # grammar): a small judge then cannot answer in prose, so far fewer verdicts are unreadable.
-JSON_OBJECT = {"type": "json_object"}
-JSON_MODE_TAG = "+json"  # part of the cache key: replies with and without it differ
+# ``schema`` adds the verdict's JSON schema in the ``{"type": "json_object", "schema": ...}``
+# form that llama-cpp-python (and Anyscale-style servers) turn into a grammar: even a tiny
+# local judge then has to fill in every criterion. OpenAI itself rejects that key.
+JSON_MODES = ("object", "schema", "off")
+
+
+def response_format(mode: str, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    if mode == "off":
+        return None
+    if mode == "schema" and schema is not None:
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_object"}
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in JSON_MODES:
+        raise SlmbenchError(f"--json-mode {mode!r}: expected one of {', '.join(JSON_MODES)}")
+    return mode
+
+
+def _mode_tag(mode: str) -> str:
+    """Part of the cache key: replies under different JSON modes differ."""
+    return "" if mode == "off" else f"+json-{mode}"
 
 class JudgeCallError(Exception):
     """A judge call that failed for good (retries spent or not retryable); message is key-free."""
@@ -62,7 +83,8 @@ class JudgeClient(Protocol):
     def describe(self) -> dict[str, Any]:
         """The judge for ``run.json``: backend, model, base url; never a key."""
 
-    def chat(self, messages: Messages, max_tokens: int = 512) -> str:
+    def chat(self, messages: Messages, max_tokens: int = 512,
+             schema: dict[str, Any] | None = None) -> str:
         """The assistant's reply text; raises ``JudgeCallError``."""
 
     def redact(self, text: str) -> str:
@@ -83,7 +105,7 @@ class HttpJudgeClient:
                  timeout: float = 60.0, max_retries: int = 3, rps: float | None = 2.0,
                  backoff: float = 1.0, max_backoff: float = 30.0, max_workers: int = 4,
                  name: str | None = None, max_consecutive_failures: int = 5,
-                 json_mode: bool = True) -> None:
+                 json_mode: str = "object") -> None:
         if not base_url.startswith(("http://", "https://")):
             raise SlmbenchError(f"judge base url {base_url!r} must start with http:// or https://")
         if not model:
@@ -91,8 +113,8 @@ class HttpJudgeClient:
         self.base_url = base_url.rstrip("/")
         self.model = model
         # Local servers often serve any model under a generic name: the url is part of it.
-        self.model_id = f"{model}@{self.base_url}" + (JSON_MODE_TAG if json_mode else "")
-        self.json_mode = json_mode
+        self.json_mode = _check_mode(json_mode)
+        self.model_id = f"{model}@{self.base_url}" + _mode_tag(json_mode)
         self.name = name or model
         self.api_key_env = api_key_env or None
         self.timeout = timeout
@@ -140,15 +162,17 @@ class HttpJudgeClient:
         return backoff_delay(attempt, self.backoff, self.max_backoff, failure.retry_after,
                              MAX_RETRY_AFTER_S, jitter=True)
 
-    def chat(self, messages: Messages, max_tokens: int = 512) -> str:
+    def chat(self, messages: Messages, max_tokens: int = 512,
+             schema: dict[str, Any] | None = None) -> str:
         with self._lock:
             if self._max_failures and self._failures >= self._max_failures:
                 raise JudgeCallError(f"judge {self.name} skipped: {self._failures} consecutive "
                                      "calls failed (server unreachable?)")
         payload = {"model": self.model, "messages": messages, "temperature": 0,
                    "max_tokens": max_tokens}
-        if self.json_mode:
-            payload["response_format"] = JSON_OBJECT
+        fmt = response_format(self.json_mode, schema)
+        if fmt is not None:
+            payload["response_format"] = fmt
         for attempt in range(self.max_retries + 1):
             result = self._attempt(payload)
             if isinstance(result, str):
@@ -173,7 +197,7 @@ class LocalJudgeClient:
     max_workers = 1
 
     def __init__(self, gguf: str | Path | None = None, n_ctx: int = 4096, seed: int = 0,
-                 n_threads: int | None = None, json_mode: bool = True) -> None:
+                 n_threads: int | None = None, json_mode: str = "schema") -> None:
         if gguf is None or str(gguf) in ("", "embedded"):
             from harness.models.embedded import gguf_path
 
@@ -183,9 +207,8 @@ class LocalJudgeClient:
             raise SlmbenchError(f"local judge: GGUF {self.gguf} not found")
         stat = self.gguf.stat()
         self.name = f"local:{self.gguf.stem}"
-        self.model_id = (f"local:{self.gguf.name}:{stat.st_size}"
-                         + (JSON_MODE_TAG if json_mode else ""))
-        self.json_mode = json_mode
+        self.json_mode = _check_mode(json_mode)
+        self.model_id = f"local:{self.gguf.name}:{stat.st_size}" + _mode_tag(json_mode)
         self.n_ctx, self.seed, self.n_threads = n_ctx, seed, n_threads
         self.calls = 0
         self._llm: Any = None
@@ -212,14 +235,15 @@ class LocalJudgeClient:
                               n_threads=self.n_threads, verbose=False)
         return self._llm
 
-    def chat(self, messages: Messages, max_tokens: int = 512) -> str:
+    def chat(self, messages: Messages, max_tokens: int = 512,
+             schema: dict[str, Any] | None = None) -> str:
         with self._lock:  # one llama.cpp context is not safe to share across threads
             llm = self._load()
             self.calls += 1
             try:
                 out = llm.create_chat_completion(
                     messages=messages, temperature=0.0, max_tokens=max_tokens,
-                    response_format=JSON_OBJECT if self.json_mode else None)
+                    response_format=response_format(self.json_mode, schema))
                 return out["choices"][0]["message"]["content"] or ""
             except Exception as err:  # noqa: BLE001 - any llama.cpp failure fails this item
                 raise JudgeCallError(f"local judge {self.name}: {type(err).__name__}: "
@@ -227,13 +251,14 @@ class LocalJudgeClient:
 
 
 def parse_judge_spec(spec: str, api_key_env: str | None = DEFAULT_KEY_ENV,
-                     json_mode: bool = True, **options: Any) -> JudgeClient:
+                     json_mode: str | None = None, **options: Any) -> JudgeClient:
     """``BASE_URL=MODEL`` (HTTP), ``local:embedded`` or ``local:PATH.gguf``."""
     if spec.startswith("local:"):
-        return LocalJudgeClient(spec[len("local:"):] or None, json_mode=json_mode)
+        return LocalJudgeClient(spec[len("local:"):] or None, json_mode=json_mode or "schema")
     base_url, sep, model = spec.rpartition("=")
     if not sep or not base_url or not model:
         raise SlmbenchError(f"--judge {spec!r}: expected BASE_URL=MODEL (e.g. "
                             "http://127.0.0.1:8080/v1=qwen2.5-7b-instruct) or local:embedded")
-    return HttpJudgeClient(base_url, model, api_key_env=api_key_env, json_mode=json_mode,
+    return HttpJudgeClient(base_url, model, api_key_env=api_key_env,
+                           json_mode=json_mode or "object",
                            **options)

@@ -24,6 +24,14 @@ _PLAIN = re.compile(r"\b(?:winner|better|verdict)\b\W*(?:is\W*)?(?:response\W*)?
 _BRACKETS = re.compile(r"\[\[(1|2|tie)\]\]", re.IGNORECASE)
 
 
+PAIRWISE_SCHEMA = {
+    "type": "object",
+    "properties": {"winner": {"type": "string", "enum": ["1", "2", "tie"]},
+                   "reason": {"type": "string"}},
+    "required": ["winner", "reason"],
+}
+
+
 def pairwise_messages(question: str | None, first: str, second: str,
                       reference: str | None = None, domain: str = DEFAULT_DOMAIN) -> Messages:
     system = (f"You are an impartial expert judge of answers in {domain}. Compare two "
@@ -85,7 +93,8 @@ def judge_pair(client: JudgeClient, question: str | None, response_a: str, respo
     for first, second in ((response_a, response_b), (response_b, response_a)):
         answer = ask(client, pairwise_messages(question, first, second, reference, domain),
                      parse_pairwise, PAIRWISE_VERSION, cache, max_retries, max_tokens=256,
-                     reminder='Reply with only {"winner": "1" | "2" | "tie", "reason": "..."}.')
+                     reminder='Reply with only {"winner": "1" | "2" | "tie", "reason": "..."}.',
+                     schema=PAIRWISE_SCHEMA)
         position, reason = answer.verdict
         orders.append({"winner_position": position, "reason": reason})
         calls += answer.calls

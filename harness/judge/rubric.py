@@ -23,6 +23,15 @@ from harness.judge.parsing import VerdictError, extract_json, norm_key, parse_sc
 
 RUBRIC_VERSION = "rubric-v1"
 CRITERIA = ("correctness", "helpfulness", "domain_accuracy", "clarity")
+# The shape the prompt asks for, as a JSON schema for judges that can enforce one.
+RUBRIC_SCHEMA = {
+    "type": "object",
+    "properties": {c: {"type": "object",
+                       "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 10},
+                                      "reason": {"type": "string"}},
+                       "required": ["score", "reason"]} for c in CRITERIA},
+    "required": list(CRITERIA),
+}
 DEFAULT_DOMAIN = "telecom and e-commerce customer support"
 MAX_CHARS = 8000  # of a question, reference or response put into a prompt
 
@@ -151,7 +160,8 @@ def judge_rubric(client: JudgeClient, question: str | None, response: str,
     """A ``judged`` record (scores, reasons, overall); raises ``Unjudged`` with the reason."""
     answer = ask(client, rubric_messages(question, response, reference, domain), parse_rubric,
                  RUBRIC_VERSION, cache, max_retries,
-                 reminder="Reply with only the JSON object, every criterion scored 1-10.")
+                 reminder="Reply with only the JSON object, every criterion scored 1-10.",
+                 schema=RUBRIC_SCHEMA)
     verdict = answer.verdict
     return {"status": "judged", "scores": verdict.scores, "reasons": verdict.reasons,
             "overall": round(verdict.overall, 4), "calls": answer.calls,
