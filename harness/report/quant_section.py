@@ -27,7 +27,7 @@ from harness.report.mdtable import (
 from harness.report.sections import Section
 
 BASELINES = ("fp32", "fp16", "bf16", "gguf-f32")
-HEADERS = ["format", "size MB", "bits/weight", "accuracy", "Δ vs baseline (95% CI)",
+HEADERS = ["format", "threads", "size MB", "bits/weight", "accuracy", "Δ vs baseline (95% CI)",
            "decode tok/s p50", "prefill tok/s p50", "TTFT p50 s", "peak RSS MB",
            "peak VRAM MB", "J/token", "BW util", "decode speed-up", "RSS ratio", "size ratio"]
 
@@ -46,7 +46,8 @@ def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> list[str]
     acc = r.get("accuracy") if isinstance(r.get("accuracy"), dict) else {}
     energy = r.get("energy") if isinstance(r.get("energy"), dict) else {}
     base = base or {}
-    return [code(name), num(r.get("file_size_mb"), ".1f"), num(r.get("bits_per_weight"), ".2f"),
+    threads = r.get("threads") if isinstance(r.get("threads"), dict) else {}
+    return [code(name), _threads(threads), num(r.get("file_size_mb"), ".1f"), num(r.get("bits_per_weight"), ".2f"),
             pm(acc.get("value"), acc.get("stderr")), delta_ci(acc.get("delta_vs_baseline")),
             num(_p50(r, "decode_tok_s"), ".1f"), num(_p50(r, "prefill_tok_s"), ".1f"),
             num(_p50(r, "ttft_s"), ".3f"), num(r.get("peak_rss_mb"), ".0f"),
@@ -55,6 +56,13 @@ def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> list[str]
             ratio(_p50(r, "decode_tok_s"), _p50(base, "decode_tok_s")),
             ratio(r.get("peak_rss_mb"), base.get("peak_rss_mb")),
             ratio(r.get("file_size_mb"), base.get("file_size_mb"))]
+
+
+def _threads(threads: dict[str, Any]) -> str:
+    """Decode/batch threads: engines are only comparable on equal cores."""
+    if not threads:
+        return DASH
+    return f"{threads.get('decode', DASH)}/{threads.get('batch', DASH)}"
 
 
 def _pct(value: Any) -> Any:
