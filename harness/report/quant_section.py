@@ -47,7 +47,8 @@ def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> list[str]
     energy = r.get("energy") if isinstance(r.get("energy"), dict) else {}
     base = base or {}
     threads = r.get("threads") if isinstance(r.get("threads"), dict) else {}
-    return [code(name), _threads(threads), num(r.get("file_size_mb"), ".1f"), num(r.get("bits_per_weight"), ".2f"),
+    return [code(name), _threads(threads), num(r.get("file_size_mb"), ".1f"),
+            num(r.get("bits_per_weight"), ".2f"),
             pm(acc.get("value"), acc.get("stderr")), delta_ci(acc.get("delta_vs_baseline")),
             num(_p50(r, "decode_tok_s"), ".1f"), num(_p50(r, "prefill_tok_s"), ".1f"),
             num(_p50(r, "ttft_s"), ".3f"), num(r.get("peak_rss_mb"), ".0f"),
