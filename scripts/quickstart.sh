@@ -18,7 +18,7 @@ run_folder() {  # the run-store folder of the last `slmbench lm-eval` in $LOG
 }
 
 "$S" lm-eval --tasks teleqna,oranbench,teleqna_mc,oranbench_mc \
-  --model hf --model_args pretrained=embedded --limit "${LIMIT:-50}" \
+  --model hf --model_args pretrained=embedded --limit "${LIMIT:-50}" --label embedded \
   --metadata "data_dir=$DATA" --output_path results/quickstart --log_samples "$@"
 
 echo; echo "== E-commerce intents: embedded model before and after its adapter =="

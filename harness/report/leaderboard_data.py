@@ -37,12 +37,14 @@ class EvalCell:
         return (self.label, self.benchmark, self.split, self.kind)
 
     @property
-    def recency(self) -> tuple[str, str, str]:
-        """Later ``finished`` wins, then run id, then task.
+    def recency(self) -> tuple[int, str, str, str]:
+        """More questions win, then a later ``finished``, then run id, then task.
 
-        The tie-breaks make the choice independent of the order folders were listed in.
+        A quick ``--limit`` check then never hides a fuller evaluation. The tie-breaks make
+        the choice independent of the order folders were listed in.
         """
-        return (self.finished, self.run_id, self.task)
+        n = self.n if isinstance(self.n, int) else 0
+        return (n, self.finished, self.run_id, self.task)
 
 
 @dataclass
@@ -82,7 +84,7 @@ def kind_sort_key(kind: str) -> tuple[int, str]:
 
 
 def latest(cells: list[EvalCell]) -> dict[tuple, EvalCell]:
-    """One cell per (label, benchmark, split, metric kind): the most recently finished."""
+    """One cell per (label, benchmark, split, metric kind): most questions, then latest."""
     chosen: dict[tuple, EvalCell] = {}
     for cell in cells:
         if cell.key not in chosen or cell.recency > chosen[cell.key].recency:

@@ -67,7 +67,8 @@ def accuracy(records: Records, out: Path) -> Section | None:
         "# Accuracy on unseen questions\n\n"
         "Test split only: questions no adapter was trained on. Cells are value ± standard "
         "error; the best value per column is in bold; — means not evaluated. When several "
-        "runs scored the same model and task, the latest finished one is shown.\n\n"
+        "runs scored the same model and task, the one over the most questions (then the "
+        "latest) is shown.\n\n"
         + table(headers, rows, right=range(1, len(headers))) + "\n" + _sources(cells))
     return Section("accuracy", "Accuracy (unseen split)", text)
 
