@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import subprocess
 import sys
 import time
@@ -127,22 +126,13 @@ def task_prompts(cfg: BenchConfig, tokenizer) -> list[str]:
 
 
 def environment() -> dict[str, Any]:
-    import importlib.metadata as md
-    import os
-
+    """The run store's hardware and package record, plus what only timing needs."""
     import torch
 
-    versions = {}
-    for dist in ("torch", "transformers", "llama_cpp_python", "gguf", "lm_eval", "peft"):
-        try:
-            versions[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            versions[dist] = None
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    gpu = driver = None
+    from harness.report.store import hardware, package_versions
+
+    driver = None
     if torch.cuda.is_available():
-        gpu = torch.cuda.get_device_name(0)
         try:
             import pynvml
 
@@ -150,9 +140,8 @@ def environment() -> dict[str, Any]:
             driver = pynvml.nvmlSystemGetDriverVersion()
         except Exception:  # noqa: BLE001 - the driver version is informative only
             driver = None
-    return {"python": platform.python_version(), "cpu": cpu, "cores": os.cpu_count(),
-            "gpu": gpu, "driver": driver, "torch_threads": torch.get_num_threads(),
-            "versions": versions}
+    return {**hardware(), "driver": driver, "torch_threads": torch.get_num_threads(),
+            "versions": package_versions()}
 
 
 def paired_delta(per_doc: dict[str, float], baseline: dict[str, float]
