@@ -92,18 +92,21 @@ def test_energy_is_never_estimated_where_unreadable(tmp_path):
 
 
 def test_rss_sampler_sees_an_allocation():
+    import mmap
     import time
 
+    size = 200 * 2**20
     with PeakRSSSampler(interval=0.001) as sampler:
         deadline = time.monotonic() + 10
         while sampler.peak_mb == 0 and time.monotonic() < deadline:
             time.sleep(0.01)  # the first sample: the process's own baseline
         before = sampler.peak_mb
-        block = bytearray(200 * 2**20)
-        # Poll rather than sleep a fixed time (a loaded machine may delay the sampler thread),
-        # and keep touching every page so memory reclaim cannot shrink the block meanwhile.
+        # An anonymous mapping always gets fresh pages from the kernel; a bytearray may be served
+        # from heap the process freed earlier but still holds resident, so RSS would not move.
+        block = mmap.mmap(-1, size)
         while sampler.peak_mb <= before + 150 and time.monotonic() < deadline:
-            block[::4096] = b"x" * len(block[::4096])
+            for offset in range(0, size, mmap.PAGESIZE):
+                block[offset] = 1
             time.sleep(0.01)
-        del block
+        block.close()
     assert before > 0 and sampler.peak_mb > before + 150
