@@ -460,6 +460,37 @@ def test_agreement_of_two_judges_in_a_run(serve, tmp_path):
         "agreement_rate"] == 1.0
 
 
+def test_judge_is_ranked_against_the_tasks_own_metric(serve, tmp_path):
+    server = serve(rubric_script)
+    judged = [2, 4, 6, 8, 3, 5]  # what the scripted judge will score each item
+    token_f1 = [0.1, 0.3, 0.5, 0.7, 0.2, 0.4]  # the same order: rho = 1
+    items = tmp_path / "items.jsonl"
+    with items.open("w") as fh:
+        for i, (score, f1) in enumerate(zip(judged, token_f1, strict=True)):
+            fh.write(json.dumps({"id": f"q{i}", "question": "Why no signal?",
+                                 "response": f"score={score}", "reference_score": f1}) + "\n")
+    folder, manifest = run_judge(JudgeJob(items, [client(server.url)], store=tmp_path / "runs"))
+    stats = manifest["summary"]["per_judge"]["judge-a"]
+    assert stats["spearman_vs_reference"] == 1.0 and stats["n_reference"] == 6
+    assert manifest["config"]["judges"][0]["json_mode"] == "object"
+    rows = store.load_run(folder).jsonl("verdicts.jsonl")
+    assert sorted(r["reference_score"] for r in rows) == sorted(token_f1)
+
+    reversed_items = tmp_path / "reversed.jsonl"
+    reversed_items.write_text("".join(
+        json.dumps({"id": f"q{i}", "question": "Why no signal?", "response": f"score={score}",
+                    "reference_score": -f1}) + "\n"
+        for i, (score, f1) in enumerate(zip(judged, token_f1, strict=True))))
+    _, manifest = run_judge(JudgeJob(reversed_items, [client(server.url)],
+                                     store=tmp_path / "runs"))
+    assert manifest["summary"]["per_judge"]["judge-a"]["spearman_vs_reference"] == -1.0
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "x", "response": "r", "reference_score": "high"}) + "\n")
+    with pytest.raises(SlmbenchError, match=r"bad.jsonl:1: reference_score must be a number"):
+        run_judge(JudgeJob(bad, [client(server.url)], store=tmp_path / "runs"))
+
+
 # --- secrets ---------------------------------------------------------------------------------
 
 def test_api_key_never_written_nor_in_errors(serve, tmp_path, caplog):
@@ -534,8 +565,8 @@ def test_judge_run_of_an_eval_run_lands_in_store(serve, tmp_path):
     assert run.manifest["config"]["rubric_version"] == "rubric-v1"
     assert run.manifest["label"] == "judge-a on lora-best-val"
     rows = run.jsonl("verdicts.jsonl")
-    assert [(r["key"], r["task"], r["overall"]) for r in rows] == [
-        ("support_gen/t0", "support_gen", 8.0), ("support_gen/t1", "support_gen", 4.0)]
+    assert [(r["key"], r["task"], r["overall"], r["reference_score"]) for r in rows] == [
+        ("support_gen/t0", "support_gen", 8.0, 1.0), ("support_gen/t1", "support_gen", 4.0, 0.0)]
     users = sorted((r["body"]["messages"][1]["content"] for r in server.requests),
                    key=lambda text: "score=4" in text)
     assert "How to reset the ONT?" in users[0] and "Hold reset 10 s" in users[0]

@@ -134,7 +134,8 @@ class HttpJudgeClient:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "backend": "http", "base_url": self.base_url,
-                "model": self.model, "api_key_env": self.api_key_env}
+                "model": self.model, "api_key_env": self.api_key_env,
+                "json_mode": self.json_mode}
 
     def redact(self, text: str) -> str:
         return self.endpoint.redact(text)
@@ -219,7 +220,7 @@ class LocalJudgeClient:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "backend": "local", "model": self.gguf.name,
-                "gguf": str(self.gguf)}
+                "gguf": str(self.gguf), "json_mode": self.json_mode}
 
     def redact(self, text: str) -> str:
         return text

@@ -1,9 +1,10 @@
 """What a judge scores: items from an eval run folder in the store, or from a JSONL file.
 
-A JSONL line is ``{"id", "question", "response", "reference"?}``. From an eval run, each
+A JSONL line is ``{"id", "question", "response", "reference"?, "reference_score"?}``. From an eval run, each
 task's per-sample rows give the response (``resps[0][0]``), the reference (``target``) and,
 when the row records it, the question (the doc's ``question``, else the full ``prompt``);
-an item's key is ``<task>/<id>``.
+an item's key is ``<task>/<id>``; the row's ``score`` (the task's headline metric) becomes
+``reference_score``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class Item:
     response: str | None
     reference: str | None = None
     task: str | None = None
+    reference_score: float | None = None
+    """The eval run's own per-sample metric (e.g. token F1): lets a judge be checked against it."""
 
 
 @dataclass
@@ -72,8 +75,12 @@ def load_jsonl_items(path: Path) -> Source:
         if key in seen:
             raise SlmbenchError(f"{path}:{number}: duplicate id {key!r}")
         seen.add(key)
+        score = row.get("reference_score")
+        if score is not None and not isinstance(score, int | float):
+            raise SlmbenchError(f"{path}:{number}: reference_score must be a number")
         items.append(Item(key, key, _text(row.get("question")), _text(row.get("response")),
-                          _text(row.get("reference")), _text(row.get("task"))))
+                          _text(row.get("reference")), _text(row.get("task")),
+                          None if score is None else float(score)))
     if not items:
         raise SlmbenchError(f"{path}: no items")
     return Source(items, {"type": "items", "path": str(path), "sha256": sha256_file(path)})
@@ -98,8 +105,10 @@ def load_run_items(folder: Path, tasks: list[str] | None = None) -> Source:
         for row in rows:
             question = row.get("question") or row.get("prompt")
             no_prompt += question is None
+            score = row.get("score")
             items.append(Item(f"{task}/{row['id']}", str(row["id"]), _text(question),
-                              first_text(row.get("resps")), _text(row.get("target")), task))
+                              first_text(row.get("resps")), _text(row.get("target")), task,
+                              float(score) if isinstance(score, int | float) else None))
     if no_prompt:
         notes.append(f"{no_prompt} of {len(items)} items have no recorded prompt: judged "
                      "against the reference answer only")

@@ -102,6 +102,8 @@ def judge_one(judge: JudgeClient, pair: Pair, mode: str, cache: VerdictCache | N
     item = pair.item
     record: dict[str, Any] = {"key": item.key, "id": item.id, "task": item.task,
                               "judge": judge.name, "mode": mode}
+    if item.reference_score is not None and mode == "rubric":
+        record["reference_score"] = item.reference_score
     try:
         responses = [item.response] + ([pair.other.response] if pair.other else [])
         if any(r is None or not r.strip() for r in responses):

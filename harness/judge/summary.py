@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -9,6 +10,9 @@ from typing import Any
 
 from harness.judge.agreement import judges_agreement
 from harness.judge.rubric import CRITERIA
+from harness.report.significance import spearman
+
+MIN_PAIRS_FOR_RANK_CORRELATION = 5
 
 
 def _judge_rubric(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -19,6 +23,14 @@ def _judge_rubric(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out["judge_score"] = round(statistics.fmean(r["overall"] for r in judged), 4)
         out["criteria"] = {c: round(statistics.fmean(r["scores"][c] for r in judged), 4)
                            for c in CRITERIA}
+    # Does the judge rank answers the way the task's own metric does? A judge that does not
+    # track token F1 at all is either seeing what F1 misses, or not reading the answers.
+    paired = [(r["overall"], r["reference_score"]) for r in judged
+              if r.get("reference_score") is not None]
+    if len(paired) >= MIN_PAIRS_FOR_RANK_CORRELATION:
+        rho = spearman([p[0] for p in paired], [p[1] for p in paired])
+        out["spearman_vs_reference"] = None if math.isnan(rho) else round(rho, 4)
+        out["n_reference"] = len(paired)
     return out
 
 
@@ -74,7 +86,7 @@ def print_summary(manifest: dict[str, Any], folder: Path, notes: list[str] = ())
     summary, mode = manifest["summary"], manifest["config"]["mode"]
     table = Table(title=f"slmbench judge ({mode}) of {manifest.get('label')}")
     if mode == "rubric":
-        columns = ("judge", "mean score", *CRITERIA, "judged", "unjudged")
+        columns = ("judge", "mean score", *CRITERIA, "ρ vs task metric", "judged", "unjudged")
     else:
         columns = ("judge", "A win rate", "A", "B", "ties", "inconsistent", "position bias",
                    "judged", "unjudged")
@@ -83,7 +95,8 @@ def print_summary(manifest: dict[str, Any], folder: Path, notes: list[str] = ())
     for name, stats in summary["per_judge"].items():
         if mode == "rubric":
             crit = stats.get("criteria", {})
-            cells = [stats["judge_score"], *(crit.get(c) for c in CRITERIA)]
+            cells = [stats["judge_score"], *(crit.get(c) for c in CRITERIA),
+                     stats.get("spearman_vs_reference")]
         else:
             cells = [stats["judge_score"], stats["wins_a"], stats["wins_b"], stats["ties"],
                      stats["inconsistent"], stats["position_bias_rate"]]
