@@ -634,3 +634,21 @@ def test_schema_mode_sends_the_verdict_schema():
     assert response_format("off", RUBRIC_SCHEMA) is None
     fmt = response_format("schema", RUBRIC_SCHEMA)
     assert fmt["type"] == "json_object" and fmt["schema"]["required"] == list(CRITERIA)
+
+
+def test_schema_bounds_a_verdict_inside_its_token_budget():
+    """The worst reply the grammar allows (every reason at its limit, one token per character)
+    still fits ``max_tokens``, so a looping small judge cannot be cut off mid-object."""
+    from harness.judge.rubric import REASON_MAX_CHARS, RUBRIC_MAX_TOKENS, RUBRIC_SCHEMA
+
+    longest = json.dumps({c: {"score": 10, "reason": "1." * (REASON_MAX_CHARS // 2)}
+                          for c in CRITERIA})
+    assert len(longest) <= RUBRIC_MAX_TOKENS
+    assert parse_rubric(longest).overall == 10.0
+    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(RUBRIC_SCHEMA))
+    # Scores are a closed set and reasons are bounded in the grammar itself (not generic JSON).
+    assert '"1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "10"' in gbnf
+    reason_rule = next(line for line in gbnf.splitlines()
+                       if line.startswith("correctness-reason ::="))
+    assert reason_rule.count("char") == REASON_MAX_CHARS

@@ -33,7 +33,10 @@ def ask(client: JudgeClient, messages: Messages, parse: Callable[[str], Any],
     A failed call (retries inside the client spent) or a last unreadable reply raises
     ``Unjudged``. Cached replies cost no call.
     """
-    key = cache_key(client.model_id, version, messages)
+    # A grammar-enforced schema shapes the reply, so it is part of what the reply depends on.
+    enforced = schema if getattr(client, "json_mode", None) == "schema" else None
+    key = cache_key(client.model_id, version,
+                    messages if enforced is None else {"messages": messages, "schema": enforced})
     if cache is not None:
         hit = cache.get(key)
         if hit is not None:

@@ -16,7 +16,7 @@ from harness.judge.ask import ask
 from harness.judge.cache import VerdictCache
 from harness.judge.client import JudgeClient, Messages
 from harness.judge.parsing import VerdictError, extract_json, norm_key
-from harness.judge.rubric import DEFAULT_DOMAIN, clip
+from harness.judge.rubric import DEFAULT_DOMAIN, REASON_MAX_CHARS, clip
 
 PAIRWISE_VERSION = "pairwise-v1"
 _PLAIN = re.compile(r"\b(?:winner|better|verdict)\b\W*(?:is\W*)?(?:response\W*)?(1|2|tie)\b",
@@ -27,7 +27,7 @@ _BRACKETS = re.compile(r"\[\[(1|2|tie)\]\]", re.IGNORECASE)
 PAIRWISE_SCHEMA = {
     "type": "object",
     "properties": {"winner": {"type": "string", "enum": ["1", "2", "tie"]},
-                   "reason": {"type": "string"}},
+                   "reason": {"type": "string", "maxLength": REASON_MAX_CHARS}},
     "required": ["winner", "reason"],
 }
 

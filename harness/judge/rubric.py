@@ -23,15 +23,23 @@ from harness.judge.parsing import VerdictError, extract_json, norm_key, parse_sc
 
 RUBRIC_VERSION = "rubric-v1"
 CRITERIA = ("correctness", "helpfulness", "domain_accuracy", "clarity")
-# The shape the prompt asks for, as a JSON schema for judges that can enforce one.
+REASON_MAX_CHARS = 120  # one sentence
+# The shape the prompt asks for, as a JSON schema for judges that can enforce one. The score
+# is an enum because llama.cpp's grammar converter ignores minimum/maximum; the reason is
+# bounded because a small judge otherwise repeats itself inside the string until max_tokens
+# cuts the object off, and a cut-off object cannot be read. Worst case (one token per
+# character) the four reasons and the structure stay inside ``RUBRIC_MAX_TOKENS``.
 RUBRIC_SCHEMA = {
     "type": "object",
     "properties": {c: {"type": "object",
-                       "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 10},
-                                      "reason": {"type": "string"}},
+                       "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 10,
+                                                "enum": list(range(1, 11))},
+                                      "reason": {"type": "string",
+                                                 "maxLength": REASON_MAX_CHARS}},
                        "required": ["score", "reason"]} for c in CRITERIA},
     "required": list(CRITERIA),
 }
+RUBRIC_MAX_TOKENS = 768
 DEFAULT_DOMAIN = "telecom and e-commerce customer support"
 MAX_CHARS = 8000  # of a question, reference or response put into a prompt
 
@@ -159,7 +167,7 @@ def judge_rubric(client: JudgeClient, question: str | None, response: str,
                  max_retries: int = 3, domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
     """A ``judged`` record (scores, reasons, overall); raises ``Unjudged`` with the reason."""
     answer = ask(client, rubric_messages(question, response, reference, domain), parse_rubric,
-                 RUBRIC_VERSION, cache, max_retries,
+                 RUBRIC_VERSION, cache, max_retries, max_tokens=RUBRIC_MAX_TOKENS,
                  reminder="Reply with only the JSON object, every criterion scored 1-10.",
                  schema=RUBRIC_SCHEMA)
     verdict = answer.verdict
