@@ -168,7 +168,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
     if not args.baseline or not args.candidate:
         raise SlmbenchError("regress needs --baseline and --candidate (or --export RUN --out FILE)")
     return run_gate(args.baseline, args.candidate, args.baseline_label, args.tolerance,
-                    args.alpha, args.allow_mismatch, args.summary)
+                    args.alpha, args.allow_mismatch, args.summary, tasks=args.task)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -305,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare differing question sets on their shared ids (warns)")
     p.add_argument("--summary", default=None, help="write a markdown summary (PR comment) here")
+    p.add_argument("--task", action="append", default=None,
+                   help="gate only this baseline task (repeatable; default: all of them)")
     p.add_argument("--export", nargs="+", default=None, metavar="RUN",
                    help="instead: export run folder(s) as a committable baseline JSON")
     p.add_argument("--out", default=None, help="file --export writes")

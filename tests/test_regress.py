@@ -218,6 +218,22 @@ def test_missing_task_names_it_and_keeps_the_rest(tmp_path):
     assert "ERROR" in text and "| teleqna | 200 |" in text and "oran" in text
 
 
+def test_task_option_gates_one_category_of_a_wider_baseline(tmp_path, capsys):
+    base = make_run(tmp_path, "base", {"teleqna": binary(), "oran": binary(50, 25)})
+    oran_better = make_run(tmp_path, "oran_only", {"oran": flipped(binary(50, 25), gain=10)})
+    oran_worse = make_run(tmp_path, "oran_worse", {"oran": flipped(binary(50, 25), lose=15)})
+    assert main(["regress", "--baseline", str(base), "--candidate", str(oran_better)]) == 2
+    assert main(["regress", "--baseline", str(base), "--candidate", str(oran_better),
+                 "--task", "oran"]) == 0
+    assert main(["regress", "--baseline", str(base), "--candidate", str(oran_worse),
+                 "--task", "oran"]) == 1
+    capsys.readouterr()
+    assert main(["regress", "--baseline", str(base), "--candidate", str(oran_better),
+                 "--task", "telemath"]) == 2
+    err = capsys.readouterr().err
+    assert "--task telemath: not in the baseline base (it has oran, teleqna)" in err
+
+
 def test_tampered_samples_named(tmp_path):
     base = make_run(tmp_path, "base", {"teleqna": binary(), "oran": binary(50, 25)})
     cand = make_run(tmp_path, "cand", {"teleqna": binary(), "oran": binary(50, 25)})

@@ -369,12 +369,28 @@ def render_markdown(report: GateReport) -> str:
     return "\n".join(lines)
 
 
+def only_tasks(side: Side, tasks: list[str] | None) -> Side:
+    """``side`` cut down to ``tasks``: gate one adapter's category against a wider baseline."""
+    if not tasks:
+        return side
+    unknown = [t for t in tasks if t not in side.tasks and t not in side.unreadable]
+    if unknown:
+        raise SlmbenchError(f"--task {', '.join(unknown)}: not in the baseline {side.label} "
+                            f"(it has {', '.join(sorted(side.tasks)) or 'no tasks'})")
+    keep = set(tasks)
+    return Side(side.label, side.run_id, side.source,
+                {t: v for t, v in side.tasks.items() if t in keep},
+                {t: v for t, v in side.scores.items() if t in keep},
+                {t: v for t, v in side.unreadable.items() if t in keep}, side.problems)
+
+
 def run_gate(baseline: str | Path, candidate: str | Path, baseline_label: str | None = None,
              tolerance: float = 0.02, alpha: float = 0.05, allow_mismatch: bool = False,
-             summary: str | Path | None = None, console: Any = None) -> int:
+             summary: str | Path | None = None, console: Any = None,
+             tasks: list[str] | None = None) -> int:
     """Print and write everything comparable, then raise collected errors; 1 if regressed."""
-    report = compare(load_baseline(baseline, baseline_label), load_baseline(candidate),
-                     tolerance, alpha, allow_mismatch)
+    report = compare(only_tasks(load_baseline(baseline, baseline_label), tasks),
+                     load_baseline(candidate), tolerance, alpha, allow_mismatch)
     print_report(report, console)
     if summary:
         write_text_atomic(Path(summary), render_markdown(report))
