@@ -577,6 +577,54 @@ def test_judge_run_of_an_eval_run_lands_in_store(serve, tmp_path):
     assert len(store.find_runs(runs, kind="eval")[0]) == 1
 
 
+def test_judge_sweep_joins_judge_scores_to_points(serve, tmp_path, capsys):
+    from harness.cli import main
+    from harness.report.leaderboard_data import collect
+
+    server = serve(rubric_script)
+    runs = tmp_path / "runs"
+    sweep = runs / "sweeps" / "support"
+    results = []
+    for name, score, loss in (("r4", 3, 0.5), ("r16", 9, 0.7), ("r8", None, 0.6)):
+        scores: dict[str, Any] = {}
+        if score is not None:  # r8 was swept with --eval-limit 0: nothing to judge
+            folder = runs / "eval" / f"eval_{name}"
+            store.write_samples(folder / "samples" / "support.jsonl", [
+                {"doc_id": 0, "id": "s0", "target": "Reboot", "resps": [[f"score={score}"]],
+                 "score": 0.5, "question": "No signal?"}])
+            store.write_run(folder, "eval", f"eval_{name}", {"model": "fixture"},
+                            ["samples/support.jsonl"], extra={"label": name, "tasks": {
+                                "support": {"metric": "token_f1,none",
+                                            "samples": "samples/support.jsonl"}}})
+            scores = {"support": {"metric": "token_f1,none", "value": 0.5, "n": 1},
+                      "_run_id": f"eval_{name}"}
+        result = {"run_id": name, "rank": int(name[1:]), "alpha": 2 * int(name[1:]),
+                  "module_set": "all", "best_val_loss": loss, "best_val_answer_loss": loss,
+                  "scores": scores}
+        (sweep / name).mkdir(parents=True)
+        (sweep / name / "result.json").write_text(json.dumps(result))
+        results.append(result)
+    store.write_samples(sweep / "results.jsonl", results)
+    store.write_run(sweep, "sweep", "support", {"grid": "rank"}, ["results.jsonl"],
+                    extra={"label": "support"})
+
+    assert main(["judge", "--sweep", str(sweep), "--judge", f"{server.url}=judge-a",
+                 "--store", str(runs), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "r8: no eval run recorded" in out and "validation loss against judge" in out
+    judged, _ = store.find_runs(runs, kind="judge")
+    assert sorted(r.manifest["config"]["target_run_id"] for r in judged) == ["eval_r16",
+                                                                              "eval_r4"]
+    assert {r.manifest["label"] for r in judged} == {"judge-a on support/r4",
+                                                     "judge-a on support/r16"}
+    (swept,) = collect(runs).sweeps
+    assert {r["run_id"]: r.get("judge_score") for r in swept.rows} == {
+        "r4": 3.0, "r16": 9.0, "r8": None}
+    with pytest.raises(SlmbenchError, match="no such sweep folder"):
+        from harness.judge.sweep_targets import sweep_points
+        sweep_points(tmp_path / "nowhere")
+
+
 def test_cli_judge_prints_table(serve, tmp_path, capsys, monkeypatch):
     from harness.cli import main
 

@@ -6,11 +6,15 @@ Examples:
         --judge local:embedded
     slmbench judge --run runs/eval/<lora_a> --against runs/eval/<lora_b> --mode pairwise \
         --judge http://127.0.0.1:8080/v1=qwen2.5-7b-instruct
+    slmbench judge --sweep runs/sweeps/<name> --judge local:embedded --limit 30
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from harness.errors import SlmbenchError
 
 
 def add_judge_args(p: argparse.ArgumentParser) -> None:
@@ -18,6 +22,9 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--run", default=None, help="eval run folder whose answers are judged")
     src.add_argument("--items", default=None,
                      help="JSONL file: id, question, response, optional reference")
+    src.add_argument("--sweep", default=None,
+                     help="sweep folder: judge the eval run of every finished point (one judge "
+                          "run each), for validation loss against judge rank")
     p.add_argument("--judge", action="append", required=True, metavar="BASE_URL=MODEL",
                    help="an OpenAI-compatible judge (e.g. http://127.0.0.1:8080/v1=MODEL), "
                         "or local:embedded / local:PATH.gguf (llama.cpp in process); repeat "
@@ -52,27 +59,62 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_judge_command(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
     from harness.judge.client import parse_judge_spec
-    from harness.judge.rubric import DEFAULT_DOMAIN
-    from harness.judge.runner import JudgeJob, run_judge
     from harness.judge.summary import print_summary
 
     judges = [parse_judge_spec(spec, api_key_env=args.api_key_env,
                                json_mode=args.json_mode, timeout=args.timeout,
                                max_retries=args.max_retries, rps=args.rps,
                                max_workers=args.workers) for spec in args.judge]
-    job = JudgeJob(source=args.run or args.items, judges=judges, mode=args.mode,
-                   against=args.against, tasks=args.task, limit=args.limit,
-                   max_retries=args.max_retries, domain=args.domain or DEFAULT_DOMAIN,
-                   store=args.store, cache=False if args.no_cache else (args.cache or True),
-                   label=args.label)
+    if args.sweep:
+        if args.mode != "rubric":
+            raise SlmbenchError("--sweep judges with --mode rubric")
+        return _judge_sweep(args, judges)
+    job = _job(args, judges, args.run or args.items, args.label)
+    folder, manifest = _run(job)
+    print_summary(manifest, folder, job.notes)
+    return 0
+
+
+def _job(args: argparse.Namespace, judges: list, source: str | Path, label: str | None):
+    from harness.judge.rubric import DEFAULT_DOMAIN
+    from harness.judge.runner import JudgeJob
+
+    return JudgeJob(source=source, judges=judges, mode=args.mode,
+                    against=args.against, tasks=args.task, limit=args.limit,
+                    max_retries=args.max_retries, domain=args.domain or DEFAULT_DOMAIN,
+                    store=args.store, cache=False if args.no_cache else (args.cache or True),
+                    label=label)
+
+
+def _run(job) -> tuple[Path, dict]:
+    from rich.progress import Progress
+
+    from harness.judge.runner import run_judge
+
     with Progress(transient=True) as bar:
         def progress(total: int):
             task = bar.add_task("judging", total=total)
             return lambda: bar.advance(task)
 
-        folder, manifest = run_judge(job, progress)
-    print_summary(manifest, folder, job.notes)
+        return run_judge(job, progress)
+
+
+def _judge_sweep(args: argparse.Namespace, judges: list) -> int:
+    from harness.judge.summary import print_summary
+    from harness.judge.sweep_targets import print_sweep_judgement, sweep_points
+
+    rows = []
+    for point in sweep_points(args.sweep, args.store):
+        if point.eval_run is None:
+            print(f"note: {point.name}: no eval run recorded (swept with --eval-limit 0?); "
+                  "not judged")
+            rows.append((point, None))
+            continue
+        who = args.label or "/".join(j.name for j in judges)
+        job = _job(args, judges, point.eval_run, f"{who} on {Path(args.sweep).name}/{point.name}")
+        folder, manifest = _run(job)
+        print_summary(manifest, folder, job.notes)
+        rows.append((point, manifest))
+    print_sweep_judgement(rows)
     return 0
