@@ -33,3 +33,22 @@ def test_support_data_is_generated_and_split_by_scenario():
     assert not train & {r["scenario"] for r in parts["test"]}
     doc = parts["test"][0]
     assert doc["question"] and doc["answer"] and doc["subject"]  # subject: the glossary term
+
+
+def test_an_answer_opening_with_a_speaker_label_is_not_emptied():
+    """lm-eval cuts a generation at the first stop string anywhere in it; a bare "Customer:"
+    stop emptied every answer a small model began with that label (v1 of the task)."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from harness.paths import tasks_dir
+
+    config = load_yaml(str(tasks_dir() / "telecom_support" / "telecom_support.yaml"),
+                       resolve_func=False)
+    until = config["generation_kwargs"]["until"]
+    generated = "Customer: thanks for waiting, reset the APN.\nCustomer: it works"
+    for stop in until:  # what lm-eval's HFLM.generate_until does with `until`
+        generated = generated.split(stop)[0]
+    assert generated == "Customer: thanks for waiting, reset the APN."
+    assert config["metadata"]["version"] == 2.0
+    assert process_results_support({"answer": "reset the APN"}, ["Agent: reset the APN"]) == {
+        "token_f1": 1.0}

@@ -30,5 +30,9 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+_AGENT_LABEL = re.compile(r"^\s*agent\s*:\s*", re.IGNORECASE)
+
+
 def process_results_support(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-    return {"token_f1": token_f1(results[0], doc["answer"])}
+    # The prompt ends in "Agent:"; a model that repeats the label has not said a word more.
+    return {"token_f1": token_f1(_AGENT_LABEL.sub("", results[0]), doc["answer"])}
