@@ -65,3 +65,22 @@ def test_schema_version_and_missing_fields_are_refused(tmp_path):
     (folder / "run.json").write_text("{truncated")
     with pytest.raises(SlmbenchError, match="unreadable run manifest"):
         load_run(folder)
+
+
+def test_a_changed_task_definition_is_a_different_run(tmp_path):
+    """A run is reused only under the same task YAMLs, prompts and scoring code: an edited
+    stop sequence must not be answered from a run made before the edit."""
+    from types import SimpleNamespace
+
+    from harness.report.eval_record import run_id_of
+
+    include = tmp_path / "my_tasks"
+    include.mkdir()
+    task = include / "my_task.yaml"
+    task.write_text('task: my_task\ngeneration_kwargs:\n  until: ["Customer:"]\n')
+    args = SimpleNamespace(model="hf", tasks=["my_task"], model_args={"pretrained": "x"},
+                           include_path=str(include), metadata={}, device="cpu")
+    first = run_id_of(args)
+    assert run_id_of(args) == first
+    task.write_text('task: my_task\ngeneration_kwargs:\n  until: ["\\nCustomer:"]\n')
+    assert run_id_of(args) != first

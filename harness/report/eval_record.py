@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SlmbenchError
-from harness.hashing import sha256_json
+from harness.hashing import sha256_file, sha256_json
 from harness.report.atomic import write_json_atomic
 from harness.report.store import RUN_FILE, load_run, store_root, write_run, write_samples
 
@@ -40,6 +40,44 @@ def _data_stamp(metadata: dict[str, Any]) -> Any:
                       for p in files]}
 
 
+_DEFINITION_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt", ""}  # "": YAML templates
+
+
+def _is_definition(path: Path) -> bool:
+    return path.suffix in _DEFINITION_SUFFIXES and "__pycache__" not in path.parts
+
+
+def _definition_files(args: Any) -> list[tuple[str, Path]]:
+    import harness
+    from harness.paths import tasks_dir
+
+    package = Path(harness.__file__).resolve().parent
+    roots = [("tasks", tasks_dir()), ("data", package / "data"),
+             ("scoring", package / "scoring"), ("prompts", package / "prompts.py")]
+    extra = getattr(args, "include_path", None) or []
+    for i, path in enumerate(extra.split(":") if isinstance(extra, str) else extra):
+        if path and Path(path).resolve() != tasks_dir().resolve():
+            roots.append((f"include_{i}", Path(path)))
+    files = []
+    for name, root in roots:
+        if root.is_file():
+            files.append((name, root))
+        elif root.is_dir():
+            files += [(f"{name}/{p.relative_to(root)}", p) for p in sorted(root.rglob("*"))
+                      if p.is_file() and _is_definition(p)]
+    return files
+
+
+def task_definitions(args: Any) -> str:
+    """A hash of everything that builds and scores a task beyond its name.
+
+    The task YAMLs (and the templates they include), slmbench's data loading and splitting,
+    synthetic generators, prompts and scoring. Any edit gives new run ids, so a run is never
+    reused across a change to how its questions are asked or scored.
+    """
+    return sha256_json([(name, sha256_file(path)) for name, path in _definition_files(args)])
+
+
 def identity(args: Any) -> dict[str, Any]:
     """What makes two runs the same run."""
     from harness.lm_eval_entry import model_fingerprint
@@ -53,6 +91,7 @@ def identity(args: Any) -> dict[str, Any]:
     metadata = getattr(args, "metadata", None) or {}
     key["metadata"] = {k: v for k, v in sorted(metadata.items()) if k != "data_dir"}
     key["data"] = _data_stamp(metadata)
+    key["task_definitions"] = task_definitions(args)
     return key
 
 
