@@ -43,7 +43,7 @@ def test_named_grids_have_the_promised_shape():
         expand({"colour": ["red"]})
 
 
-def test_killed_sweep_resumes_without_losing_or_repeating_runs(tiny, tmp_path):
+def test_killed_sweep_resumes_without_losing_or_repeating_runs(tiny, tmp_path, monkeypatch):
     root, base_dir, _ = tiny
     grid = tmp_path / "grid.yaml"
     grid.write_text("rank: [2, 4]\nmodules: [attention]\n")
@@ -81,6 +81,18 @@ def test_killed_sweep_resumes_without_losing_or_repeating_runs(tiny, tmp_path):
     assert rows[1]["adapter_mb"] > rows[0]["adapter_mb"] > 0
     assert 0 <= rows[1]["scores"]["teletables"]["value"] <= 1
     assert rows[1]["trainable_params"] == 2 * rows[0]["trainable_params"]
+
+    # A task edited after the sweep: no point is retrained, every point is scored anew.
+    from harness.report import eval_record
+
+    monkeypatch.setattr(eval_record, "task_definitions", lambda args: "edited since")
+    trained.clear()
+    rescored = run_sweep(base, str(grid), tmp_path / "sweep", eval_limit=4,
+                         trainer_cls=Recording)
+    assert trained == [] and first.stat().st_mtime_ns != stamp
+    old_ids = [r["scores"]["_run_id"] for r in rows]
+    new_ids = [r["scores"]["_run_id"] for r in rescored]
+    assert all(a != b for a, b in zip(old_ids, new_ids, strict=True))
 
 
 def _kill_at(kill_step: int):

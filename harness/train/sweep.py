@@ -106,8 +106,6 @@ def _numel(shape) -> int:
 
 def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None,
               trainer_cls=LoraTrainer) -> list[dict]:
-    from harness.train.evaluate import run_tasks
-
     console = wide_console()
     sweep_dir = Path(sweep_dir)
     points = expand(load_grid(grid))
@@ -120,17 +118,15 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
         cfg = dataclasses.replace(cfg, output_dir=str(folder))
         done = folder / RESULT
         if done.is_file():
-            results.append(_read_json(done))
-            console.print(f"[{i}/{len(points)}] {rid}: done earlier, skipped")
+            result = _read_json(done)
+            console.print(f"[{i}/{len(points)}] {rid}: trained earlier, skipped")
+            if eval_limit != 0:
+                _rescore_if_stale(result, done, cfg, folder, eval_limit, sweep_dir, console)
+            results.append(result)
             continue
         console.print(f"[{i}/{len(points)}] {rid}: training")
         record = trainer_cls(cfg).run()
-        scores = {}
-        if eval_limit != 0:
-            scores = run_tasks(list(cfg.benchmarks),
-                               f"pretrained={cfg.base_model},peft={folder / BEST}",
-                               folder / "eval", limit=eval_limit, data_dir=cfg.data_dir,
-                               label=f"{sweep_dir.name}/{rid}")
+        scores = _score(cfg, folder, eval_limit, sweep_dir) if eval_limit != 0 else {}
         size_mb, params = _adapter_size(folder / BEST)
         result = {"run_id": rid, "point": point, "rank": cfg.rank, "alpha": cfg.alpha,
                   "module_set": point.get("module_set", "custom"),
@@ -145,6 +141,26 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
     _write_results(sweep_dir, results, grid, base, eval_limit)
     console.print(sweep_table(results, title=f"sweep {grid} on {'+'.join(base.benchmarks)}"))
     return results
+
+
+def _score(cfg: TrainConfig, folder: Path, eval_limit: int | None, sweep_dir: Path) -> dict:
+    from harness.train.evaluate import run_tasks
+
+    return run_tasks(list(cfg.benchmarks), f"pretrained={cfg.base_model},peft={folder / BEST}",
+                     folder / "eval", limit=eval_limit, data_dir=cfg.data_dir,
+                     label=f"{sweep_dir.name}/{folder.name}")
+
+
+def _rescore_if_stale(result: dict, done: Path, cfg: TrainConfig, folder: Path,
+                      eval_limit: int | None, sweep_dir: Path, console) -> None:
+    """Ask the run store for the point's evaluation again: the same run comes back at once,
+    but a task edited since (a new eval run id) is scored anew, so the sweep never reports
+    a score made under a task definition it no longer has."""
+    scores = _score(cfg, folder, eval_limit, sweep_dir)
+    if scores.get("_run_id") != (result.get("scores") or {}).get("_run_id"):
+        console.print(f"{folder.name}: its tasks changed since it was scored; re-scored")
+        result["scores"] = scores
+        write_json_atomic(done, result)
 
 
 def _read_json(path: Path) -> dict:
