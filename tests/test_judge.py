@@ -460,7 +460,9 @@ def test_agreement_of_two_judges_in_a_run(serve, tmp_path):
         "agreement_rate"] == 1.0
 
 
-def test_judge_is_ranked_against_the_tasks_own_metric(serve, tmp_path):
+def test_judge_is_ranked_against_the_tasks_own_metric(serve, tmp_path, capsys):
+    from harness.judge.summary import print_summary
+
     server = serve(rubric_script)
     judged = [2, 4, 6, 8, 3, 5]  # what the scripted judge will score each item
     token_f1 = [0.1, 0.3, 0.5, 0.7, 0.2, 0.4]  # the same order: rho = 1
@@ -484,6 +486,17 @@ def test_judge_is_ranked_against_the_tasks_own_metric(serve, tmp_path):
     _, manifest = run_judge(JudgeJob(reversed_items, [client(server.url)],
                                      store=tmp_path / "runs"))
     assert manifest["summary"]["per_judge"]["judge-a"]["spearman_vs_reference"] == -1.0
+    assert manifest["summary"]["per_judge"]["judge-a"]["constant"] is False
+
+    flat = tmp_path / "flat.jsonl"
+    flat.write_text("".join(json.dumps({"id": f"q{i}", "question": "Why no signal?",
+                                        "response": "score=1", "reference_score": f1}) + "\n"
+                            for i, f1 in enumerate(token_f1)))
+    folder, manifest = run_judge(JudgeJob(flat, [client(server.url)], store=tmp_path / "runs"))
+    stats = manifest["summary"]["per_judge"]["judge-a"]
+    assert stats["constant"] is True and stats["spearman_vs_reference"] is None
+    print_summary(manifest, folder)
+    assert "gave every one of its 6 answers the same score" in capsys.readouterr().out
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"id": "x", "response": "r", "reference_score": "high"}) + "\n")

@@ -23,6 +23,10 @@ def _judge_rubric(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out["judge_score"] = round(statistics.fmean(r["overall"] for r in judged), 4)
         out["criteria"] = {c: round(statistics.fmean(r["scores"][c] for r in judged), 4)
                            for c in CRITERIA}
+    if len(judged) >= MIN_PAIRS_FOR_RANK_CORRELATION:
+        # One score for every answer carries no information; a 135M judge does exactly that
+        # even when a grammar makes every verdict well-formed.
+        out["constant"] = len({r["overall"] for r in judged}) == 1
     # Does the judge rank answers the way the task's own metric does? A judge that does not
     # track token F1 at all is either seeing what F1 misses, or not reading the answers.
     paired = [(r["overall"], r["reference_score"]) for r in judged
@@ -111,6 +115,11 @@ def print_summary(manifest: dict[str, Any], folder: Path, notes: list[str] = ())
         for row in summary["agreement"]:
             agree.add_row(" vs ".join(row["judges"]), *(_fmt(row[k]) for k in keys))
         console.print(agree)
+    for name, stats in summary["per_judge"].items():
+        if stats.get("constant"):
+            console.print(f"[yellow]warning:[/yellow] {name} gave every one of its "
+                          f"{stats['n_judged']} answers the same score: it does not tell "
+                          "them apart, and agreement with it means nothing")
     for name, reasons in summary.get("unjudged_reasons", {}).items():
         for entry in reasons:
             console.print(f"[red]unjudged[/red] {name} x{entry['n']}: {entry['reason']}")
