@@ -486,7 +486,8 @@ def test_judge_is_ranked_against_the_tasks_own_metric(serve, tmp_path, capsys):
     _, manifest = run_judge(JudgeJob(reversed_items, [client(server.url)],
                                      store=tmp_path / "runs"))
     assert manifest["summary"]["per_judge"]["judge-a"]["spearman_vs_reference"] == -1.0
-    assert manifest["summary"]["per_judge"]["judge-a"]["constant"] is False
+    assert manifest["summary"]["per_judge"]["judge-a"]["modal_share"] == pytest.approx(1 / 6,
+                                                                                  abs=1e-4)
 
     flat = tmp_path / "flat.jsonl"
     flat.write_text("".join(json.dumps({"id": f"q{i}", "question": "Why no signal?",
@@ -494,9 +495,9 @@ def test_judge_is_ranked_against_the_tasks_own_metric(serve, tmp_path, capsys):
                             for i, f1 in enumerate(token_f1)))
     folder, manifest = run_judge(JudgeJob(flat, [client(server.url)], store=tmp_path / "runs"))
     stats = manifest["summary"]["per_judge"]["judge-a"]
-    assert stats["constant"] is True and stats["spearman_vs_reference"] is None
+    assert stats["modal_share"] == 1.0 and stats["spearman_vs_reference"] is None
     print_summary(manifest, folder)
-    assert "gave every one of its 6 answers the same score" in capsys.readouterr().out
+    assert "gave 100% of its 6 answers the very same scores" in capsys.readouterr().out
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"id": "x", "response": "r", "reference_score": "high"}) + "\n")

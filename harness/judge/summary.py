@@ -13,6 +13,7 @@ from harness.judge.rubric import CRITERIA
 from harness.report.significance import spearman
 
 MIN_PAIRS_FOR_RANK_CORRELATION = 5
+NEAR_CONSTANT_SHARE = 0.9
 
 
 def _judge_rubric(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -24,9 +25,11 @@ def _judge_rubric(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out["criteria"] = {c: round(statistics.fmean(r["scores"][c] for r in judged), 4)
                            for c in CRITERIA}
     if len(judged) >= MIN_PAIRS_FOR_RANK_CORRELATION:
-        # One score for every answer carries no information; a 135M judge does exactly that
-        # even when a grammar makes every verdict well-formed.
-        out["constant"] = len({r["overall"] for r in judged}) == 1
+        # A judge that gives (nearly) every answer the same verdict carries no information; a
+        # 135M judge does exactly that (1, 2, 3, 4 down the criteria) even when a grammar
+        # makes every verdict well-formed.
+        verdicts = Counter(tuple(r["scores"][c] for c in CRITERIA) for r in judged)
+        out["modal_share"] = round(verdicts.most_common(1)[0][1] / len(judged), 4)
     # Does the judge rank answers the way the task's own metric does? A judge that does not
     # track token F1 at all is either seeing what F1 misses, or not reading the answers.
     paired = [(r["overall"], r["reference_score"]) for r in judged
@@ -116,10 +119,11 @@ def print_summary(manifest: dict[str, Any], folder: Path, notes: list[str] = ())
             agree.add_row(" vs ".join(row["judges"]), *(_fmt(row[k]) for k in keys))
         console.print(agree)
     for name, stats in summary["per_judge"].items():
-        if stats.get("constant"):
-            console.print(f"[yellow]warning:[/yellow] {name} gave every one of its "
-                          f"{stats['n_judged']} answers the same score: it does not tell "
-                          "them apart, and agreement with it means nothing")
+        share = stats.get("modal_share")
+        if share is not None and share >= NEAR_CONSTANT_SHARE:
+            console.print(f"[yellow]warning:[/yellow] {name} gave {share:.0%} of its "
+                          f"{stats['n_judged']} answers the very same scores: it hardly tells "
+                          "them apart, so its mean and its agreement figures mean little")
     for name, reasons in summary.get("unjudged_reasons", {}).items():
         for entry in reasons:
             console.print(f"[red]unjudged[/red] {name} x{entry['n']}: {entry['reason']}")
