@@ -301,3 +301,29 @@ def test_judge_runs_give_sweep_points_their_judge_score(tmp_path):
     judged = [r for r in table_rows(text) if r and r[0].startswith("`r")]
     assert [r[-3] for r in judged] == ["4.50", "6.50", "8.50"]  # mean of the two judges
     assert "rank by judge score" in text
+
+
+def test_a_judge_that_gives_everyone_the_same_verdict_does_not_rank_the_sweep(tmp_path):
+    """Near-constant judges (a 135M judge writes 1, 2, 3, 4 for every answer) are shown but
+    the loss-vs-quality verdict falls back to the task's own metric, named as such."""
+    root = tmp_path / "runs"
+    rows = [sweep_row(4, 8, "all", 0.70, 0.10), sweep_row(8, 16, "all", 0.60, 0.20),
+            sweep_row(16, 32, "all", 0.65, 0.30)]
+    for i, row in enumerate(rows):
+        row["scores"]["_run_id"] = f"evalrun{i}"
+        row["scores"]["teleqna"]["metric"] = "token_f1,none"
+    sweep_run(root, "sweepflat", "flat_judge", "rank", rows)
+    for i, (score, share) in enumerate([(2.5, 0.97), (2.4, 0.93), (2.6, 1.0)]):
+        folder = root / "judge" / f"j{i}"
+        folder.mkdir(parents=True)
+        write_samples(folder / "verdicts.jsonl", [])
+        write_run(folder, "judge", f"j{i}", {"mode": "rubric", "target_run_id": f"evalrun{i}"},
+                  ["verdicts.jsonl"], extra={"summary": {"per_judge": {
+                      "a": {"judge_score": score, "modal_share": share},
+                      "b": {"judge_score": 1.0, "modal_share": 1.0}}}})
+    out = tmp_path / "lb"
+    render_leaderboards(root, out)
+    text = (out / "sweep.md").read_text()
+    assert "| teleqna token_f1 | judge |" in text
+    assert "rank by token_f1 on teleqna" in text and "rank by judge score" not in text
+    assert "not used to rank" in text

@@ -153,25 +153,33 @@ def _attach_judge_scores(sweeps: list[SweepRun], judges: list[Run]) -> None:
 
     A sweep row names the eval run of its point (``scores._run_id``); a judge run names the
     eval run it judged (``target_run_id``). With several judges the mean of their means is
-    used. A row that already carries a ``judge_score`` keeps it.
+    used, with the smallest ``modal_share`` among them (see ``harness.judge.summary``). A row
+    that already carries a ``judge_score`` keeps it.
     """
-    latest_by_target: dict[str, tuple[str, float]] = {}
+    latest_by_target: dict[str, tuple[tuple[str, str], float, float | None]] = {}
     for run in judges:
         config = run.manifest.get("config") or {}
-        per_judge = ((run.manifest.get("summary") or {}).get("per_judge") or {}).values()
+        per_judge = list(((run.manifest.get("summary") or {}).get("per_judge") or {}).values())
         scores = [j.get("judge_score") for j in per_judge
                   if isinstance(j.get("judge_score"), int | float)]
+        shares = [j.get("modal_share") for j in per_judge
+                  if isinstance(j.get("modal_share"), int | float)]
         target = config.get("target_run_id")
         if config.get("mode") != "rubric" or not target or not scores:
             continue
         stamp = (str(run.manifest.get("finished") or ""), run.run_id)
         if target not in latest_by_target or stamp > latest_by_target[target][0]:
-            latest_by_target[target] = (stamp, sum(scores) / len(scores))
+            # The most discriminating judge decides whether the mean says anything.
+            latest_by_target[target] = (stamp, sum(scores) / len(scores),
+                                        min(shares) if shares else None)
     for sweep in sweeps:
         for row in sweep.rows:
             target = (row.get("scores") or {}).get("_run_id")
             if row.get("judge_score") is None and target in latest_by_target:
-                row["judge_score"] = round(latest_by_target[target][1], 4)
+                _, mean, share = latest_by_target[target]
+                row["judge_score"] = round(mean, 4)
+                if share is not None:
+                    row["judge_modal_share"] = share
 
 
 def _relative(problems: list[str], root: Path) -> list[str]:

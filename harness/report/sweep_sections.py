@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from harness.judge.summary import NEAR_CONSTANT_SHARE
 from harness.report import plots
 from harness.report.leaderboard_data import Records, SweepRun, canonical
 from harness.report.mdtable import DASH, code, esc, integer, is_num, num, pm, sources, table
@@ -60,12 +61,30 @@ def differs_only_in_rank(rows: list[dict[str, Any]]) -> bool:
     return len(set(alphas)) == 1 or len({a / r for a, r in zip(alphas, ranks, strict=True)}) == 1
 
 
+def metric_name(rows: list[dict[str, Any]], bench: str) -> str:
+    """``accuracy`` for exact match, else the task's own metric (``token_f1``)."""
+    metrics = {str(score(row, bench).get("metric") or "").split(",")[0] for row in rows}
+    metrics.discard("")
+    if len(metrics) == 1 and not next(iter(metrics)).startswith(("exact_match", "acc")):
+        return next(iter(metrics))
+    return "accuracy"
+
+
+def judges_uninformative(rows: list[dict[str, Any]]) -> bool:
+    """Every row's judges gave nearly every answer one and the same verdict."""
+    shares = [row.get("judge_modal_share") for row in rows]
+    return bool(rows) and all(is_num(s) and s >= NEAR_CONSTANT_SHARE for s in shares)
+
+
 def quality(rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
-    """Judge score when every row has one, else accuracy (mean over the sweep's benchmarks)."""
-    if rows and all(is_num(row.get("judge_score")) for row in rows):
+    """Judge score when every row has an informative one, else the task metric (mean over the
+    sweep's benchmarks)."""
+    if (rows and all(is_num(row.get("judge_score")) for row in rows)
+            and not judges_uninformative(rows)):
         return "judge score", [row["judge_score"] for row in rows]
     benches = benchmarks(rows)
-    name = (f"accuracy on {benches[0]}" if len(benches) == 1
+    metric = metric_name(rows, benches[0]) if len(benches) == 1 else "accuracy"
+    name = (f"{metric} on {benches[0]}" if len(benches) == 1
             else "mean accuracy over " + ", ".join(benches) if benches else "accuracy")
     values = []
     for row in rows:
@@ -157,7 +176,8 @@ def _sweep_part(sweep: SweepRun, out: Path) -> tuple[str, Path | None]:
     benches = benchmarks(rows)
     judged = any(is_num(r.get("judge_score")) for r in rows)
     headers = ["point", "rank", "alpha", "modules", "val loss",
-               *(f"{esc(b)} accuracy" for b in benches), *(["judge"] if judged else []),
+               *(f"{esc(b)} {metric_name(rows, b)}" for b in benches),
+               *(["judge"] if judged else []),
                "energy Wh", "train s"]
     body = [[code(r.get("run_id")), num(r.get("rank"), "g"), num(r.get("alpha"), "g"),
              _modules(r), num(val_loss(r), ".4f"),
@@ -171,7 +191,10 @@ def _sweep_part(sweep: SweepRun, out: Path) -> tuple[str, Path | None]:
             + table(headers, body, right=[i for i in range(1, len(headers)) if i != 3])
             + f"\nSpearman ρ between the rank by validation loss (lowest first) and the rank "
               f"by {name} (highest first): {num(rho, '+.2f')} (n = {n}).\n"
-            + _meaning(rows, rho, n, name))
+            + _meaning(rows, rho, n, name)
+            + ("Judge scores are shown but not used to rank: every judge gave 90% or more of "
+               "the answers one and the same verdict, so they do not tell the configurations "
+               "apart.\n" if judged and judges_uninformative(rows) else ""))
     _, values = quality(rows)
     points = [(val_loss(r), q, _point_name(r))
               for r, q in zip(rows, values, strict=True)]
