@@ -1,10 +1,10 @@
 """What a judge scores: items from an eval run folder in the store, or from a JSONL file.
 
-A JSONL line is ``{"id", "question", "response", "reference"?, "reference_score"?}``. From an eval run, each
-task's per-sample rows give the response (``resps[0][0]``), the reference (``target``) and,
-when the row records it, the question (the doc's ``question``, else the full ``prompt``);
-an item's key is ``<task>/<id>``; the row's ``score`` (the task's headline metric) becomes
-``reference_score``.
+A JSONL line is ``{"id", "question", "response", "reference"?, "reference_score"?}``. From
+an eval run, each task's per-sample rows give the response (``resps[0][0]``), the reference
+(``target``) and, when the row records it, the question (the doc's ``question``, else the
+full ``prompt``); an item's key is ``<task>/<id>``; the row's ``score`` (the task's headline
+metric) becomes ``reference_score``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
-"""Judge every point of a LoRA sweep: the reference study's check of validation loss against
-judge rank, in one command (``slmbench judge --sweep runs/sweeps/<name>``).
+"""Judge every point of a LoRA sweep in one command (``slmbench judge --sweep DIR``).
 
-Each finished point's ``result.json`` names the eval run of its adapter
-(``scores._run_id``); every one of those runs gets its own judge run, so the leaderboard's
-sweep section can join judge scores to points. Points not yet evaluated are listed, not
-silently dropped.
+The reference study's check of validation loss against judge rank. Each finished point's
+``result.json`` names the eval run of its adapter (``scores._run_id``); every one of those
+runs gets its own judge run, so the leaderboard's sweep section can join judge scores to
+points. Points not yet evaluated are listed, not silently dropped.
 """
 
 from __future__ import annotations

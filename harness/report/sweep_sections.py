@@ -77,8 +77,10 @@ def judges_uninformative(rows: list[dict[str, Any]]) -> bool:
 
 
 def quality(rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
-    """Judge score when every row has an informative one, else the task metric (mean over the
-    sweep's benchmarks)."""
+    """Judge score when every row has an informative one, else the task metric.
+
+    Several benchmarks: the mean of their accuracies.
+    """
     if (rows and all(is_num(row.get("judge_score")) for row in rows)
             and not judges_uninformative(rows)):
         return "judge score", [row["judge_score"] for row in rows]

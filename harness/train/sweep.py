@@ -153,9 +153,11 @@ def _score(cfg: TrainConfig, folder: Path, eval_limit: int | None, sweep_dir: Pa
 
 def _rescore_if_stale(result: dict, done: Path, cfg: TrainConfig, folder: Path,
                       eval_limit: int | None, sweep_dir: Path, console) -> None:
-    """Ask the run store for the point's evaluation again: the same run comes back at once,
-    but a task edited since (a new eval run id) is scored anew, so the sweep never reports
-    a score made under a task definition it no longer has."""
+    """Ask the run store for the point's evaluation again.
+
+    The same run comes back at once, but a task edited since (a new eval run id) is scored
+    anew, so the sweep never reports a score made under a task definition it no longer has.
+    """
     scores = _score(cfg, folder, eval_limit, sweep_dir)
     if scores.get("_run_id") != (result.get("scores") or {}).get("_run_id"):
         console.print(f"{folder.name}: its tasks changed since it was scored; re-scored")
