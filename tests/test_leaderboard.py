@@ -327,3 +327,17 @@ def test_a_judge_that_gives_everyone_the_same_verdict_does_not_rank_the_sweep(tm
     assert "| teleqna token_f1 | judge |" in text
     assert "rank by token_f1 on teleqna" in text and "rank by judge score" not in text
     assert "not used to rank" in text
+
+
+def test_a_newer_task_version_supersedes_a_larger_older_run():
+    from harness.report.leaderboard_data import EvalCell, latest
+
+    def cell(run_id, version, n, finished):
+        return EvalCell("embedded", run_id, finished, "telecom_support", "telecom_support",
+                        "test", "token_f1", 0.1, 0.01, n, version)
+
+    old_big = cell("v1run", 1.0, 100, "2026-01-02T00:00:00Z")
+    new_small = cell("v2run", 2.0, 30, "2026-01-01T00:00:00Z")
+    new_big = cell("v2big", 2.0, 60, "2026-01-01T00:00:00Z")
+    assert latest([old_big, new_small])[old_big.key].run_id == "v2run"
+    assert latest([new_small, old_big, new_big])[old_big.key].run_id == "v2big"

@@ -31,20 +31,23 @@ class EvalCell:
     value: Any
     stderr: Any
     n: Any
+    version: float = 0.0  # the task's metadata version; a newer definition supersedes older
 
     @property
     def key(self) -> tuple[str, str, str | None, str]:
         return (self.label, self.benchmark, self.split, self.kind)
 
     @property
-    def recency(self) -> tuple[int, str, str, str]:
-        """More questions win, then a later ``finished``, then run id, then task.
+    def recency(self) -> tuple[float, int, str, str, str]:
+        """The newest task version wins, then more questions, then a later ``finished``.
 
-        A quick ``--limit`` check then never hides a fuller evaluation. The tie-breaks make
-        the choice independent of the order folders were listed in.
+        A number measured under a superseded task definition (say, a stop sequence that
+        emptied answers) is never shown over the current one, however many questions it had;
+        within a version a quick ``--limit`` check never hides a fuller evaluation. Run id and
+        task break ties, so the choice does not depend on the order folders were listed in.
         """
         n = self.n if isinstance(self.n, int) else 0
-        return (n, self.finished, self.run_id, self.task)
+        return (self.version, n, self.finished, self.run_id, self.task)
 
 
 @dataclass
@@ -103,8 +106,15 @@ def _eval_cells(run: Run) -> list[EvalCell]:
             label=run.label, run_id=run.run_id, finished=str(run.manifest.get("finished") or ""),
             task=task, benchmark=str(info.get("benchmark") or task), split=info.get("split"),
             kind=metric_kind(info), value=info.get("value"), stderr=info.get("stderr"),
-            n=info.get("n")))
+            n=info.get("n"), version=_version(info.get("version"))))
     return cells
+
+
+def _version(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _payload(run: Run, name: str, reader: str, problems: list[str]) -> Any:
