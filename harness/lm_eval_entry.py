@@ -218,19 +218,21 @@ def evaluate(argv: list[str]) -> Path | None:
 
     adjust_run_args(args, no_chat_template=no_chat_template)
     _check_tasks(args)
-    done = eval_record.finished_run(args, store)
+    key = eval_record.identity(args)
+    run_id = eval_record.id_of(key)
+    done = eval_record.finished_run(run_id, store)
     if done is not None and not force:
         eval_record.print_reused(done)
         print(f"slmbench: run folder {done} (reused; --force runs it again)", file=sys.stderr)
         return done
     if not getattr(args, "output_path", None):
-        args.output_path = str(eval_record.work_folder(args, store))
+        args.output_path = str(eval_record.work_folder(run_id, store))
         _response_cache(args)
     args.log_samples = True  # the run store keeps every question's answer
     started = time.time()
     parser.execute(args)
     _save_data_report(args.output_path)
-    folder = eval_record.record_eval_run(args, started, label=label, root=store)
+    folder = eval_record.record_eval_run(args, key, started, label=label, root=store)
     print(f"slmbench: run folder {folder}", file=sys.stderr)
     return folder
 

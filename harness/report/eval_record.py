@@ -95,20 +95,29 @@ def identity(args: Any) -> dict[str, Any]:
     return key
 
 
+def id_of(key: dict[str, Any]) -> str:
+    """The run id of an ``identity``.
+
+    Callers take the identity once per run: it hashes the task definitions and stats the data
+    folder, and the folder a run was looked up under must be the one it is written to.
+    """
+    return sha256_json(key)[:16]
+
+
 def run_id_of(args: Any) -> str:
-    return sha256_json(identity(args))[:16]
+    return id_of(identity(args))
 
 
-def run_folder(args: Any, root: str | Path | None = None) -> Path:
-    return store_root(root) / "eval" / run_id_of(args)
+def run_folder(run_id: str, root: str | Path | None = None) -> Path:
+    return store_root(root) / "eval" / run_id
 
 
-def work_folder(args: Any, root: str | Path | None = None) -> Path:
-    return store_root(root) / "eval" / ".work" / run_id_of(args)
+def work_folder(run_id: str, root: str | Path | None = None) -> Path:
+    return store_root(root) / "eval" / ".work" / run_id
 
 
-def finished_run(args: Any, root: str | Path | None = None) -> Path | None:
-    folder = run_folder(args, root)
+def finished_run(run_id: str, root: str | Path | None = None) -> Path | None:
+    folder = run_folder(run_id, root)
     return folder if (folder / RUN_FILE).is_file() else None
 
 
@@ -164,15 +173,19 @@ def _prompt_of(arguments: Any) -> str | None:
     return first if isinstance(first, str) else None
 
 
-def record_eval_run(args: Any, started: float, label: str | None = None,
+def record_eval_run(args: Any, key: dict[str, Any], started: float, label: str | None = None,
                     root: str | Path | None = None) -> Path:
-    """Copy lm-eval's results and samples of the run just finished into its store folder."""
+    """Copy lm-eval's results and samples of the run just finished into its store folder.
+
+    ``key`` is the run's ``identity``, taken before it ran: the folder it was looked up under.
+    """
     from harness.data.source import LOAD_REPORTS
 
     results_file = _newest_results(Path(args.output_path), started)
     results = json.loads(results_file.read_text(encoding="utf-8"))
     date_id = results_file.stem[len("results_"):]
-    folder = run_folder(args, root)
+    run_id = id_of(key)
+    folder = run_folder(run_id, root)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / RUN_FILE).unlink(missing_ok=True)  # the folder is "not done" until rewritten
     files, tasks = ["results.json"], {}
@@ -205,7 +218,7 @@ def record_eval_run(args: Any, started: float, label: str | None = None,
             info["question_set_sha256"] = sha256_json(sorted(r["id"] for r in rows))
         tasks[task] = info
     write_json_atomic(folder / "results.json", results)
-    write_run(folder, "eval", run_id_of(args), identity(args), files, started=started,
+    write_run(folder, "eval", run_id, key, files, started=started,
               extra={"label": label or _default_label(args), "tasks": tasks,
                      "model": _model_info(args),
                      "data": {name: r.as_dict() for name, r in LOAD_REPORTS.items()}})
