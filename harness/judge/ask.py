@@ -34,7 +34,7 @@ def ask(client: JudgeClient, messages: Messages, parse: Callable[[str], Any],
     ``Unjudged``. Cached replies cost no call.
     """
     # A grammar-enforced schema shapes the reply, so it is part of what the reply depends on.
-    enforced = schema if getattr(client, "json_mode", None) == "schema" else None
+    enforced = schema if client.json_mode == "schema" else None
     key = cache_key(client.model_id, version,
                     messages if enforced is None else {"messages": messages, "schema": enforced})
     if cache is not None:

@@ -80,6 +80,9 @@ class JudgeClient(Protocol):
     max_workers: int
     """How many calls may run at once (1 for an in-process model)."""
 
+    json_mode: str
+    """One of ``JSON_MODES``: what ``response_format`` the judge is sent."""
+
     def describe(self) -> dict[str, Any]:
         """The judge for ``run.json``: backend, model, base url; never a key."""
 
