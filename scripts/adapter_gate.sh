@@ -16,14 +16,18 @@ store=${GATE_STORE:-runs/gate}
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}
 
 # Tasks, limit and chat-template setting of the baseline run, so the questions are the same.
-read -r tasks limit chat < <("$PY" - "$baseline" <<'PYEOF'
+meta=$("$PY" - "$baseline" <<'PYEOF'
 import json, sys
 data = json.load(open(sys.argv[1]))
-config = data.get("config") or {}
+config = data.get("config")
+if not isinstance(config, dict) or not data.get("tasks"):
+    sys.exit(f"adapter_gate: {sys.argv[1]}: no run config or tasks in the baseline "
+             "(export it again with `slmbench regress --export RUN --out FILE`)")
 print(",".join(sorted(data["tasks"])), config.get("limit") or 0,
       int(bool(config.get("apply_chat_template"))))
 PYEOF
-)
+) || exit 2
+read -r tasks limit chat <<< "$meta"
 args=(--tasks "$tasks" --model hf-peft --model_args "adapters=$manifest" --batch_size 8
       --store "$store" --label "candidate:$(basename "$manifest" .yaml)")
 [ "$limit" != "0" ] && args+=(--limit "$limit")

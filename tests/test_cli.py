@@ -60,6 +60,12 @@ def test_telecom_all_end_to_end_on_the_embedded_model(data_dir, tmp_path):
     assert [r["doc_id"] for r in rows] == [0, 1, 2]
     assert all(r["id"] and r["resps"] and r["correct"] in (True, False) for r in rows)
     assert "sha" in run.manifest["environment"]["git"] and run.manifest["model"]["pretrained"]
+    # run.json's config is the run's identity: it hashes to the run id and names the tasks.
+    from harness.report.eval_record import id_of
+
+    config = run.manifest["config"]
+    assert isinstance(config, dict) and id_of(config) == run.run_id
+    assert config["tasks"] == ["telecom_all"] and config["limit"] == 3
 
 
 def scores_of(results, task):

@@ -190,11 +190,11 @@ def record_eval_run(args: Any, key: dict[str, Any], started: float, label: str |
     (folder / RUN_FILE).unlink(missing_ok=True)  # the folder is "not done" until rewritten
     files, tasks = ["results.json"], {}
     for task, task_result in sorted(results.get("results", {}).items()):
-        key = _headline_key(task_result)
+        headline = _headline_key(task_result)
         config = results.get("configs", {}).get(task)
-        if key is None or config is None:
+        if headline is None or config is None:
             continue  # group rows carry no per-question samples
-        metric, filt = key
+        metric, filt = headline
         samples_file = next(results_file.parent.glob(f"samples_{task}_{date_id}.jsonl"), None)
         info: dict[str, Any] = {
             "metric": f"{metric},{filt}", "filter": filt,
