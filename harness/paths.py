@@ -18,12 +18,9 @@ def cache_dir() -> Path:
 
 
 def tasks_dir() -> Path:
-    """The ``tasks/`` folder handed to lm-eval as ``--include_path``.
+    """The ``harness/tasks/`` folder handed to lm-eval as ``--include_path``.
 
-    An editable install or a checkout has it beside the package; a wheel install carries
-    a copy as ``harness/_tasks`` (``package-dir`` in ``pyproject.toml``).
+    It ships inside the package (as lm-eval ships ``lm_eval/tasks``), so a checkout, an
+    editable install and a wheel install all find it in the same place.
     """
-    for candidate in (REPO_ROOT / "tasks", Path(__file__).resolve().parent / "_tasks"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("slmbench task folder not found next to the harness package")
+    return Path(__file__).resolve().parent / "tasks"

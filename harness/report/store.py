@@ -37,7 +37,14 @@ def store_root(root: str | Path | None = None) -> Path:
 
 
 def git_state() -> dict[str, Any]:
-    """The commit the code ran at, and whether the tree had local changes."""
+    """The commit the code ran at, and whether the tree had local changes.
+
+    Only a checkout (or editable install) has a commit: a wheel lives in site-packages,
+    where ``git`` would report whatever repository happens to enclose the virtualenv.
+    """
+    if not (REPO_ROOT / "pyproject.toml").is_file():
+        return {"sha": None, "dirty": None}
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True,
