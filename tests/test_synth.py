@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import random
@@ -488,8 +489,11 @@ def test_rate_limiter_spaces_requests():
 
 def test_pipeline_with_llm_expansion_and_cli(tmp_path, api_key, capsys):
     def content(prompt):
-        return json.dumps({"utterances": [f"LLM utterance one {hash(prompt) % 997}",
-                                          f"LLM utterance two {len(prompt)}"]})
+        # Distinct per prompt and the same in every process (str hash() is salted per run,
+        # and two prompts colliding mod 997 made one utterance a duplicate: a flaky 9 != 10).
+        tag = hashlib.sha256(prompt.encode()).hexdigest()[:12]
+        return json.dumps({"utterances": [f"LLM utterance one {tag}",
+                                          f"LLM utterance two {tag} {len(prompt)}"]})
 
     with ScriptedServer(content) as server:
         argv = ["data", "synth", "ecommerce", "--out", str(tmp_path / "out"), "--contexts", "2",
