@@ -91,11 +91,12 @@ class LlamaCppEngine:
         self.llm = None
 
     def load(self) -> None:
-        from llama_cpp import Llama
+        from harness.models.llama_cpp_load import open_llama
 
-        self.llm = Llama(model_path=self.gguf, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                         n_threads_batch=self.n_threads, n_gpu_layers=self.n_gpu_layers,
-                         logits_all=False, verbose=False)
+        # The bench worker is a throwaway process already: no probe (it would be timed).
+        self.llm = open_llama(self.gguf, n_ctx=self.n_ctx, isolate=False,
+                              n_threads=self.n_threads, n_threads_batch=self.n_threads,
+                              n_gpu_layers=self.n_gpu_layers, logits_all=False, verbose=False)
 
     def tokenize(self, prompt: str) -> list[int]:
         return self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from harness.bench.bandwidth import bandwidth_utilisation, read_bandwidth_gbs
 from harness.bench.formats import Format, parse_format, skip_reason
+from harness.child import failure_reason
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
 from harness.paths import cache_dir
@@ -205,7 +206,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         proc = subprocess.run([sys.executable, "-m", "harness.bench.worker", str(spec_path),
                                str(out_path)], capture_output=True, text=True)
         if proc.returncode != 0 or not out_path.is_file():
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            tail = failure_reason(proc)
             results[name] = {"skipped": f"worker failed: {tail}"}
             console.print(f"[red]failed[/red] {name}: {tail}")
             continue

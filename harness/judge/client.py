@@ -231,12 +231,14 @@ class LocalJudgeClient:
     def _load(self) -> Any:
         if self._llm is None:
             try:
-                from llama_cpp import Llama
+                import llama_cpp  # noqa: F401 - a clear message when it is missing
             except ImportError as err:
                 raise SlmbenchError("local judge needs llama-cpp-python "
                                     "(pip install 'slmbench[llama-cpp]')") from err
-            self._llm = Llama(model_path=str(self.gguf), n_ctx=self.n_ctx, seed=self.seed,
-                              n_threads=self.n_threads, verbose=False)
+            from harness.models.llama_cpp_load import open_llama
+
+            self._llm = open_llama(self.gguf, n_ctx=self.n_ctx, seed=self.seed,
+                                   n_threads=self.n_threads, verbose=False)
         return self._llm
 
     def chat(self, messages: Messages, max_tokens: int = 512,

@@ -117,30 +117,21 @@ class LlamaCppLM(TemplateLM):
             raise SlmbenchError(
                 "llama-cpp: llama-cpp-python is not installed (pip install 'slmbench[llama-cpp]')"
             ) from err
+        from harness.models.llama_cpp_load import open_llama
+
         self.gguf_path = _resolve_gguf(pretrained)
-        self.n_ctx = int(n_ctx)
         self.n_threads = int(n_threads) if n_threads not in (None, "") else os.cpu_count() or 1
         self.seed = int(seed) if seed not in (None, "") else None
         self._max_gen_toks = int(max_gen_toks)
         self._rng = random.Random(self.seed)
         self._device = "cpu" if int(n_gpu_layers) == 0 else "gpu"
-        try:
-            self.llm = llama_cpp.Llama(
-                model_path=str(self.gguf_path),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                n_batch=int(n_batch),
-                n_gpu_layers=int(n_gpu_layers),
-                seed=self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
-                logits_all=True,
-                verbose=_as_bool(verbose),
-            )
-        except (ValueError, RuntimeError, OSError) as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise SlmbenchError(
-                f"llama-cpp: cannot load GGUF {self.gguf_path}: {reason}"
-            ) from err
-        # n_ctx=0 asks llama.cpp for the model's trained context; read back what it chose.
+        self.llm = open_llama(
+            self.gguf_path, n_ctx=int(n_ctx), n_threads=self.n_threads, n_batch=int(n_batch),
+            n_gpu_layers=int(n_gpu_layers),
+            seed=self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
+            logits_all=True, verbose=_as_bool(verbose),
+        )
+        # The context actually granted (capped at the trained context; 0 means that one).
         self.n_ctx = int(self.llm.n_ctx())
         self._unknown_gen_keys_warned: set[str] = set()
 

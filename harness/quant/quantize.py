@@ -2,7 +2,8 @@
 
 Quantization goes through llama-cpp-python's binding of ``llama_model_quantize``, so the
 per-tensor type mixes (which tensors a ``Q4_K_M`` keeps at 6 bits, the fallbacks for rows
-that are not a multiple of 256) are exactly those of ``llama-quantize``.
+that are not a multiple of 256) are exactly those of ``llama-quantize``. It runs in a child
+process, so a file that crashes llama.cpp is a one-line error.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.child import failure_reason
 from harness.errors import SlmbenchError
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,28 @@ def _file_type_name(value: int | None) -> str:
     return name.removeprefix("MOSTLY_").removeprefix("ALL_")
 
 
+def open_gguf_reader(path: Path):
+    """``gguf.GGUFReader`` over ``path`` (memory-mapped: metadata only, no tensor is read).
+
+    Raises:
+        SlmbenchError: the file is missing or does not parse as GGUF.
+    """
+    import gguf
+
+    if not Path(path).is_file():
+        raise SlmbenchError(f"gguf: {path} does not exist")
+    try:
+        return gguf.GGUFReader(str(path))
+    except Exception as err:  # noqa: BLE001 - any parse failure means an unusable file
+        raise _unreadable(path, err) from err
+
+
+def _unreadable(path: Path, err: Exception) -> SlmbenchError:
+    detail = " ".join(str(err).split())[:200]
+    return SlmbenchError(f"gguf: {path} is not a readable GGUF file "
+                         f"({type(err).__name__}: {detail})")
+
+
 def read_gguf_summary(path: Path) -> GGUFSummary:
     """Architecture, file type, tensor and parameter counts, size and bits per weight.
 
@@ -67,14 +93,10 @@ def read_gguf_summary(path: Path) -> GGUFSummary:
     Raises:
         SlmbenchError: the file is missing, not a GGUF, or truncated.
     """
-    import gguf
-
     path = Path(path)
-    if not path.is_file():
-        raise SlmbenchError(f"gguf: {path} does not exist")
+    reader = open_gguf_reader(path)
     size = path.stat().st_size
     try:
-        reader = gguf.GGUFReader(str(path))
         fields = reader.fields
         arch_field = fields.get("general.architecture")
         arch = arch_field.contents() if arch_field is not None else "unknown"
@@ -82,9 +104,7 @@ def read_gguf_summary(path: Path) -> GGUFSummary:
         ftype = int(ftype_field.contents()) if ftype_field is not None else None
         tensors = list(reader.tensors)
     except Exception as err:  # noqa: BLE001 - any parse failure means an unusable file
-        detail = " ".join(str(err).split())[:200]
-        raise SlmbenchError(f"gguf: {path} is not a readable GGUF file "
-                            f"({type(err).__name__}: {detail})") from err
+        raise _unreadable(path, err) from err
     params = 0
     nbytes = 0
     types: dict[str, int] = {}
@@ -128,25 +148,39 @@ def quantize_gguf(src: Path, dst: Path, qtype: str, nthread: int = 0) -> Path:
         raise SlmbenchError(f"quantize: unknown type {qtype!r} for {src} "
                             f"(one of {', '.join(QTYPES)})")
     read_gguf_summary(src)  # a clear one-line error for a missing/corrupt input
-    import llama_cpp
-
-    llama_cpp.llama_backend_init()
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, QTYPES[key])
-    params.nthread = int(nthread)
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        code = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(),
-                                              ctypes.byref(params))
-        if code != 0:
-            raise SlmbenchError(f"quantize: llama.cpp failed (code {code}) to make {key} "
-                                f"from {src}")
+        # In a child process: llama.cpp may crash on a file it cannot handle, and that must
+        # cost this quantization, not the caller's process.
+        proc = subprocess.run([sys.executable, "-m", "harness.quant.quantize", str(src),
+                               str(tmp), key, str(int(nthread))],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SlmbenchError(f"quantize: llama.cpp failed to make {key} from {src}: "
+                                f"{failure_reason(proc)}")
         os.replace(tmp, dst)
     finally:
         if tmp.exists():
             tmp.unlink()
     log.info("quantize: %s -> %s (%s)", src, dst, key)
     return dst
+
+
+def _quantize(src: str, dst: str, key: str, nthread: int) -> int:
+    import llama_cpp
+
+    llama_cpp.llama_backend_init()
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, QTYPES[key])
+    params.nthread = nthread
+    code = llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(params))
+    if code != 0:
+        print(f"llama_model_quantize returned {code}", file=sys.stderr)
+    return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(_quantize(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))

@@ -1,0 +1,142 @@
+"""Open a GGUF with llama.cpp so that a bad file is a one-line error, never a dead process.
+
+llama.cpp is C++: a GGUF it cannot handle may segfault or abort inside ``Llama(...)`` or the
+first decode, which takes an lm-eval run (or a pytest session) down with no Python error and
+nothing saved. So before a file is first loaded in process, a child process loads it with the
+same settings and decodes a few tokens; only if the child survives does this process load
+it. The verdict is cached per file (path, size, mtime), llama-cpp-python version and
+settings, so the probe costs one extra load, once (about a second for the embedded model).
+
+Context is capped at what the model was trained with (``<arch>.context_length`` in the
+GGUF). Past it RoPE positions were never seen in training, and llama.cpp only warns
+("n_ctx_seq > n_ctx_train -- possible training context overflow"), so the cap is applied
+here and said in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.child import failure_reason
+from harness.errors import SlmbenchError
+from harness.hashing import sha256_json
+from harness.paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 600
+# What the probe decodes: enough to run every layer's kernels once.
+_PROBE_TEXT = b"The gNB schedules the UE on the PDSCH."
+
+
+def trained_context(path: str | os.PathLike) -> int | None:
+    """The context length the model was trained with, from the GGUF metadata (None if absent)."""
+    from harness.quant.quantize import open_gguf_reader
+
+    reader = open_gguf_reader(Path(path))
+    arch = reader.fields.get("general.architecture")
+    if arch is None:
+        return None
+    field = reader.fields.get(f"{arch.contents()}.context_length")
+    return int(field.contents()) if field is not None else None
+
+
+def capped_n_ctx(path: str | os.PathLike, requested: int) -> int:
+    """``requested`` context, or the trained context when it asks for more (or for 0)."""
+    trained = trained_context(path)
+    if trained is None:
+        return requested
+    if requested <= 0:
+        return trained
+    if requested > trained:
+        log.warning("llama-cpp: n_ctx=%d is more than %s was trained with (%d); using %d",
+                    requested, Path(path).name, trained, trained)
+        return trained
+    return requested
+
+
+def _probe_key(path: Path, settings: dict[str, Any]) -> str:
+    import llama_cpp
+
+    stat = path.stat()
+    return sha256_json([str(path.resolve()), stat.st_size, stat.st_mtime_ns,
+                        llama_cpp.__version__, sorted(settings.items())])[:24]
+
+
+def _probe_argv(path: Path, settings: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-m", "harness.models.llama_cpp_load", str(path),
+            json.dumps(settings)]
+
+
+def probe(path: str | os.PathLike, settings: dict[str, Any]) -> None:
+    """Load ``path`` with ``settings`` in a child process first; raise if the child dies.
+
+    Raises:
+        SlmbenchError: the child crashed, failed or hung, naming the file and the reason.
+    """
+    path = Path(path)
+    marker = cache_dir() / "llama_cpp_probes" / f"{_probe_key(path, settings)}.ok"
+    if marker.is_file():
+        return
+    try:
+        proc = subprocess.run(_probe_argv(path, settings), capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise SlmbenchError(f"llama-cpp: loading GGUF {path} did not finish in "
+                            f"{PROBE_TIMEOUT_S} s") from None
+    if proc.returncode != 0:
+        who = "llama.cpp " if proc.returncode < 0 else ""
+        raise SlmbenchError(f"llama-cpp: cannot load GGUF {path}: {who}{failure_reason(proc)}")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+
+
+def open_llama(path: str | os.PathLike, *, n_ctx: int, isolate: bool = True,
+               **settings: Any):
+    """``llama_cpp.Llama`` for ``path``, with context capped and (by default) probed first.
+
+    Args:
+        path: A GGUF file (checked to be one before llama.cpp sees it).
+        n_ctx: Requested context; capped at the trained context, 0 means the trained one.
+        isolate: Probe the load in a child process first. Callers that already run in a
+            throwaway process of their own (the bench worker) pass False.
+        **settings: Further ``Llama`` keyword arguments (JSON-serialisable).
+
+    Raises:
+        SlmbenchError: not a GGUF, or llama.cpp refused or crashed on it.
+    """
+    import llama_cpp
+
+    from harness.quant.quantize import read_gguf_summary
+
+    path = Path(path)
+    read_gguf_summary(path)  # one-line error for a missing, foreign or truncated file
+    settings = {**settings, "n_ctx": capped_n_ctx(path, int(n_ctx))}
+    if isolate:
+        probe(path, settings)
+    try:
+        return llama_cpp.Llama(model_path=str(path), **settings)
+    except (ValueError, RuntimeError, OSError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SlmbenchError(f"llama-cpp: cannot load GGUF {path}: {reason}") from err
+
+
+def _probe_main(path: str, settings_json: str) -> None:
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=path, **json.loads(settings_json))
+    tokens = llm.tokenize(_PROBE_TEXT, add_bos=True)[: max(2, min(16, llm.n_ctx() - 1))]
+    llm.eval(tokens)
+    llm.close()
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown: only the load and the decode are on trial
+
+
+if __name__ == "__main__":
+    _probe_main(sys.argv[1], sys.argv[2])

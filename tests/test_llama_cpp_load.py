@@ -1,0 +1,111 @@
+"""Opening GGUFs with llama.cpp: context capped at the trained one, crashes kept out of process.
+
+The first failure on a fresh machine (issue 11) was a bench worker asking llama.cpp for
+n_ctx=2048 on a model trained with 512, and a native crash that took pytest down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+from tiny_models import build_tiny_base
+
+from harness.child import failure_reason
+from harness.errors import SlmbenchError
+
+llama_cpp = pytest.importorskip("llama_cpp")
+
+from harness.models import llama_cpp_load  # noqa: E402 - after the importorskip
+
+
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory):
+    """A 2-layer Llama exported to GGUF, trained context 512 (max_position_embeddings)."""
+    from harness.quant.gguf_export import export_gguf
+
+    root = tmp_path_factory.mktemp("tiny_gguf")
+    base, config = build_tiny_base(root / "base", hidden_size=64)
+    assert config.max_position_embeddings == 512
+    return export_gguf(base, root / "tiny.f32.gguf", dtype="f32")
+
+
+@pytest.fixture(autouse=True)
+def _private_probe_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path / "cache"))
+
+
+def test_trained_context_comes_from_the_gguf(tiny_gguf):
+    from harness.models.embedded import gguf_path
+
+    assert llama_cpp_load.trained_context(tiny_gguf) == 512
+    assert llama_cpp_load.trained_context(gguf_path()) == 8192  # SmolLM2-135M
+
+
+def test_context_is_capped_at_the_trained_one_and_said(tiny_gguf, caplog):
+    with caplog.at_level(logging.WARNING):
+        assert llama_cpp_load.capped_n_ctx(tiny_gguf, 2048) == 512
+    assert "n_ctx=2048 is more than tiny.f32.gguf was trained with (512)" in caplog.text
+    assert llama_cpp_load.capped_n_ctx(tiny_gguf, 256) == 256
+    assert llama_cpp_load.capped_n_ctx(tiny_gguf, 0) == 512
+
+
+def test_lm_eval_model_and_bench_engine_never_exceed_the_trained_context(tiny_gguf):
+    from harness.bench.engines import LlamaCppEngine
+    from harness.models.llama_cpp_lm import LlamaCppLM
+
+    lm = LlamaCppLM(pretrained=str(tiny_gguf), n_ctx=2048, n_threads=1)
+    assert lm.max_length == 512
+    engine = LlamaCppEngine(str(tiny_gguf), n_threads=1, n_ctx=2048)
+    engine.load()
+    assert engine.llm.n_ctx() == 512
+    timing = engine.timed_request(engine.tokenize("The gNB schedules the UE."), 3)
+    assert timing.gen_tokens == 3 and timing.total_s > 0
+
+
+def test_a_load_that_crashes_llama_cpp_is_a_one_line_error(tiny_gguf, monkeypatch):
+    crash = [sys.executable, "-c",
+             "import sys, ctypes; print('llama_context: n_ctx_seq (2048) > n_ctx_train (512)',"
+             " file=sys.stderr, flush=True); ctypes.string_at(0)"]
+    monkeypatch.setattr(llama_cpp_load, "_probe_argv", lambda path, settings: crash)
+    with pytest.raises(SlmbenchError) as err:
+        llama_cpp_load.open_llama(tiny_gguf, n_ctx=256, n_threads=1, verbose=False)
+    message = str(err.value)
+    assert len(message.splitlines()) == 1
+    assert message.startswith(f"llama-cpp: cannot load GGUF {tiny_gguf}: llama.cpp crashed "
+                              "(SIGSEGV); last output: llama_context: n_ctx_seq")
+
+
+def test_a_probed_file_is_not_probed_again(tiny_gguf, monkeypatch):
+    calls = []
+    real = subprocess.run
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(llama_cpp_load.subprocess, "run", counting)
+    for _ in range(2):
+        llm = llama_cpp_load.open_llama(tiny_gguf, n_ctx=256, n_threads=1, verbose=False)
+        assert llm.n_ctx() == 256
+        llm.close()
+    assert len(calls) == 1
+    # Other settings are another probe (a crash can depend on them).
+    llama_cpp_load.open_llama(tiny_gguf, n_ctx=512, n_threads=1, verbose=False).close()
+    assert len(calls) == 2
+
+
+def test_not_a_gguf_never_reaches_llama_cpp(tmp_path):
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 32)
+    with pytest.raises(SlmbenchError, match="model.gguf is not a readable GGUF"):
+        llama_cpp_load.open_llama(fake, n_ctx=128)
+
+
+def test_failure_reason_names_the_signal_before_the_last_log_line():
+    crashed = subprocess.CompletedProcess([], -11, "", "loading\nllama_context: warn\n")
+    assert failure_reason(crashed) == "crashed (SIGSEGV); last output: llama_context: warn"
+    failed = subprocess.CompletedProcess([], 1, "", "Traceback\nValueError: bad file\n")
+    assert failure_reason(failed) == "ValueError: bad file"
