@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Refresh constraints.txt, the lock of tested versions that scripts/_venv.sh installs.
+#
+#   bash scripts/lock.sh && SLMBENCH_VENV=/tmp/locked bash .ci/run
+#
+# Resolves the newest versions that pyproject.toml allows (with CPU torch) in a throwaway
+# virtualenv and freezes them. Commit the new lock on its own, after the full suite has
+# passed on it (the second command above); never edit it by hand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=$(mktemp -d)/venv
+trap 'rm -rf "$(dirname "$venv")"' EXIT
+python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --upgrade pip setuptools
+"$venv/bin/python" -m pip install -q "torch==2.13.0"
+# Every extra that installs on a CPU machine without clashing pins (not gptq, vllm, qlora).
+"$venv/bin/python" -m pip install -q -e ".[test,server]"
+{
+  echo "# The lock: exact versions the test suite passed on (CPU, Python $("$venv/bin/python" -c \
+'import platform; print(platform.python_version())')), made by scripts/lock.sh on $(date -u +%F)."
+  echo "# Installed by scripts/_venv.sh as pip constraints; refresh with scripts/lock.sh."
+  "$venv/bin/python" -m pip freeze --all --exclude-editable \
+    | sed -e 's/^torch==\([^+]*\)+cpu$/torch==\1/' | LC_ALL=C sort -f
+} > constraints.txt.new
+mv constraints.txt.new constraints.txt
+echo "lock: wrote constraints.txt ($(grep -vc '^#' constraints.txt) packages)"
