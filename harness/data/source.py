@@ -43,8 +43,8 @@ def local_files(bench: Benchmark, data_dir: Path) -> list[Path]:
     """The files for ``bench`` under ``data_dir``, or [] when it holds none.
 
     Accepted layouts: ``<dir>/<name or hub config>/`` with raw upstream files, canonical
-    JSONL/JSON, or parquet shards; or single files ``<dir>/<name>.jsonl`` and the
-    ``ot-lite`` style ``<dir>/test_<config>.json``.
+    JSONL (plain or gzipped)/JSON, or parquet shards; or single files ``<dir>/<name>.jsonl``
+    (or ``.jsonl.gz``) and the ``ot-lite`` style ``<dir>/test_<config>.json``.
     """
     for folder in (data_dir / bench.name, data_dir / bench.hub_config):
         if folder.is_dir():
@@ -53,7 +53,7 @@ def local_files(bench: Benchmark, data_dir: Path) -> list[Path]:
                 if found:
                     return found
     for stem in (bench.name, bench.hub_config, f"test_{bench.hub_config}"):
-        for suffix in (".jsonl", ".json", ".parquet"):
+        for suffix in (".jsonl", ".jsonl.gz", ".json", ".parquet"):
             if (data_dir / f"{stem}{suffix}").is_file():
                 return [data_dir / f"{stem}{suffix}"]
     return []
@@ -71,8 +71,8 @@ def _rows_from_local(bench: Benchmark, data_dir: Path) -> tuple[str, list[RawRow
     if not files:
         raise SlmbenchError(
             f"data dir {data_dir} has no files for {bench.name} (looked for "
-            f"{bench.name}/ or {bench.hub_config}/ with TeleQnA.txt, fin_*.json, *.jsonl, "
-            f"*.parquet or *.json; or {bench.name}.jsonl)"
+            f"{bench.name}/ or {bench.hub_config}/ with "
+            f"{', '.join(pattern for pattern, _ in LOCAL_READERS)}; or {bench.name}.jsonl)"
         )
     rows: list[RawRow] = []
     for path in files:
