@@ -45,8 +45,9 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     from harness.data.source import LOAD_REPORTS, load_splits
 
     table = Table(title="slmbench data")
+    # The name never wraps or gets cut: in 80 columns "three_gpp_tsg" became "three_gpp_…".
     for col in ("benchmark", "train", "validation", "test", "duplicates", "skipped", "source"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "benchmark")
     for name in args.benchmarks:
         parts = load_splits(name, data_dir=args.data_dir, seed=args.seed)
         report = LOAD_REPORTS[name]

@@ -19,6 +19,9 @@ class Benchmark:
     title: str
     # Generated offline by harness/data/synth (no Hub config); a local data dir may override.
     synthetic: bool = False
+    # Source fields that give the answer away: dropped at import, so that no prompt, few-shot
+    # example or training text built from a record can ever show them to the model.
+    leaks_answer: tuple[str, ...] = ()
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -26,7 +29,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     for b in (
         Benchmark("teleqna", "teleqna", "mcq", "TeleQnA"),
         Benchmark("sixg_bench", "sixg_bench", "mcq", "6G-Bench"),
-        Benchmark("three_gpp_tsg", "3gpp_tsg", "label", "3GPP-TSG"),
+        # file_name is the tdoc number, whose prefix names the working group (S4- is SA4).
+        Benchmark("three_gpp_tsg", "3gpp_tsg", "label", "3GPP-TSG", leaks_answer=("file_name",)),
         Benchmark("oranbench", "oranbench", "mcq", "ORANBench"),
         Benchmark("srsranbench", "srsranbench", "mcq", "srsRANBench"),
         Benchmark("teletables", "teletables", "mcq", "TeleTables"),

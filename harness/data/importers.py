@@ -8,8 +8,10 @@ whole file is unreadable.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,17 +25,46 @@ Reader = Callable[[Path], Iterator[RawRow]]
 _OPTION_PREFIX = re.compile(r"^\s*\(?\d+[.)]\s*")
 
 
+def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Numbered raw lines, streamed (gunzipped for ``.gz``) so a big file never sits in memory.
+
+    Only a file that cannot be read at all, or whose gzip stream is broken, raises: the
+    rows before the break would otherwise load as if they were the whole benchmark.
+    """
+    lineno = 0
+    try:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            for lineno, line in enumerate(fh, 1):
+                yield lineno, line
+    except (OSError, EOFError, zlib.error) as err:
+        what = "not a readable gzip file" if path.name.endswith(".gz") else "unreadable"
+        if lineno:
+            what = f"{what}: stream broken after line {lineno}"
+        raise SlmbenchError(f"{path}: {what} ({err})") from err
+
+
 def _json_lines(path: Path) -> Iterator[tuple[str, Any]]:
-    """Each non-blank line of a JSON-lines file, parsed, or a RowError naming the line."""
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name} line {lineno}"
-            try:
-                yield where, json.loads(line)
-            except ValueError as err:
-                yield where, RowError(f"invalid JSON ({getattr(err, 'msg', err)})")
+    """Each non-blank line of a JSON-lines file, parsed, or a RowError naming the line.
+
+    Lines are decoded one by one, so invalid UTF-8 costs only its own row.
+    """
+    for lineno, raw in _raw_lines(path):
+        where = f"{path.name} line {lineno}"
+        try:
+            # A BOM is legal at the start of a UTF-8 file, and json.loads rejects it.
+            line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError as err:
+            yield where, RowError(f"invalid UTF-8 at byte {err.start} of the line")
+            continue
+        if not line.strip():
+            continue
+        try:
+            # Without its newline, a line cut short reads "Unterminated string", not
+            # "Invalid control character".
+            yield where, json.loads(line.rstrip("\r\n"))
+        except ValueError as err:
+            yield where, RowError(f"invalid JSON ({getattr(err, 'msg', err)})")
 
 
 def read_teleqna_txt(path: Path) -> Iterator[RawRow]:
@@ -67,31 +98,50 @@ def read_teleqna_txt(path: Path) -> Iterator[RawRow]:
         }
 
 
-def read_oranbench_json(path: Path) -> Iterator[RawRow]:
-    """ORAN-Bench-13K ``fin_*.json``: one ``[question, ["1. opt", ...], "K"]`` array per line."""
-    difficulty = {"E": "easy", "M": "medium", "H": "hard"}.get(path.stem.split("_")[-1], "")
+def _option_arrays(path: Path, subject: str) -> Iterator[RawRow]:
+    """``[question, ["1. opt", ...], "K"]`` per line (ORAN-Bench-13K and srsRANBench)."""
     for where, row in _json_lines(path):
-        try:
-            if isinstance(row, RowError):
-                raise row
-            question, options, answer = row
-        except (RowError, ValueError, TypeError) as err:
-            yield where, RowError(f"not a [question, options, answer] array ({err})")
+        if isinstance(row, RowError):
+            yield where, row
             continue
+        if not isinstance(row, list) or len(row) != 3:
+            yield where, RowError("not a [question, options, answer] array")
+            continue
+        question, options, answer = row
         if not isinstance(options, list):
-            yield where, RowError("options is not a list")
+            yield where, RowError(f"options is a {type(options).__name__}, not a list")
+            continue
+        wrong = next((i for i, o in enumerate(options, 1) if not isinstance(o, str)), None)
+        if wrong is not None:
+            yield where, RowError(f"option {wrong} is a {type(options[wrong - 1]).__name__}, "
+                                  "not text")
             continue
         try:
+            if isinstance(answer, bool) or not isinstance(answer, (str, int)):
+                raise ValueError
             index = int(str(answer).strip()) - 1
+            if index < 0:
+                raise ValueError
         except ValueError:
             yield where, RowError(f"answer {answer!r} is not a 1-based option number")
             continue
         yield where, {
             "question": question,
-            "choices": [_OPTION_PREFIX.sub("", str(o)) for o in options],
+            "choices": [_OPTION_PREFIX.sub("", o) for o in options],
             "answer": index,
-            "subject": difficulty,
+            "subject": subject,
         }
+
+
+def read_oranbench_json(path: Path) -> Iterator[RawRow]:
+    """ORAN-Bench-13K ``fin_*.json``; the file's E/M/H suffix becomes the ``subject``."""
+    difficulty = {"E": "easy", "M": "medium", "H": "hard"}.get(path.stem.split("_")[-1], "")
+    return _option_arrays(path, difficulty)
+
+
+def read_srsranbench_json(path: Path) -> Iterator[RawRow]:
+    """The upstream ``srsRANBench.json``: ORAN-Bench's array per line, despite the name."""
+    return _option_arrays(path, "")
 
 
 def _canonical_fields(row: Any) -> dict[str, Any] | RowError:
@@ -115,7 +165,7 @@ def _scalar(value: Any) -> bool:
 
 
 def read_canonical_jsonl(path: Path) -> Iterator[RawRow]:
-    """Canonical JSONL in the ``ot-full`` schema, one record per line."""
+    """Canonical JSONL in the ``ot-full`` schema, one record per line, plain or gzipped."""
     for where, row in _json_lines(path):
         yield where, row if isinstance(row, RowError) else _canonical_fields(row)
 
@@ -154,7 +204,9 @@ def hub_rows(name: str, dataset: Any) -> Iterator[RawRow]:
 LOCAL_READERS: list[tuple[str, Reader]] = [
     ("TeleQnA.txt", read_teleqna_txt),
     ("fin_*.json", read_oranbench_json),
+    ("srsRANBench.json", read_srsranbench_json),
     ("*.jsonl", read_canonical_jsonl),
+    ("*.jsonl.gz", read_canonical_jsonl),
     ("*.parquet", read_parquet),
     ("*.json", read_canonical_json),
 ]

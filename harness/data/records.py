@@ -2,7 +2,8 @@
 
 A record is a plain dict so that it goes straight into ``datasets.Dataset``:
 ``id``, ``question``, ``choices`` (list, empty for free-answer tasks), ``answer``
-(0-based int for multiple choice, str for labels and numbers) and ``subject``.
+(0-based int for multiple choice, str for labels and reference texts, float for numbers)
+and ``subject``.
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ def make_record(
     choices = [] if choices is None else choices
     if not isinstance(choices, (list, tuple)):
         raise RowError(f"'choices' must be a list, got {type(choices).__name__}")
+    for number, choice in enumerate(choices, 1):
+        if isinstance(choice, (list, dict)):
+            raise RowError(f"choice {number} is a {type(choice).__name__}, not text")
     choices = [str(c).strip() if c is not None else "" for c in choices]
+    _check_unicode(question, choices, answer, subject, *(extra or {}).values())
     if kind == "mcq":
         if len(choices) < 2:
             raise RowError(f"needs at least 2 choices, got {len(choices)}")
@@ -74,15 +79,20 @@ def make_record(
     elif kind == "label":
         if answer is None or not str(answer).strip():
             raise RowError("missing or empty 'answer' label")
+        if isinstance(answer, bool) or not isinstance(answer, (str, int)):
+            raise RowError(f"'answer' label must be text, got {type(answer).__name__}")
         answer = str(answer).strip()
     elif kind == "text":  # free-form reference answer (judged, or scored by overlap)
         if not isinstance(answer, str) or not answer.strip():
             raise RowError("missing or empty reference 'answer'")
         answer = answer.strip()
     elif kind == "numeric":
-        if parse_number(answer) is None:
+        # A float, not its text: the scorer compares numbers, and a gold "12" that arrives
+        # as int would otherwise read as option index 12 wherever an int means a letter.
+        number = parse_number(answer)
+        if number is None:
             raise RowError(f"'answer' is not a number: {answer!r}")
-        answer = str(answer).strip()
+        answer = number
     record = {
         "id": stable_id(question, choices),
         "question": question.strip(),
@@ -93,6 +103,23 @@ def make_record(
     if extra:
         record.update(extra)
     return record
+
+
+def _check_unicode(*values: Any) -> None:
+    r"""Reject text that UTF-8 cannot encode, as a RowError naming the row.
+
+    A JSON ``\ud800`` escape decodes to a lone surrogate, which would otherwise crash the id
+    hash or Arrow far from the row at fault.
+    """
+    for value in values:
+        texts = value if isinstance(value, (list, tuple)) else [value]
+        for text in texts:
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as err:
+                    raise RowError(f"text is not valid Unicode (lone surrogate at character "
+                                   f"{err.start})") from None
 
 
 @dataclass
@@ -109,7 +136,9 @@ class LoadReport:
     sha256: str | None = None
 
     def skip(self, where: str, err: Exception) -> None:
-        self.skipped.append(f"{where}: {err}")
+        # One line each, of bounded length: a row's text can hold newlines or be huge.
+        message = f"{where}: {err}".replace("\r", "\\r").replace("\n", "\\n")
+        self.skipped.append(message if len(message) <= 300 else message[:299] + "…")
 
     def summary(self) -> str:
         line = f"{self.benchmark}: kept {self.kept} rows from {self.source}"

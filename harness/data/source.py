@@ -10,8 +10,10 @@ Precedence of data sources: ``--metadata '{"data_dir": ...}'``, then the
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,8 @@ def local_files(bench: Benchmark, data_dir: Path) -> list[Path]:
     """The files for ``bench`` under ``data_dir``, or [] when it holds none.
 
     Accepted layouts: ``<dir>/<name or hub config>/`` with raw upstream files, canonical
-    JSONL/JSON, or parquet shards; or single files ``<dir>/<name>.jsonl`` and the
-    ``ot-lite`` style ``<dir>/test_<config>.json``.
+    JSONL (plain or gzipped)/JSON, or parquet shards; or single files ``<dir>/<name>.jsonl``
+    (or ``.jsonl.gz``) and the ``ot-lite`` style ``<dir>/test_<config>.json``.
     """
     for folder in (data_dir / bench.name, data_dir / bench.hub_config):
         if folder.is_dir():
@@ -53,7 +55,7 @@ def local_files(bench: Benchmark, data_dir: Path) -> list[Path]:
                 if found:
                     return found
     for stem in (bench.name, bench.hub_config, f"test_{bench.hub_config}"):
-        for suffix in (".jsonl", ".json", ".parquet"):
+        for suffix in (".jsonl", ".jsonl.gz", ".json", ".parquet"):
             if (data_dir / f"{stem}{suffix}").is_file():
                 return [data_dir / f"{stem}{suffix}"]
     return []
@@ -71,8 +73,8 @@ def _rows_from_local(bench: Benchmark, data_dir: Path) -> tuple[str, list[RawRow
     if not files:
         raise SlmbenchError(
             f"data dir {data_dir} has no files for {bench.name} (looked for "
-            f"{bench.name}/ or {bench.hub_config}/ with TeleQnA.txt, fin_*.json, *.jsonl, "
-            f"*.parquet or *.json; or {bench.name}.jsonl)"
+            f"{bench.name}/ or {bench.hub_config}/ with "
+            f"{', '.join(pattern for pattern, _ in LOCAL_READERS)}; or {bench.name}.jsonl)"
         )
     rows: list[RawRow] = []
     for path in files:
@@ -108,23 +110,43 @@ def _rows_from_synthetic(bench: Benchmark) -> tuple[str, list[RawRow]]:
 
 
 def build_records(bench: Benchmark, rows: list[RawRow], source: str) -> tuple[list, LoadReport]:
-    """Validate rows into records; bad rows and exact duplicates are counted, not fatal."""
+    """Validate rows into records; bad rows and exact duplicates are counted, not fatal.
+
+    The outcome depends on the set of rows, never on their order: a question that appears
+    with two different answers is dropped in every copy (keeping the first would let row
+    order pick the gold answer), and of exact duplicates the same copy is kept whatever
+    the order.
+    """
     report = LoadReport(benchmark=bench.name, source=source)
-    records, seen = [], set()
+    valid: list[tuple[str, dict[str, Any]]] = []
     for where, fields in rows:
         if isinstance(fields, RowError):
             report.skip(where, fields)
             continue
+        if bench.leaks_answer and fields.get("extra"):
+            fields = {**fields, "extra": {k: v for k, v in fields["extra"].items()
+                                          if k not in bench.leaks_answer}}
         try:
-            record = make_record(kind=bench.kind, **fields)
+            valid.append((where, make_record(kind=bench.kind, **fields)))
         except RowError as err:
             report.skip(where, err)
+    by_id: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for where, record in _consistent_extras(valid, report):
+        by_id.setdefault(record["id"], []).append((where, record))
+    records = []
+    for copies in by_id.values():
+        answers = {json.dumps(r["answer"]) for _, r in copies}
+        if len(answers) > 1:
+            for where, record in copies:
+                other_where, other = next((w, r) for w, r in copies
+                                          if r["answer"] != record["answer"])
+                report.skip(where, RowError(
+                    f"same question as {other_where} with another answer "
+                    f"({record['answer']!r} here, {other['answer']!r} there); "
+                    "every copy dropped"))
             continue
-        if record["id"] in seen:
-            report.duplicates += 1
-            continue
-        seen.add(record["id"])
-        records.append(record)
+        report.duplicates += len(copies) - 1
+        records.append(min((r for _, r in copies), key=sha256_json))
     report.kept = len(records)
     report.sha256 = sha256_json(sorted(records, key=lambda r: r["id"]))
     if not records:
@@ -134,6 +156,42 @@ def build_records(bench: Benchmark, rows: list[RawRow], source: str) -> tuple[li
         for r in records:
             r["labels"] = labels
     return records, report
+
+
+_CORE = {"id", "question", "choices", "answer", "subject"}
+
+
+def _type_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if isinstance(value, (int, float)) else type(value).__name__
+
+
+def _consistent_extras(valid: list[tuple[str, dict[str, Any]]],
+                       report: LoadReport) -> list[tuple[str, dict[str, Any]]]:
+    """Rows whose extra fields have the type most rows give them; the others are skipped.
+
+    Arrow types a column once, so one row with ``"difficult": "yes"`` among booleans would
+    crash ``Dataset.from_list`` for the whole benchmark instead of costing its own row.
+    """
+    counts: dict[str, Counter] = {}
+    for _, record in valid:
+        for key, value in record.items():
+            if key not in _CORE and _type_name(value):
+                counts.setdefault(key, Counter())[_type_name(value)] += 1
+    usual = {key: min(c, key=lambda t: (-c[t], t)) for key, c in counts.items() if len(c) > 1}
+    kept = []
+    for where, record in valid:
+        odd = next((k for k in usual if _type_name(record.get(k)) not in (None, usual[k])),
+                   None)
+        if odd is None:
+            kept.append((where, record))
+        else:
+            report.skip(where, RowError(f"field {odd!r} is a {_type_name(record[odd])}, "
+                                        f"other rows have a {usual[odd]}"))
+    return kept
 
 
 def resolve_data_dir(data_dir: Any) -> Path | None:
