@@ -7,13 +7,20 @@ printed just before the crash, so the signal has to be named first, or the reaso
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 
 
-def failure_reason(proc: subprocess.CompletedProcess) -> str:
+def failure_reason(proc: subprocess.CompletedProcess, telling: str | None = None) -> str:
+    """One line on why ``proc`` failed; ``telling`` is a regex for the line worth quoting.
+
+    Without it the last stderr line is quoted (a Python error's message). Native aborts
+    print their assertion and then a backtrace, so callers name what to look for.
+    """
     lines = [ln.strip() for ln in (proc.stderr or "").splitlines() if ln.strip()]
-    last = lines[-1] if lines else "no output"
+    found = [ln for ln in lines if telling and re.search(telling, ln)]
+    last = (found or lines or ["no output"])[-1]
     if proc.returncode is not None and proc.returncode < 0:
         try:
             name = signal.Signals(-proc.returncode).name

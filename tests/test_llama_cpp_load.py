@@ -78,6 +78,27 @@ def test_a_load_that_crashes_llama_cpp_is_a_one_line_error(tiny_gguf, monkeypatc
                               "(SIGSEGV); last output: llama_context: n_ctx_seq")
 
 
+def test_a_gguf_that_aborts_llama_cpp_is_a_one_line_error(tiny_gguf, tmp_path):
+    """A real native crash: zero layers makes llama.cpp's loader abort the process."""
+    import shutil
+
+    import gguf
+
+    bad = tmp_path / "zero_layers.gguf"
+    shutil.copy(tiny_gguf, bad)
+    reader = gguf.GGUFReader(str(bad), "r+")
+    field = reader.fields["llama.block_count"]
+    field.parts[field.data[0]][0] = 0
+    del reader
+    with pytest.raises(SlmbenchError) as err:
+        llama_cpp_load.open_llama(bad, n_ctx=256, n_threads=1, verbose=False)
+    message = str(err.value)
+    assert len(message.splitlines()) == 1
+    assert message.startswith(f"llama-cpp: cannot load GGUF {bad}: llama.cpp crashed (SIGABRT)")
+    assert "GGML_ASSERT(hparams.n_layer_all > 0" in message
+    assert not list((tmp_path / "cache").rglob("*.ok"))  # a crash is never cached as good
+
+
 def test_a_probed_file_is_not_probed_again(tiny_gguf, monkeypatch):
     calls = []
     real = subprocess.run

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,8 @@ from harness.paths import cache_dir
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 600
+# llama.cpp's own account of a failure, among its log lines and an abort's backtrace.
+_LLAMA_ERROR = r"GGML_ASSERT|GGML_ABORT|error|failed|Error"
 # What the probe decodes: enough to run every layer's kernels once.
 _PROBE_TEXT = b"The gNB schedules the UE on the PDSCH."
 
@@ -92,7 +95,8 @@ def probe(path: str | os.PathLike, settings: dict[str, Any]) -> None:
                             f"{PROBE_TIMEOUT_S} s") from None
     if proc.returncode != 0:
         who = "llama.cpp " if proc.returncode < 0 else ""
-        raise SlmbenchError(f"llama-cpp: cannot load GGUF {path}: {who}{failure_reason(proc)}")
+        reason = re.sub(r"\S*/vendor/", "", failure_reason(proc, telling=_LLAMA_ERROR))
+        raise SlmbenchError(f"llama-cpp: cannot load GGUF {path}: {who}{reason}")
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
 
@@ -130,7 +134,8 @@ def open_llama(path: str | os.PathLike, *, n_ctx: int, isolate: bool = True,
 def _probe_main(path: str, settings_json: str) -> None:
     import llama_cpp
 
-    llm = llama_cpp.Llama(model_path=path, **json.loads(settings_json))
+    # Verbose, so that an assertion that aborts llama.cpp is on stderr for the parent to quote.
+    llm = llama_cpp.Llama(model_path=path, **{**json.loads(settings_json), "verbose": True})
     tokens = llm.tokenize(_PROBE_TEXT, add_bos=True)[: max(2, min(16, llm.n_ctx() - 1))]
     llm.eval(tokens)
     llm.close()
