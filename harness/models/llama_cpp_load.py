@@ -40,26 +40,24 @@ _PROBE_TEXT = b"The gNB schedules the UE on the PDSCH."
 
 def trained_context(path: str | os.PathLike) -> int | None:
     """The context length the model was trained with, from the GGUF metadata (None if absent)."""
-    from harness.quant.quantize import open_gguf_reader
+    from harness.quant.quantize import read_gguf_summary
 
-    reader = open_gguf_reader(Path(path))
-    arch = reader.fields.get("general.architecture")
-    if arch is None:
-        return None
-    field = reader.fields.get(f"{arch.contents()}.context_length")
-    return int(field.contents()) if field is not None else None
+    return read_gguf_summary(Path(path)).context_length
 
 
 def capped_n_ctx(path: str | os.PathLike, requested: int) -> int:
     """``requested`` context, or the trained context when it asks for more (or for 0)."""
-    trained = trained_context(path)
+    return _cap(requested, trained_context(path), Path(path).name)
+
+
+def _cap(requested: int, trained: int | None, name: str) -> int:
     if trained is None:
         return requested
     if requested <= 0:
         return trained
     if requested > trained:
         log.warning("llama-cpp: n_ctx=%d is more than %s was trained with (%d); using %d",
-                    requested, Path(path).name, trained, trained)
+                    requested, name, trained, trained)
         return trained
     return requested
 
@@ -75,6 +73,12 @@ def _probe_key(path: Path, settings: dict[str, Any]) -> str:
 def _probe_argv(path: Path, settings: dict[str, Any]) -> list[str]:
     return [sys.executable, "-m", "harness.models.llama_cpp_load", str(path),
             json.dumps(settings)]
+
+
+def llama_failure(proc: subprocess.CompletedProcess) -> str:
+    """Why a child running llama.cpp failed: its signal, and llama.cpp's own error line."""
+    who = "llama.cpp " if proc.returncode < 0 else ""
+    return who + re.sub(r"\S*/vendor/", "", failure_reason(proc, telling=_LLAMA_ERROR))
 
 
 def probe(path: str | os.PathLike, settings: dict[str, Any]) -> None:
@@ -94,9 +98,7 @@ def probe(path: str | os.PathLike, settings: dict[str, Any]) -> None:
         raise SlmbenchError(f"llama-cpp: loading GGUF {path} did not finish in "
                             f"{PROBE_TIMEOUT_S} s") from None
     if proc.returncode != 0:
-        who = "llama.cpp " if proc.returncode < 0 else ""
-        reason = re.sub(r"\S*/vendor/", "", failure_reason(proc, telling=_LLAMA_ERROR))
-        raise SlmbenchError(f"llama-cpp: cannot load GGUF {path}: {who}{reason}")
+        raise SlmbenchError(f"llama-cpp: cannot load GGUF {path}: {llama_failure(proc)}")
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
 
@@ -120,8 +122,8 @@ def open_llama(path: str | os.PathLike, *, n_ctx: int, isolate: bool = True,
     from harness.quant.quantize import read_gguf_summary
 
     path = Path(path)
-    read_gguf_summary(path)  # one-line error for a missing, foreign or truncated file
-    settings = {**settings, "n_ctx": capped_n_ctx(path, int(n_ctx))}
+    summary = read_gguf_summary(path)  # one-line error for a missing, foreign or truncated file
+    settings = {**settings, "n_ctx": _cap(int(n_ctx), summary.context_length, path.name)}
     if isolate:
         probe(path, settings)
     try:

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.child import failure_reason
 from harness.errors import SlmbenchError
 
 log = logging.getLogger(__name__)
@@ -44,6 +43,8 @@ class GGUFSummary:
     file_size: int
     bits_per_weight: float
     tensor_types: dict[str, int] = field(default_factory=dict)
+    # ``<arch>.context_length``: the context the model was trained with (None if unstated).
+    context_length: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,28 +62,6 @@ def _file_type_name(value: int | None) -> str:
     return name.removeprefix("MOSTLY_").removeprefix("ALL_")
 
 
-def open_gguf_reader(path: Path):
-    """``gguf.GGUFReader`` over ``path`` (memory-mapped: metadata only, no tensor is read).
-
-    Raises:
-        SlmbenchError: the file is missing or does not parse as GGUF.
-    """
-    import gguf
-
-    if not Path(path).is_file():
-        raise SlmbenchError(f"gguf: {path} does not exist")
-    try:
-        return gguf.GGUFReader(str(path))
-    except Exception as err:  # noqa: BLE001 - any parse failure means an unusable file
-        raise _unreadable(path, err) from err
-
-
-def _unreadable(path: Path, err: Exception) -> SlmbenchError:
-    detail = " ".join(str(err).split())[:200]
-    return SlmbenchError(f"gguf: {path} is not a readable GGUF file "
-                         f"({type(err).__name__}: {detail})")
-
-
 def read_gguf_summary(path: Path) -> GGUFSummary:
     """Architecture, file type, tensor and parameter counts, size and bits per weight.
 
@@ -93,18 +72,26 @@ def read_gguf_summary(path: Path) -> GGUFSummary:
     Raises:
         SlmbenchError: the file is missing, not a GGUF, or truncated.
     """
+    import gguf
+
     path = Path(path)
-    reader = open_gguf_reader(path)
+    if not path.is_file():
+        raise SlmbenchError(f"gguf: {path} does not exist")
     size = path.stat().st_size
     try:
+        reader = gguf.GGUFReader(str(path))
         fields = reader.fields
         arch_field = fields.get("general.architecture")
         arch = arch_field.contents() if arch_field is not None else "unknown"
         ftype_field = fields.get("general.file_type")
         ftype = int(ftype_field.contents()) if ftype_field is not None else None
+        context_field = fields.get(f"{arch}.context_length")
+        context = int(context_field.contents()) if context_field is not None else None
         tensors = list(reader.tensors)
     except Exception as err:  # noqa: BLE001 - any parse failure means an unusable file
-        raise _unreadable(path, err) from err
+        detail = " ".join(str(err).split())[:200]
+        raise SlmbenchError(f"gguf: {path} is not a readable GGUF file "
+                            f"({type(err).__name__}: {detail})") from err
     params = 0
     nbytes = 0
     types: dict[str, int] = {}
@@ -120,7 +107,7 @@ def read_gguf_summary(path: Path) -> GGUFSummary:
         path=str(path), architecture=str(arch), file_type=_file_type_name(ftype),
         tensor_count=len(tensors), parameter_count=params, file_size=size,
         bits_per_weight=round(8 * nbytes / params, 4) if params else 0.0,
-        tensor_types=dict(sorted(types.items())),
+        tensor_types=dict(sorted(types.items())), context_length=context,
     )
 
 
@@ -159,8 +146,10 @@ def quantize_gguf(src: Path, dst: Path, qtype: str, nthread: int = 0) -> Path:
                                str(tmp), key, str(int(nthread))],
                               capture_output=True, text=True)
         if proc.returncode != 0:
+            from harness.models.llama_cpp_load import llama_failure
+
             raise SlmbenchError(f"quantize: llama.cpp failed to make {key} from {src}: "
-                                f"{failure_reason(proc)}")
+                                f"{llama_failure(proc)}")
         os.replace(tmp, dst)
     finally:
         if tmp.exists():
