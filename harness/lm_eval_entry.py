@@ -3,7 +3,7 @@
 The arguments are parsed by lm-eval's parser, so every lm-eval flag works. Only the
 parsed namespace is adjusted before lm-eval runs it:
 
-- ``--include_path`` gains slmbench's ``tasks/`` folder;
+- ``--include_path`` gains slmbench's task folder (``harness/tasks/``);
 - a missing ``--model`` means ``hf``, and ``pretrained=embedded`` (or no ``pretrained``)
   means the embedded SmolLM2-135M-Instruct checkpoint;
 - the embedded model is an instruct model that answers nothing without its chat template,
