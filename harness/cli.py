@@ -123,6 +123,14 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zoo_record(args: argparse.Namespace) -> int:
+    from harness.zoo.record import describe, record_eval_runs
+
+    for entry in record_eval_runs(args.manifest, args.runs):
+        print(f"recorded {describe(entry)}")
+    return 0
+
+
 def cmd_zoo_verify(args: argparse.Namespace) -> int:
     from transformers import AutoConfig
 
@@ -332,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = zoo.add_parser("verify", help="check every adapter's sha256 and base model")
     p.add_argument("manifest")
     p.set_defaults(func=cmd_zoo_verify)
+    p = zoo.add_parser("record", help="write an eval run's scores into the entries it scored",
+                       description="Copy the per-task scores of hf-peft eval runs of this "
+                       "manifest (runs/eval/<id>) into each serving entry's test_metrics, "
+                       "and name the runs in its eval_runs.")
+    p.add_argument("manifest")
+    p.add_argument("runs", nargs="+", help="eval run folders")
+    p.set_defaults(func=cmd_zoo_record)
     return parser
 
 

@@ -99,6 +99,9 @@ def adjust_run_args(args: Any, no_chat_template: bool = False) -> Any:
         )
     if "data_dir" in metadata:
         metadata["data_dir"] = str(resolve_data_dir(metadata["data_dir"]))
+    if model_args.get("adapters") and "seen_from" not in metadata:
+        # *_seen tasks score the questions each task's adapter trained on (harness.data.seen)
+        metadata["seen_from"] = str(model_args["adapters"])
     args.metadata = metadata
     _response_cache(args)
     return args

@@ -176,7 +176,7 @@ def table_rows(text: str) -> list[list[str]]:
             for line in text.splitlines() if line.startswith("| ")]
 
 
-@pytest.mark.parametrize("name", ["README.md", "accuracy.md", "seen_unseen.md",
+@pytest.mark.parametrize("name", ["README.md", "accuracy.md", "seen_unseen.md", "study.md",
                                   "rank_ablation.md", "sweep.md", "quantization.md"])
 def test_section_matches_golden(rendered, name):
     _, files = rendered
@@ -192,7 +192,8 @@ def test_every_section_and_figure_is_written_and_linked(rendered):
     out, files = rendered
     assert sorted(files) == ["README.md", "accuracy.md", "quantization.md",
                              "quantization_pareto.png", "rank_ablation.md", "rank_ablation.png",
-                             "seen_unseen.md", "sweep.md", "sweep_lora16_teleqna.png",
+                             "seen_unseen.md", "study.md", "sweep.md",
+                             "sweep_lora16_teleqna.png",
                              "sweep_rank_teleqna.png"]
     for png in (n for n in files if n.endswith(".png")):
         assert files[png].startswith(b"\x89PNG")

@@ -234,14 +234,21 @@ def load_splits(
 
 
 def load_task_dataset(benchmark: str, data_dir: Any = None, split_seed: Any = DEFAULT_SEED,
-                      **_metadata: Any):
+                      seen_from: Any = None, **_metadata: Any):
     """lm-eval ``custom_dataset`` hook: a ``DatasetDict`` with train/validation/test.
 
+    With ``seen_from`` (a zoo manifest, or a ``train_subset`` record) the train split is the
+    subset the benchmark's adapter trained on, so ``*_seen`` tasks score seen questions only.
     Unrelated metadata (``version``, model args lm-eval merges in) is accepted and ignored.
     """
     import datasets
 
     parts = load_splits(benchmark, data_dir=data_dir, seed=split_seed)
+    if seen_from not in (None, ""):
+        from harness.data.seen import seen_docs
+
+        parts = {**parts, "train": seen_docs(benchmark, parts["train"], seen_from,
+                                             int(split_seed))}
     return datasets.DatasetDict(
         {split: datasets.Dataset.from_list(parts[split]) for split in SPLITS if parts[split]}
     )

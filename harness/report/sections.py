@@ -23,7 +23,7 @@ class Section:
     images: list[Path] = field(default_factory=list)
 
 
-def _sources(cells: list[EvalCell]) -> str:
+def run_sources(cells: list[EvalCell]) -> str:
     """Which run each cell came from: one line per run, with the tasks taken from it."""
     by_run: dict[str, list[EvalCell]] = defaultdict(list)
     for cell in cells:
@@ -69,7 +69,7 @@ def accuracy(records: Records, out: Path) -> Section | None:
         "error; the best value per column is in bold; — means not evaluated. When several "
         "runs scored the same model and task, the one over the most questions (then the "
         "latest) is shown.\n\n"
-        + table(headers, rows, right=range(1, len(headers))) + "\n" + _sources(cells))
+        + table(headers, rows, right=range(1, len(headers))) + "\n" + run_sources(cells))
     return Section("accuracy", "Accuracy (unseen split)", text)
 
 
@@ -96,5 +96,5 @@ def seen_unseen(records: Records, out: Path) -> Section | None:
         "learning the domain.\n\n"
         + table(["model", "benchmark", "seen Pass@1", "unseen Pass@1", "gap"], rows,
                 right=(2, 3, 4))
-        + "\n" + _sources(cells))
+        + "\n" + run_sources(cells))
     return Section("seen_unseen", "Seen vs unseen", text)

@@ -8,6 +8,7 @@ filtered response of an unparsed generation is ``UNPARSED_PREFIX + reason``.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from dataclasses import dataclass
@@ -178,11 +179,15 @@ def format_number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def numbers_match(predicted: str, gold: str, rel_tol: float = 0.01) -> bool:
-    """True when ``predicted`` is within ``rel_tol`` of ``gold`` (absolute 1e-9 for a zero gold)."""
+def numbers_match(predicted: str, gold: str, rel_tol: float = 0.01,
+                  abs_tol: float = 0.01) -> bool:
+    """True when ``predicted`` is within 1% of ``gold`` or 0.01 of it, whichever is looser.
+
+    The tolerances are GSMA's TeleMath scorer's (``math.isclose(pred, answer, rel_tol=0.01,
+    abs_tol=0.01)``), so scores compare with the published ones; the absolute term matters
+    for answers near zero (a probability of 0.004 against a gold 0.005).
+    """
     p, g = parse_number(predicted), parse_number(gold)
     if p is None or g is None:
         return False
-    if g == 0:
-        return abs(p) <= 1e-9
-    return abs(p - g) <= rel_tol * abs(g)
+    return math.isclose(p, g, rel_tol=rel_tol, abs_tol=abs_tol)

@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from harness.data.seen import subset_indices
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
 
@@ -63,7 +64,7 @@ def build_examples(cfg, tokenizer, split: str, limit: int | None,
     """Examples of ``split`` for every benchmark of ``cfg`` and the hash of their text."""
     from harness.task_loader import load_task, task_manager
 
-    manager = task_manager(cfg.data_dir)
+    manager = task_manager(cfg.data_dir, cfg.split_seed)
     use_chat = cfg.chat_template
     if use_chat is None:
         use_chat = bool(getattr(tokenizer, "chat_template", None))
@@ -73,9 +74,9 @@ def build_examples(cfg, tokenizer, split: str, limit: int | None,
         docs = list(task.training_docs() if split == "train" else task.validation_docs())
         own = [(render_prompt(tokenizer, task.doc_to_text(doc), use_chat),
                 completion_text(benchmark, task, doc)) for doc in docs]
-        cap = cfg.train_cap(benchmark) if split == "train" else None
-        if cap is not None and len(own) > cap:
-            own = random.Random(cfg.seed + seed_offset).sample(own, cap)
+        cap = cfg.train_cap(benchmark)
+        if split == "train":  # the draw *_seen tasks repeat (harness.data.seen)
+            own = [own[i] for i in subset_indices(len(own), cap, cfg.seed + seed_offset)]
         pairs += own
     if limit is not None and len(pairs) > limit:
         pairs = random.Random(cfg.seed + seed_offset).sample(pairs, limit)

@@ -29,7 +29,7 @@ def headline(task_result: dict[str, Any]) -> tuple[str, float, float | None] | N
 
 def run_tasks(tasks: list[str], model_args: str, output_path: Path, limit: int | None = None,
               data_dir: str | None = None, batch_size: int = 8, model: str = "hf",
-              label: str | None = None) -> dict:
+              label: str | None = None, metadata: dict[str, Any] | None = None) -> dict:
     """Run lm-eval on ``tasks`` and return ``{task: {"metric", "value", "stderr", "n"}}``."""
     from harness.lm_eval_entry import evaluate
 
@@ -38,8 +38,9 @@ def run_tasks(tasks: list[str], model_args: str, output_path: Path, limit: int |
             "--batch_size", str(batch_size), "--output_path", str(output_path)]
     if limit:
         argv += ["--limit", str(limit)]
-    if data_dir:
-        argv += ["--metadata", json.dumps({"data_dir": str(data_dir)})]
+    metadata = {**({"data_dir": str(data_dir)} if data_dir else {}), **(metadata or {})}
+    if metadata:
+        argv += ["--metadata", json.dumps(metadata, sort_keys=True)]
     if label:
         argv += ["--label", label]
     folder = evaluate(argv)

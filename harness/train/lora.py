@@ -29,6 +29,7 @@ import torch
 
 from harness.bench.energy import EnergyMeter
 from harness.bench.memory import peak_rss_mb, peak_vram_mb
+from harness.data.seen import train_subset_record
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
 from harness.report.atomic import replace_dir_atomic, settled_dir, write_json_atomic
@@ -218,7 +219,9 @@ class LoraTrainer:
         state = self._resume(model, optimizer, scheduler)
         self.data = {"n_train": len(train), "n_val": len(val), "train_sha256": train_sha,
                      "val_sha256": val_sha, "steps_per_epoch": steps_per_epoch,
-                     "total_steps": total}
+                     "total_steps": total,
+                     "train_subset": train_subset_record(
+                         cfg.seed, cfg.split_seed, {b: cfg.train_cap(b) for b in cfg.benchmarks})}
         if state.stopped is None and state.step < total:
             self._loop(model, optimizer, scheduler, state, train, val, tokenizer, total,
                        steps_per_epoch)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from harness.data.seen import train_subset_record
 from harness.report.atomic import write_json_atomic
 from harness.report.console import wide_console
 from harness.train.config import TrainConfig
@@ -19,8 +20,12 @@ def score_adapter(cfg: TrainConfig, adapter: Path | None, limit: int | None,
     model_args = f"pretrained={cfg.base_model}" + (f",peft={adapter}" if adapter else "")
     scores = run_tasks(list(cfg.benchmarks), model_args, output, limit=limit,
                        data_dir=cfg.data_dir, label=label)
+    # Seen = the examples this config trained on, for the backbone's baseline too.
+    subset = train_subset_record(cfg.seed, cfg.split_seed,
+                                 {b: cfg.train_cap(b) for b in cfg.benchmarks})
     seen = run_tasks([f"{b}_seen" for b in cfg.benchmarks], model_args, output,
-                     limit=seen_limit or limit, data_dir=cfg.data_dir, label=label)
+                     limit=seen_limit or limit, data_dir=cfg.data_dir, label=label,
+                     metadata={"seen_from": subset, "split_seed": cfg.split_seed})
     scores["_wall_s"] += seen.pop("_wall_s")
     scores["_seen_run_id"] = seen.pop("_run_id")
     return {**scores, **seen}

@@ -51,6 +51,10 @@ class AdapterEntry:
     routes: list[str] = field(default_factory=list)
     chat_template: bool = True
     notes: str = ""
+    # The seeded draw of train examples it learned from (harness.data.seen); {} if unknown.
+    train_subset: dict[str, Any] = field(default_factory=dict)
+    # Run-store eval runs whose scores are in test_metrics (``slmbench zoo record``).
+    eval_runs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.routes:
@@ -171,10 +175,13 @@ def upsert_entry(path: str | Path, entry: AdapterEntry) -> None:
     """Add or replace (by name) one entry of a manifest, writing it atomically."""
     path = Path(path)
     entries = load_manifest(path).adapters if path.is_file() else []
-    entries = [e for e in entries if e.name != entry.name] + [entry]
+    write_manifest(path, [e for e in entries if e.name != entry.name] + [entry])
+
+
+def write_manifest(path: str | Path, entries: list[AdapterEntry]) -> None:
     payload = {"adapters": [asdict(e) for e in entries]}
-    header = "# slmbench adapter zoo manifest (written by slmbench train / merge)\n"
-    write_text_atomic(path, header + yaml.safe_dump(payload, sort_keys=False))
+    header = "# slmbench adapter zoo manifest (written by slmbench train / merge / zoo record)\n"
+    write_text_atomic(Path(path), header + yaml.safe_dump(payload, sort_keys=False))
 
 
 def describe_weights(folder: Path) -> tuple[str, float]:

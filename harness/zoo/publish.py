@@ -28,6 +28,7 @@ def entry_fields_from_record(record: dict) -> dict:
         "chat_template": config.get("chat_template") is not False,
         "notes": f"loss={config['loss']} best_step={record['train']['best_step']} "
                  f"train_examples={record['data']['n_train']}",
+        "train_subset": record["data"].get("train_subset", {}),
     }
 
 

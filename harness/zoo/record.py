@@ -1,0 +1,61 @@
+"""Attach an evaluation from the run store to the zoo entries it scored.
+
+The study evaluates the whole zoo in one ``slmbench lm-eval --model hf-peft`` run; this writes
+each adapter's share of that run (its own tasks, routed as the run routed them) into its
+manifest entry's ``test_metrics``, and names the run in ``eval_runs``, so a number in a
+manifest can always be traced to the per-question records behind it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import SlmbenchError
+from harness.report.store import load_run
+from harness.zoo.manifest import AdapterEntry, load_manifest, write_manifest
+
+
+def _evaluated_manifest(run, manifest_path: Path) -> None:
+    model_args = run.manifest.get("config", {}).get("model_args") or {}
+    named = model_args.get("adapters") if isinstance(model_args, dict) else None
+    if not named or Path(named).resolve() != manifest_path.resolve():
+        raise SlmbenchError(f"run {run.run_id} ({run.path}) evaluated adapters={named!r}, "
+                            f"not {manifest_path}")
+
+
+def record_eval_runs(manifest_path: str | Path, run_folders: list[str | Path]
+                     ) -> list[AdapterEntry]:
+    """Copy each run's per-task scores into the entries that served those tasks."""
+    manifest_path = Path(manifest_path)
+    manifest = load_manifest(manifest_path)
+    touched: dict[str, AdapterEntry] = {}
+    for folder in run_folders:
+        run = load_run(folder)
+        if run.kind != "eval":
+            raise SlmbenchError(f"{folder}: a {run.kind} run, not an eval run")
+        if run.problems:
+            raise SlmbenchError(f"{folder}: {run.problems[0]}")
+        _evaluated_manifest(run, manifest_path)
+        for task, info in sorted(run.tasks().items()):
+            entry = manifest.route(task)
+            if entry is None or not isinstance(info, dict):
+                continue
+            entry.test_metrics = {k: v for k, v in entry.test_metrics.items()
+                                  if not k.startswith("_")}
+            entry.test_metrics[task] = {"metric": info.get("metric"), "value": info.get("value"),
+                                        "stderr": info.get("stderr"), "n": info.get("n"),
+                                        "split": info.get("split")}
+            if run.run_id not in entry.eval_runs:
+                entry.eval_runs.append(run.run_id)
+            touched[entry.name] = entry
+    if not touched:
+        raise SlmbenchError(f"no task of {', '.join(map(str, run_folders))} is served by an "
+                            f"adapter of {manifest_path}")
+    write_manifest(manifest_path, manifest.adapters)
+    return list(touched.values())
+
+
+def describe(entry: AdapterEntry) -> str:
+    scores = ", ".join(f"{task} {m['value']:.3f}" for task, m in sorted(entry.test_metrics.items())
+                       if isinstance(m, dict) and isinstance(m.get("value"), int | float))
+    return f"{entry.name}: {scores}"
