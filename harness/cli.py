@@ -108,7 +108,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     benchmarks = [b for entry in args.benchmarks for b in entry.split(",") if b]
     folder = Path(args.sweep_dir or f"runs/sweeps/{args.grid}_{'+'.join(benchmarks)}")
     base = config_from_args(args, benchmarks, str(folder))
-    run_sweep(base, args.grid, folder, eval_limit=args.eval_limit)
+    run_sweep(base, args.grid, folder, eval_limit=args.eval_limit, ray_address=args.ray,
+              cpus_per_point=args.ray_cpus, gpus_per_point=args.ray_gpus)
     return 0
 
 
@@ -257,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-dir", default=None, help="default runs/sweeps/<grid>_<benchmarks>")
     p.add_argument("--eval-limit", type=int, default=None,
                    help="test questions scored per point (0: skip scoring)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run points as Ray tasks: a local cluster, or the cluster at ADDRESS "
+                   "(e.g. ray://head:10001 or auto); folders must be on shared storage")
+    p.add_argument("--ray-cpus", type=float, default=1.0, help="CPUs per point on Ray")
+    p.add_argument("--ray-gpus", type=float, default=0.0, help="GPUs per point on Ray")
     add_train_args(p)
     p.set_defaults(func=cmd_sweep)
     p = sub.add_parser("merge", help="merge zoo adapters into one (linear, TIES, DARE, ...)")

@@ -39,7 +39,7 @@ from harness.errors import SlmbenchError
 from harness.paths import tasks_dir
 
 # Models whose ``pretrained=`` is a transformers checkpoint.
-HF_FAMILY = {"hf", "hf-auto", "huggingface", "hf-peft", "slm-hf", "vllm"}
+HF_FAMILY = {"hf", "hf-auto", "huggingface", "hf-peft", "slm-hf", "vllm", "vllm-peft"}
 # Models that read the embedded model's shipped GGUF when pretrained=embedded.
 GGUF_FAMILY = {"llama-cpp"}
 LM_EVAL_SUBCOMMANDS = {"run", "ls", "validate"}

@@ -16,17 +16,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from harness.errors import SlmbenchError
 from harness.models.hf_lm import EmbeddedAwareHFLM
+from harness.models.task_routing import TaskRouting
 from harness.zoo.manifest import Manifest, load_manifest, verify_entry
 
 log = logging.getLogger(__name__)
 
 
-class RoutedPeftLM(EmbeddedAwareHFLM):
+class RoutedPeftLM(TaskRouting, EmbeddedAwareHFLM):
     def __init__(self, pretrained: Any = None, adapters: str | None = None,
                  peft: str | None = None, **kwargs: Any) -> None:
         if adapters and peft:
@@ -35,6 +36,7 @@ class RoutedPeftLM(EmbeddedAwareHFLM):
         if pretrained is None and self.manifest is not None:
             pretrained = self.manifest.base_model
         super().__init__(pretrained=pretrained, peft=peft, **kwargs)
+        self.single_adapter = "peft" if peft else None
         self.switch_seconds: list[float] = []
         if self.manifest is not None:
             self._attach_adapters(self.manifest)
@@ -54,13 +56,6 @@ class RoutedPeftLM(EmbeddedAwareHFLM):
         log.info("hf-peft: %d adapters over one backbone: %s", len(manifest.adapters),
                  ", ".join(f"{a.name}<-{'|'.join(a.routes)}" for a in manifest.adapters))
 
-    def adapter_for(self, task_name: str | None) -> str | None:
-        """Adapter name serving ``task_name``; None runs the plain backbone."""
-        if self.manifest is None:
-            return "peft" if self.peft else None
-        entry = self.manifest.route(task_name)
-        return entry.name if entry else None
-
     @contextlib.contextmanager
     def using(self, name: str | None) -> Iterator[None]:
         """Run the body with adapter ``name`` active (None: adapters disabled)."""
@@ -78,36 +73,18 @@ class RoutedPeftLM(EmbeddedAwareHFLM):
             self.switch_seconds.append(time.perf_counter() - start)
         yield
 
-    def _routed(self, method: Callable[..., list], requests: list, **kwargs: Any) -> list:
-        groups: dict[str | None, list[int]] = {}
-        for i, request in enumerate(requests):
-            groups.setdefault(self.adapter_for(request.task_name), []).append(i)
-        results: list[Any] = [None] * len(requests)
-        for name, indices in groups.items():
-            with self.using(name):
-                outputs = method([requests[i] for i in indices], **kwargs)
-            for i, output in zip(indices, outputs, strict=True):
-                results[i] = output
-        return results
-
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self._routed(super().loglikelihood, requests, disable_tqdm=disable_tqdm)
+        return self.routed(super().loglikelihood, requests, disable_tqdm=disable_tqdm)
 
     def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self._routed(super().loglikelihood_rolling, requests, disable_tqdm=disable_tqdm)
+        return self.routed(super().loglikelihood_rolling, requests, disable_tqdm=disable_tqdm)
 
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self._routed(super().generate_until, requests, disable_tqdm=disable_tqdm)
+        return self.routed(super().generate_until, requests, disable_tqdm=disable_tqdm)
 
     def get_model_info(self) -> dict:
         info = super().get_model_info()
-        if self.manifest is not None:
-            info["adapters"] = [
-                {"name": a.name, "task": a.task, "routes": a.routes, "sha256": a.sha256,
-                 "rank": a.rank, "base_model": a.base_model}
-                for a in self.manifest.adapters
-            ]
-            info["adapter_manifest"] = str(self.manifest.path)
-            if self.switch_seconds:
-                info["adapter_switch_ms_max"] = round(max(self.switch_seconds) * 1e3, 3)
+        info.update(self.adapters_info())
+        if self.switch_seconds:
+            info["adapter_switch_ms_max"] = round(max(self.switch_seconds) * 1e3, 3)
         return info

@@ -104,40 +104,95 @@ def _numel(shape) -> int:
     return total
 
 
-def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None,
-              trainer_cls=LoraTrainer) -> list[dict]:
-    console = wide_console()
-    sweep_dir = Path(sweep_dir)
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One grid point, resolved: its folder and full training config."""
+
+    index: int
+    total: int
+    point: dict[str, Any]
+    cfg: TrainConfig
+    eval_limit: int | None
+    sweep_dir: Path
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.cfg.output_dir)
+
+    @property
+    def run_id(self) -> str:
+        return self.folder.name
+
+
+def plan(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None) -> list[Point]:
     points = expand(load_grid(grid))
-    results: list[dict] = []
+    planned = []
     for i, point in enumerate(points, 1):
         overrides = {k: v for k, v in point.items() if k != "module_set"}
         cfg = dataclasses.replace(base, **overrides)
-        rid = run_id(point, cfg, eval_limit)
-        folder = sweep_dir / rid
-        cfg = dataclasses.replace(cfg, output_dir=str(folder))
-        done = folder / RESULT
-        if done.is_file():
-            result = _read_json(done)
-            console.print(f"[{i}/{len(points)}] {rid}: trained earlier, skipped")
-            if eval_limit != 0:
-                _rescore_if_stale(result, done, cfg, folder, eval_limit, sweep_dir, console)
-            results.append(result)
-            continue
-        console.print(f"[{i}/{len(points)}] {rid}: training")
-        record = trainer_cls(cfg).run()
-        scores = _score(cfg, folder, eval_limit, sweep_dir) if eval_limit != 0 else {}
-        size_mb, params = _adapter_size(folder / BEST)
-        result = {"run_id": rid, "point": point, "rank": cfg.rank, "alpha": cfg.alpha,
-                  "module_set": point.get("module_set", "custom"),
-                  "target_modules": cfg.target_modules, "adapter_mb": size_mb,
-                  "trainable_params": params, "best_val_loss": record["train"]["best_val_loss"],
-                  "best_val_answer_loss": record["train"]["best_val_answer_loss"],
-                  "train_wall_s": record["train"]["wall_s"],
-                  "energy_wh": _wh(record["train"].get("energy")), "scores": scores}
-        write_json_atomic(done, result)
-        results.append(result)
-        _write_results(sweep_dir, results, grid, base, eval_limit)
+        folder = Path(sweep_dir) / run_id(point, cfg, eval_limit)
+        planned.append(Point(i, len(points), point, dataclasses.replace(
+            cfg, output_dir=str(folder)), eval_limit, Path(sweep_dir)))
+    return planned
+
+
+def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
+    """Train and score one point, or return its finished result: safe to call twice.
+
+    A point's folder is named by its config hash and ``result.json`` is written last
+    (atomically), so a worker killed mid-point leaves a checkpoint that the retry resumes,
+    and a finished point is never trained again, whichever process asks.
+    """
+    console = console or wide_console()
+    done = p.folder / RESULT
+    if done.is_file():
+        result = _read_json(done)
+        console.print(f"[{p.index}/{p.total}] {p.run_id}: trained earlier, skipped")
+        if p.eval_limit != 0:
+            _rescore_if_stale(result, done, p.cfg, p.folder, p.eval_limit, p.sweep_dir, console)
+        return result
+    console.print(f"[{p.index}/{p.total}] {p.run_id}: training")
+    cfg = p.cfg
+    record = trainer_cls(cfg).run()
+    scores = _score(cfg, p.folder, p.eval_limit, p.sweep_dir) if p.eval_limit != 0 else {}
+    size_mb, params = _adapter_size(p.folder / BEST)
+    result = {"run_id": p.run_id, "point": p.point, "rank": cfg.rank, "alpha": cfg.alpha,
+              "module_set": p.point.get("module_set", "custom"),
+              "target_modules": cfg.target_modules, "adapter_mb": size_mb,
+              "trainable_params": params, "best_val_loss": record["train"]["best_val_loss"],
+              "best_val_answer_loss": record["train"]["best_val_answer_loss"],
+              "train_wall_s": record["train"]["wall_s"],
+              "energy_wh": _wh(record["train"].get("energy")), "scores": scores}
+    write_json_atomic(done, result)
+    return result
+
+
+def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None,
+              trainer_cls=LoraTrainer, ray_address: str | None = None,
+              cpus_per_point: float = 1.0, gpus_per_point: float = 0.0) -> list[dict]:
+    """Every point of ``grid``: one after another here, or as Ray tasks.
+
+    ``ray_address="local"`` starts a cluster on this machine. Either way results land in the
+    same folders and ``results.jsonl`` lists each finished point once, in grid order.
+    """
+    console = wide_console()
+    sweep_dir = Path(sweep_dir)
+    points = plan(base, grid, sweep_dir, eval_limit)
+    finished: dict[int, dict] = {}
+
+    def collect(p: Point, result: dict) -> None:
+        finished[p.index] = result
+        _write_results(sweep_dir, [finished[i] for i in sorted(finished)], grid, base,
+                       eval_limit)
+
+    if ray_address is None:
+        for p in points:
+            collect(p, run_point(p, trainer_cls, console))
+    else:
+        from harness.train.sweep_ray import run_on_ray
+
+        run_on_ray(points, ray_address, collect, trainer_cls, cpus_per_point, gpus_per_point)
+    results = [finished[i] for i in sorted(finished)]
     _write_results(sweep_dir, results, grid, base, eval_limit)
     console.print(sweep_table(results, title=f"sweep {grid} on {'+'.join(base.benchmarks)}"))
     return results

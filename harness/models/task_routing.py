@@ -1,0 +1,54 @@
+"""Per-task adapter routing shared by the ``hf-peft`` and ``vllm-peft`` models.
+
+lm-eval hands every request its task name (``Instance.task_name``) and sends the requests of
+all tasks together. A routed model splits each call by the adapter its task routes to, runs
+each group with that adapter active, and puts the answers back in request order, so the
+engine's own batching, tokenization and chat templates apply unchanged within a group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from harness.zoo.manifest import Manifest
+
+
+class TaskRouting:
+    """Mixin: subclasses set ``manifest`` and implement ``using(name)``."""
+
+    manifest: Manifest | None = None
+    single_adapter: str | None = None  # lm-eval's own one-adapter-for-every-task mode
+
+    def adapter_for(self, task_name: str | None) -> str | None:
+        """Adapter name serving ``task_name``; None runs the plain backbone."""
+        if self.manifest is None:
+            return self.single_adapter
+        entry = self.manifest.route(task_name)
+        return entry.name if entry else None
+
+    @contextlib.contextmanager
+    def using(self, name: str | None) -> Iterator[None]:  # pragma: no cover - overridden
+        yield
+
+    def routed(self, method: Callable[..., list], requests: list, **kwargs: Any) -> list:
+        groups: dict[str | None, list[int]] = {}
+        for i, request in enumerate(requests):
+            groups.setdefault(self.adapter_for(request.task_name), []).append(i)
+        results: list[Any] = [None] * len(requests)
+        for name, indices in groups.items():
+            with self.using(name):
+                outputs = method([requests[i] for i in indices], **kwargs)
+            for i, output in zip(indices, outputs, strict=True):
+                results[i] = output
+        return results
+
+    def adapters_info(self) -> dict[str, Any]:
+        """What ``get_model_info`` adds: the manifest's adapters, for the results JSON."""
+        if self.manifest is None:
+            return {}
+        return {"adapters": [{"name": a.name, "task": a.task, "routes": a.routes,
+                              "sha256": a.sha256, "rank": a.rank, "base_model": a.base_model}
+                             for a in self.manifest.adapters],
+                "adapter_manifest": str(self.manifest.path)}
