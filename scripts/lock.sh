@@ -22,7 +22,7 @@ out=constraints${1:+-${1%-cpu}}.txt
 {
   echo "# The lock: exact versions the test suite passed on (CPU, Python $("$venv/bin/python" -c \
 'import platform; print(platform.python_version())')), made by scripts/lock.sh on $(date -u +%F)."
-  echo "# Installed by scripts/_venv.sh as pip constraints; refresh with scripts/lock.sh."
+  echo "# Installed as pip constraints (${1:+tox -e ${1%-cpu}}${1:-scripts/_venv.sh}); refresh with scripts/lock.sh $*."
   "$venv/bin/python" -m pip freeze --all --exclude-editable \
     | sed -e 's/^torch==\([^+]*\)+cpu$/torch==\1/' | LC_ALL=C sort -f
 } > "$out.new"

@@ -23,6 +23,8 @@ def test_train_publish_and_route_through_lm_eval(data_dir, tmp_path):
     assert len(entry["sha256"]) == 64 and entry["val_loss"] is not None
     assert entry["train_subset"] == {"seed": 42, "split_seed": 42, "examples": {"teletables": 9}}
     assert (zoo.parent / entry["path"] / "adapter_model.safetensors").is_file()
+    record = json.loads((zoo.parent / entry["path"] / "train_record.json").read_text())
+    assert record["run"]["config"]["max_train_examples"] == 9  # a retrain starts from this
     assert slmbench("zoo", "verify", str(zoo)).returncode == 0
 
     out = tmp_path / "out"

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 from harness.report.atomic import replace_dir_atomic
+
+TRAIN_RECORD = "train_record.json"  # harness.train.lora.RECORD, beside the adapter it made
 from harness.zoo.manifest import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -58,6 +60,9 @@ def publish_adapter(adapter_dir: Path, manifest: Path, name: str, task: str,
     adapter_config = json.loads((Path(adapter_dir) / CONFIG_FILE).read_text())
     adapter_config["base_model_name_or_path"] = fields["base_model"]  # not a local cache path
     (staged / CONFIG_FILE).write_text(json.dumps(adapter_config, indent=2))
+    record = Path(adapter_dir).parent / TRAIN_RECORD
+    if record.is_file():  # the full training config and curves: what a retrain starts from
+        shutil.copy(record, staged / TRAIN_RECORD)
     replace_dir_atomic(staged, target)
     sha, size = describe_weights(target)
     base_config = AutoConfig.from_pretrained(resolve_pretrained(fields["base_model"]))
