@@ -180,6 +180,14 @@ def _save_data_report(output_path: str | None) -> None:
         write_json_atomic(newest, results)
 
 
+def _process_rank() -> int:
+    """The process rank under ``accelerate launch``/``torchrun`` (0 when run alone)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
 def run_lm_eval(argv: list[str]) -> int:
     """Run lm-eval's CLI on ``argv`` with slmbench's tasks, models and defaults."""
     evaluate(argv)
@@ -234,6 +242,10 @@ def evaluate(argv: list[str]) -> Path | None:
     args.log_samples = True  # the run store keeps every question's answer
     started = time.time()
     parser.execute(args)
+    if _process_rank() != 0:
+        # `accelerate launch` data parallelism: lm-eval gathers every rank's answers on rank
+        # 0, which alone writes results; recording them once is rank 0's job too.
+        return None
     _save_data_report(args.output_path)
     folder = eval_record.record_eval_run(args, key, started, label=label, root=store)
     print(f"slmbench: run folder {folder}", file=sys.stderr)

@@ -25,6 +25,22 @@ class EmbeddedAwareHFLM(HFLM):
         if pretrained is None or isinstance(pretrained, str):
             pretrained = resolve_pretrained(pretrained)
         super().__init__(pretrained=pretrained, **kwargs)
+        self._cpu_data_parallel()
+
+    def _cpu_data_parallel(self) -> None:
+        """Split requests over ``accelerate launch`` processes on CPU as lm-eval does on GPUs.
+
+        lm-eval's HFLM sets up data parallelism only when it counts more than one GPU; on CPU
+        every launched process would score every request. With several processes and no GPU,
+        take rank and world size from the accelerator (gloo), so lm-eval shards the requests
+        and gathers the answers on rank 0.
+        """
+        accelerator = getattr(self, "accelerator", None)
+        if (accelerator is None or accelerator.num_processes < 2 or self._world_size > 1
+                or accelerator.device.type != "cpu"):
+            return
+        self._rank = accelerator.process_index
+        self._world_size = accelerator.num_processes
 
     def _model_generate(self, context, max_length: int, stop: list[str], **generation_kwargs):
         mask = generation_kwargs.get("attention_mask")

@@ -7,8 +7,6 @@ import shutil
 from pathlib import Path
 
 from harness.report.atomic import replace_dir_atomic
-
-TRAIN_RECORD = "train_record.json"  # harness.train.lora.RECORD, beside the adapter it made
 from harness.zoo.manifest import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -17,6 +15,8 @@ from harness.zoo.manifest import (
     describe_weights,
     upsert_entry,
 )
+
+TRAIN_RECORD = "train_record.json"  # harness.train.lora.RECORD, beside the adapter it made
 
 
 def entry_fields_from_record(record: dict) -> dict:
