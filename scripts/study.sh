@@ -23,6 +23,7 @@ BUDGETS=${BUDGETS:-"three_gpp_tsg:400:256 sixg_bench:200:512 srsranbench:400:512
 EVAL_LIMIT=${EVAL_LIMIT:-100}
 SEEN_LIMIT=${SEEN_LIMIT:-50}
 MAJ_LIMIT=${MAJ_LIMIT:-50}
+BATCH=${BATCH:-8}
 
 if [[ $STAGE == train || $STAGE == all ]]; then
   for item in $BUDGETS; do
@@ -39,7 +40,7 @@ if [[ $STAGE == eval || $STAGE == all ]]; then
   for spec in "telecom_all,telemath:$EVAL_LIMIT" "telecom_all_seen,telemath_seen:$SEEN_LIMIT" \
               "telecom_all_maj4:$MAJ_LIMIT"; do
     tasks=${spec%%:*} limit=${spec##*:}
-    common=(--tasks "$tasks" --limit "$limit" --store "$STORE"
+    common=(--tasks "$tasks" --limit "$limit" --store "$STORE" --batch_size "$BATCH"
             --metadata "{\"data_dir\": \"$DATA_DIR\", \"seen_from\": \"$ZOO\"}")
     "$PY/slmbench" lm-eval --model hf --model_args pretrained=embedded --label embedded \
       "${common[@]}"
