@@ -100,11 +100,28 @@ def adjust_run_args(args: Any, no_chat_template: bool = False) -> Any:
     if "data_dir" in metadata:
         metadata["data_dir"] = str(resolve_data_dir(metadata["data_dir"]))
     if model_args.get("adapters") and "seen_from" not in metadata:
-        # *_seen tasks score the questions each task's adapter trained on (harness.data.seen)
-        metadata["seen_from"] = str(model_args["adapters"])
+        _imply_seen_from(str(model_args["adapters"]), metadata)
     args.metadata = metadata
     _response_cache(args)
     return args
+
+
+def _imply_seen_from(manifest_path: str, metadata: dict[str, Any]) -> None:
+    """*_seen tasks score the questions each task's adapter trained on (harness.data.seen).
+
+    Only when every entry records its training draw: a merged or hand-made manifest has none,
+    and its unseen tasks must still run (its seen tasks then score the whole train split, as
+    said in a warning). An explicit ``--metadata seen_from=`` insists, and errors instead.
+    """
+    from harness.zoo.manifest import load_manifest
+
+    unknown = [e.name for e in load_manifest(manifest_path).adapters if not e.train_subset]
+    if unknown:
+        logging.getLogger(__name__).warning(
+            "%s: %s record no train_subset; *_seen tasks score the whole train split",
+            manifest_path, ", ".join(unknown))
+        return
+    metadata["seen_from"] = manifest_path
 
 
 def _response_cache(args: Any) -> None:
