@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import jsonlines
 import pytest
 import torch
 from peft import PeftModel
-from tiny_models import build_tiny_base, build_tiny_lora
+from tiny_models import build_tiny_base, build_tiny_lora, write_tiny_teletables
 from transformers import AutoModelForCausalLM
 
 from harness.errors import SlmbenchError
@@ -26,11 +24,7 @@ MODULES = ["q_proj", "v_proj", "down_proj"]
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
     base_dir, config = build_tiny_base(root / "base", hidden_size=32)
-    data = root / "data" / "teletables"
-    data.mkdir(parents=True)
-    rows = [{"question": f"Row {i} says {'ABCD'[i % 4]}.", "choices": ["w", "x", "y", "z"],
-             "answer": i % 4} for i in range(80)]
-    (data / "teletables.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    write_tiny_teletables(root / "data")
     return root, base_dir, config
 
 

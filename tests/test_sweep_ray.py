@@ -18,7 +18,7 @@ ray = pytest.importorskip("ray")
 # default suite, run by `tox -e ray`.
 pytestmark = pytest.mark.slow
 
-from tiny_models import build_tiny_base  # noqa: E402
+from tiny_models import build_tiny_base, write_tiny_teletables  # noqa: E402
 
 from harness.errors import SlmbenchError  # noqa: E402
 from harness.train.config import TrainConfig  # noqa: E402
@@ -68,11 +68,7 @@ def cluster():
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep_ray")
     base_dir, _ = build_tiny_base(root / "base", hidden_size=32)
-    data = root / "data" / "teletables"
-    data.mkdir(parents=True)
-    rows = [{"question": f"Row {i} says {'ABCD'[i % 4]}.", "choices": ["w", "x", "y", "z"],
-             "answer": i % 4} for i in range(80)]
-    (data / "teletables.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    write_tiny_teletables(root / "data")
     return TrainConfig(benchmarks=["teletables"], base_model=str(base_dir),
                        data_dir=str(root / "data"), max_steps=4, eval_every=2, batch_size=8,
                        max_val_examples=8, chat_template=False, loss="answer")

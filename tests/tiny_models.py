@@ -5,6 +5,7 @@ They borrow the embedded model's tokenizer so prompts tokenize as in real runs.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -44,3 +45,14 @@ def build_tiny_lora(base_dir: Path, folder: Path, seed: int, rank: int, modules:
                         init_lora_weights=False, task_type="CAUSAL_LM")
     get_peft_model(model, config).save_pretrained(folder)
     return Path(folder)
+
+
+def write_tiny_teletables(data_dir: Path, rows: int = 80) -> Path:
+    """A learnable TeleTables data dir (the answer letter is in the question) for training."""
+    folder = data_dir / "teletables"
+    folder.mkdir(parents=True)
+    lines = [json.dumps({"question": f"Row {i} says {'ABCD'[i % 4]}.",
+                         "choices": ["w", "x", "y", "z"], "answer": i % 4})
+             for i in range(rows)]
+    (folder / "teletables.jsonl").write_text("\n".join(lines))
+    return data_dir

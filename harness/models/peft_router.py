@@ -54,7 +54,7 @@ class RoutedPeftLM(TaskRouting, EmbeddedAwareHFLM):
         model.eval()
         self._model = model
         log.info("hf-peft: %d adapters over one backbone: %s", len(manifest.adapters),
-                 ", ".join(f"{a.name}<-{'|'.join(a.routes)}" for a in manifest.adapters))
+                 self.routes_summary())
 
     @contextlib.contextmanager
     def using(self, name: str | None) -> Iterator[None]:

