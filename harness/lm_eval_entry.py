@@ -17,7 +17,7 @@ parsed namespace is adjusted before lm-eval runs it:
   fingerprint>`` (``output_path`` defaults to the run's work folder in the store), so
   re-running an interrupted command resumes it (lm-eval's own cache; it never caches sampled
   generations, so Maj@k samples are recomputed). The fingerprint covers the model arguments
-  and the size and mtime of every file in local model or adapter folders, so retrained
+  and the content of every file in local model or adapter folders, so retrained
   weights never hit a stale cache;
 - ``--metadata data_dir=...`` is checked up front so a typo fails before the model loads.
 
@@ -133,16 +133,20 @@ def _response_cache(args: Any) -> None:
 
 
 def model_fingerprint(model: str, model_args: dict[str, Any]) -> str:
-    """A short hash naming the exact weights a run evaluates, for its response cache."""
+    """A short hash naming the exact weights a run evaluates, for its response cache.
+
+    Local files count by content (names relative to the argument), so a copied checkpoint
+    or a clone in another folder names the same weights, and retrained ones never match.
+    """
     import hashlib
 
+    from harness.hashing import files_digest
+
     files = []
-    for value in model_args.values():
+    for name, value in sorted(model_args.items()):
         path = Path(str(value)).expanduser()
         if isinstance(value, str) and path.exists():
-            entries = [path] if path.is_file() else sorted(path.rglob("*"))
-            entries = [p for p in entries if p.is_file()]
-            files += [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in entries]
+            files += [(name, *entry) for entry in files_digest(path)]
     payload = json.dumps([model, sorted(model_args.items(), key=str), files], default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -84,3 +85,53 @@ def test_a_changed_task_definition_is_a_different_run(tmp_path):
     assert run_id_of(args) == first
     task.write_text('task: my_task\ngeneration_kwargs:\n  until: ["\\nCustomer:"]\n')
     assert run_id_of(args) != first
+
+
+def test_the_same_data_and_weights_copied_again_are_the_same_run(tmp_path, monkeypatch):
+    """A data folder or checkpoint copied again (new mtimes, new folder, same bytes) must find
+    its finished runs: the shared data is re-copied for every session and fresh clone. An
+    edited file, even of the same size, is a different run."""
+    import shutil
+    from types import SimpleNamespace
+
+    from harness.report.eval_record import run_id_of
+
+    monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path / "cache"))
+    data, weights = tmp_path / "data", tmp_path / "weights"
+    (data / "teleqna").mkdir(parents=True)
+    (data / "teleqna" / "TeleQnA.txt").write_text('{"q": 1}')
+    weights.mkdir()
+    (weights / "model.safetensors").write_bytes(b"w" * (2 << 20))  # past the digest memo size
+
+    def run_id(data_dir, checkpoint):
+        return run_id_of(SimpleNamespace(model="hf", tasks=["teleqna"], device="cpu",
+                                         model_args={"peft": str(checkpoint)},
+                                         metadata={"data_dir": str(data_dir)}))
+
+    first = run_id(data, weights)
+    assert run_id(data, weights) == first  # second call answers from the digest memo
+    shutil.copytree(data, tmp_path / "data_copy")
+    shutil.copytree(weights, tmp_path / "weights_copy")
+    for path in (tmp_path / "data_copy").rglob("*"):
+        os.utime(path, ns=(7, 7))
+    # The model argument's path is part of the identity; its files count by content only.
+    moved = run_id(tmp_path / "data_copy", weights)
+    assert moved == first
+    (data / "teleqna" / "TeleQnA.txt").write_text('{"q": 2}')  # same size, new bytes
+    assert run_id(data, weights) != first
+    (weights / "model.safetensors").write_bytes(b"v" * (2 << 20))
+    os.utime(weights / "model.safetensors", ns=(9, 9))
+    assert run_id(tmp_path / "data_copy", weights) != first
+
+
+def test_weights_fingerprint_names_files_relative_to_their_argument(tmp_path):
+    """A checkpoint folder copied elsewhere hashes the same: names are relative, bytes count."""
+    import shutil
+
+    from harness.hashing import files_digest
+
+    (tmp_path / "a" / "sub").mkdir(parents=True)
+    (tmp_path / "a" / "sub" / "adapter_model.safetensors").write_bytes(b"v1")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert files_digest(tmp_path / "a") == files_digest(tmp_path / "b")
+    assert files_digest(tmp_path / "a")[0][0] == "sub/adapter_model.safetensors"

@@ -24,7 +24,7 @@ from harness.bench.bandwidth import bandwidth_utilisation, read_bandwidth_gbs
 from harness.bench.formats import Format, parse_format, skip_reason
 from harness.child import failure_reason
 from harness.errors import SlmbenchError
-from harness.hashing import sha256_json
+from harness.hashing import files_digest, sha256_json
 from harness.paths import cache_dir
 from harness.report.atomic import write_json_atomic
 from harness.report.console import wide_console
@@ -72,16 +72,11 @@ def _hf_source(cfg: BenchConfig) -> Path:
         return Path(base)
     from harness.quant.gguf_export import merge_adapter_into
 
-    key = sha256_json([str(base), _files_stamp(Path(cfg.adapter))])[:16]
+    key = sha256_json([str(base), files_digest(Path(cfg.adapter))])[:16]
     merged = cache_dir() / "bench" / f"merged-{key}"
     if not (merged / "config.json").is_file():
         merge_adapter_into(base, Path(cfg.adapter), merged, overwrite=True)
     return merged
-
-
-def _files_stamp(folder: Path) -> list:
-    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
-    return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
 
 
 def prepare_artifact(fmt: Format, source: Path, cfg: BenchConfig) -> Path:
@@ -98,7 +93,7 @@ def prepare_artifact(fmt: Format, source: Path, cfg: BenchConfig) -> Path:
     from harness.quant.gguf_export import export_gguf
     from harness.quant.quantize import quantize_gguf
 
-    folder = cache_dir() / "bench" / f"gguf-{sha256_json(_files_stamp(source))[:16]}"
+    folder = cache_dir() / "bench" / f"gguf-{sha256_json(files_digest(source))[:16]}"
     f32 = folder / "model-f32.gguf"
     if not f32.is_file():
         export_gguf(source, f32, dtype="f32")

@@ -1,7 +1,7 @@
 """Turn one ``slmbench lm-eval`` run into a run-store folder, and recognise repeated runs.
 
 A run is named by the hash of everything that decides its scores: model and model arguments
-(with the size and mtime of local weight files), tasks, limit, few-shot, chat template,
+(with the content hash of local weight files), tasks, limit, few-shot, chat template,
 generation kwargs, seeds and the data source. Re-running the same command finds the finished
 folder and reuses it; ``--force`` runs it again. lm-eval's raw output (and its response
 cache, which makes an interrupted run resume) lives in ``<store>/eval/.work/<run_id>``.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SlmbenchError
-from harness.hashing import sha256_file, sha256_json
+from harness.hashing import files_digest, sha256_file, sha256_json
 from harness.report.atomic import write_json_atomic
 from harness.report.store import RUN_FILE, load_run, store_root, write_run, write_samples
 
@@ -28,16 +28,18 @@ def _device_kind(device: Any) -> str:
 
 
 def _data_stamp(metadata: dict[str, Any]) -> Any:
-    """The data source: a local folder's file sizes and mtimes, or the Hub dataset id."""
+    """The data source: a local folder's file contents, or the Hub dataset id.
+
+    Contents, not mtimes: the same data copied again (a fresh clone's ``../shared``, a new
+    session) must find its finished runs, and an edited file must not.
+    """
     from harness.data.benchmarks import HUB_DATASET
     from harness.data.source import resolve_data_dir
 
     folder = resolve_data_dir(metadata.get("data_dir"))
     if folder is None:
         return {"hub": HUB_DATASET}
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    return {"local": [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
-                      for p in files]}
+    return {"local": files_digest(folder)}
 
 
 _DEFINITION_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt", ""}  # "": YAML templates
