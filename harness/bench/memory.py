@@ -1,9 +1,10 @@
-"""Peak memory of this process: kernel-tracked RSS high-water mark, and CUDA's allocator peak."""
+"""Peak memory of this process (and its children), and CUDA's allocator peak."""
 
 from __future__ import annotations
 
 import resource
 import sys
+from pathlib import Path
 
 
 def peak_rss_mb() -> float:
@@ -31,11 +32,32 @@ def _status_kb(field: str, pid: int | str = "self") -> int | None:
     return None
 
 
-class PeakRSSSampler:
-    """Sample this process's RSS every ``interval`` s on a thread, keeping the peak.
+def _children(pid: int | str) -> list[int]:
+    found = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return found
 
-    The kernel's own high-water mark (VmHWM) is read as well: it cannot miss a short spike,
-    while the sampled peak can be reset per phase (load vs. inference).
+
+def tree_rss_kb(pid: int | str = "self") -> int:
+    """RSS of a process plus all its descendants (vLLM runs its engine core in a child)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        total += _status_kb("VmRSS", current) or 0
+        pending += _children(current)
+    return total
+
+
+class PeakRSSSampler:
+    """Sample the RSS of this process and its children every ``interval`` s, keeping the peak.
+
+    The kernel's own high-water mark (VmHWM, this process only) is read as well: it cannot
+    miss a short spike, while the sampled peak also covers engines that work in a child
+    process.
     """
 
     def __init__(self, interval: float = 0.01) -> None:
@@ -48,7 +70,7 @@ class PeakRSSSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_kb = max(self.peak_kb, _status_kb("VmRSS") or 0)
+            self.peak_kb = max(self.peak_kb, tree_rss_kb())
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakRSSSampler:
@@ -58,7 +80,7 @@ class PeakRSSSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_kb = max(self.peak_kb, _status_kb("VmRSS") or 0)
+        self.peak_kb = max(self.peak_kb, tree_rss_kb())
 
     @property
     def peak_mb(self) -> float:

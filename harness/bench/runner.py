@@ -21,7 +21,7 @@ from typing import Any
 from rich.table import Table
 
 from harness.bench.bandwidth import bandwidth_utilisation, read_bandwidth_gbs
-from harness.bench.formats import Format, parse_format, skip_reason
+from harness.bench.formats import SEPARATE_ENGINES, Format, parse_format
 from harness.child import failure_reason
 from harness.errors import SlmbenchError
 from harness.hashing import files_digest, sha256_json
@@ -49,6 +49,11 @@ class BenchConfig:
     threads: int | None = None
     chat_template: bool = True
     output_dir: str = "runs/bench"
+    # Pythons of the environments holding GPTQModel / vLLM (default: $SLMBENCH_GPTQ_PYTHON,
+    # $SLMBENCH_VLLM_PYTHON, else this one).
+    gptq_python: str | None = None
+    vllm_python: str | None = None
+    calibration: int = 128  # GPTQ calibration texts from the task's train split
 
     def __post_init__(self) -> None:
         for name in self.formats:
@@ -81,8 +86,10 @@ def _hf_source(cfg: BenchConfig) -> Path:
 
 def prepare_artifact(fmt: Format, source: Path, cfg: BenchConfig) -> Path:
     """The file or folder this format loads, built once and cached by content."""
-    if fmt.engine == "transformers":
+    if fmt.engine in ("transformers", "vllm"):
         return source
+    if fmt.engine == "gptq":
+        return _gptq_artifact(source, cfg)
     if fmt.name == "gguf-shipped":
         from harness.models.embedded import gguf_path, is_embedded
 
@@ -105,6 +112,56 @@ def prepare_artifact(fmt: Format, source: Path, cfg: BenchConfig) -> Path:
             export_gguf(source, target, dtype="f16")
         else:
             quantize_gguf(f32, target, fmt.precision)
+    return target
+
+
+def engine_python(fmt: Format, cfg: BenchConfig) -> str:
+    """The interpreter of the environment that runs ``fmt``'s engine."""
+    import os
+
+    if fmt.engine not in SEPARATE_ENGINES:
+        return sys.executable
+    given = getattr(cfg, f"{fmt.engine}_python")
+    return given or os.environ.get(SEPARATE_ENGINES[fmt.engine][2]) or sys.executable
+
+
+def engine_missing(fmt: Format, python: str) -> str | None:
+    """Why ``python`` cannot run ``fmt``'s engine (one line), or None when it can."""
+    if fmt.engine not in SEPARATE_ENGINES:
+        return None
+    module, extra, env = SEPARATE_ENGINES[fmt.engine]
+    try:
+        proc = subprocess.run([python, "-c", f"import {module}, harness"], capture_output=True,
+                              text=True, timeout=300)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"{python} cannot be run ({err})"
+    if proc.returncode == 0:
+        return None
+    return (f"{module} is not importable by {python} (install slmbench[{extra}] in its own "
+            f"environment, e.g. tox -e {fmt.engine}, and pass --{fmt.engine}-python or "
+            f"${env}): {failure_reason(proc)}")
+
+
+def _gptq_artifact(source: Path, cfg: BenchConfig) -> Path:
+    """GPTQ 4-bit of ``source`` calibrated on the task's train split, made once per content."""
+    from harness.quant.gptq import DONE_FILE
+
+    if not cfg.task:
+        raise SlmbenchError("bench: gptq calibrates on a task's train split; give --task")
+    key = sha256_json([files_digest(source), cfg.task, cfg.calibration, cfg.data_dir,
+                       cfg.chat_template])[:16]
+    target = cache_dir() / "bench" / f"gptq-{key}"
+    if (target / DONE_FILE).is_file():
+        return target
+    cmd = [engine_python(parse_format("gptq"), cfg), "-m", "harness.quant.gptq", str(source),
+           str(target), "--task", cfg.task, "--calibration", str(cfg.calibration)]
+    if cfg.data_dir:
+        cmd += ["--data-dir", str(cfg.data_dir)]
+    if not cfg.chat_template:
+        cmd.append("--no-chat-template")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 or not (target / DONE_FILE).is_file():
+        raise SlmbenchError(f"gptq quantization failed: {failure_reason(proc)}")
     return target
 
 
@@ -174,9 +231,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name in cfg.formats:
         fmt = parse_format(name)
-        reason = skip_reason(fmt, cuda)
-        if reason is None and fmt.engine not in ("transformers", "llama.cpp"):
-            reason = f"{fmt.name}: runner support is GPU-only and not wired on this machine"
+        python = engine_python(fmt, cfg)
+        reason = engine_missing(fmt, python)
         if reason:
             results[name] = {"skipped": reason}
             console.print(f"[yellow]skip[/yellow] {name}: {reason}")
@@ -198,7 +254,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         spec_path, out_path = run_dir / f"spec_{name}.json", run_dir / f"result_{name}.json"
         write_json_atomic(spec_path, spec)
         console.print(f"[bold]{name}[/bold]: measuring in its own process ...")
-        proc = subprocess.run([sys.executable, "-m", "harness.bench.worker", str(spec_path),
+        proc = subprocess.run([python, "-m", "harness.bench.worker", str(spec_path),
                                str(out_path)], capture_output=True, text=True)
         if proc.returncode != 0 or not out_path.is_file():
             tail = failure_reason(proc)
@@ -211,8 +267,11 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             from harness.quant.quantize import read_gguf_summary
 
             result["bits_per_weight"] = read_gguf_summary(artifact).bits_per_weight
+        elif fmt.engine == "gptq":  # the whole file: 4-bit layers, 16-bit embeddings
+            result["bits_per_weight"] = 8 * _file_bytes(artifact) / _source_params(source)
         else:
-            result["bits_per_weight"] = {"fp32": 32, "fp16": 16, "bf16": 16}[fmt.precision]
+            result["bits_per_weight"] = {"fp32": 32, "fp16": 16, "bf16": 16}.get(
+                fmt.precision, result.get("bits_per_weight", 32))
         decode = result["decode_tok_s"]["p50"]
         result["bandwidth_utilisation"] = bandwidth_utilisation(
             result["weight_bytes"], decode, bandwidth)
@@ -232,9 +291,19 @@ def _label(cfg: BenchConfig) -> str:
     return cfg.model + (f"+{Path(cfg.adapter).name}" if cfg.adapter else "")
 
 
-def _size_mb(artifact: Path) -> float:
+def _file_bytes(artifact: Path) -> int:
     files = [artifact] if artifact.is_file() else list(artifact.glob("*.safetensors"))
-    return round(sum(p.stat().st_size for p in files) / 1e6, 1)
+    return sum(p.stat().st_size for p in files)
+
+
+def _size_mb(artifact: Path) -> float:
+    return round(_file_bytes(artifact) / 1e6, 1)
+
+
+def _source_params(source: Path) -> int:
+    from harness.bench.engines import checkpoint_params
+
+    return checkpoint_params(source)
 
 
 def _add_deltas(results: dict[str, Any], order: list[str]) -> None:

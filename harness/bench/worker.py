@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench.energy import EnergyMeter
-from harness.bench.engines import LlamaCppEngine, RequestTiming, TransformersEngine
+from harness.bench.engines import (
+    GptqEngine,
+    LlamaCppEngine,
+    RequestTiming,
+    TransformersEngine,
+    VllmEngine,
+)
 from harness.bench.memory import PeakRSSSampler, peak_vram_mb
 from harness.bench.stats import repeat_until, summarize
 from harness.report.atomic import write_json_atomic
@@ -26,6 +32,10 @@ def make_engine(spec: dict[str, Any]):
     if spec["engine"] == "llama.cpp":
         return LlamaCppEngine(spec["artifact"], n_threads=spec.get("threads"),
                               n_gpu_layers=-1 if spec["device"].startswith("cuda") else 0)
+    if spec["engine"] == "gptq":
+        return GptqEngine(spec["artifact"], spec["device"])
+    if spec["engine"] == "vllm":
+        return VllmEngine(spec["artifact"], spec["device"])
     raise ValueError(f"no timing engine for {spec['engine']}")
 
 
@@ -82,6 +92,10 @@ def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None
     if spec["engine"] == "transformers":
         dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[spec["precision"]]
         model, model_args = "hf", f"pretrained={spec['artifact']},dtype={dtype}"
+    elif spec["engine"] == "gptq":  # lm-eval's HFLM loads it through GPTQModel itself
+        model, model_args = "hf", f"pretrained={spec['artifact']},gptqmodel=True"
+    elif spec["engine"] == "vllm":  # vllm-peft without adapters: vLLM with the CPU settings
+        model, model_args = "vllm-peft", f"pretrained={spec['artifact']}"
     else:
         model, model_args = "llama-cpp", f"pretrained={spec['artifact']}"
     argv = ["--model", model, "--model_args", model_args, "--tasks", spec["task"],
@@ -114,6 +128,9 @@ def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
         timing = time_engine(engine, prompts, spec)
     result = {"format": spec["format"], "engine": spec["engine"], "load_s": load_s,
               "weight_bytes": engine.weight_bytes(), "threads": engine.threads(), **timing,
+              **({"bits_per_weight": engine.bits_per_weight()}
+                 if hasattr(engine, "bits_per_weight") else {}),
+              **({"kernel": engine.kernel} if getattr(engine, "kernel", None) else {}),
               "peak_rss_mb": sampler.peak_mb, "vm_hwm_mb": PeakRSSSampler.high_water_mb(),
               "peak_vram_mb": peak_vram_mb()}
     del engine
@@ -123,4 +140,7 @@ def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    from harness.quant.gptq import ensure_cpu_workers
+
+    ensure_cpu_workers()  # before lm-eval or the engine imports gptqmodel
     run(json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]))

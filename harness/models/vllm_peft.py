@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.errors import SlmbenchError
 from harness.models.task_routing import TaskRouting
+from harness.models.vllm_cpu import engine_defaults
 from harness.zoo.manifest import Manifest, load_manifest, verify_entry
 
 log = logging.getLogger(__name__)
@@ -87,13 +88,8 @@ class RoutedVLLM(TaskRouting, VLLM):
             kwargs.setdefault("max_loras", len(manifest.adapters))
             kwargs.setdefault("max_lora_rank", _lora_rank_slot(
                 max(a.rank for a in manifest.adapters)))
-        if _cpu_only():
-            # The embedded model and the adapters are scored in fp32 by hf-peft; the same
-            # dtype keeps the two engines' greedy answers comparable question by question.
-            kwargs.setdefault("dtype", "float32")
-            # On CPU vLLM reserves gpu_memory_utilization (0.92) of *all* RAM unless the KV
-            # cache is sized; 1 GiB holds thousands of a sub-2B model's tokens.
-            kwargs.setdefault("kv_cache_memory_bytes", 1 << 30)
+        for key, value in engine_defaults(cuda=not _cpu_only()).items():
+            kwargs.setdefault(key, value)
         kwargs.pop("device", None)  # vLLM picks its platform itself
         super().__init__(pretrained=pretrained, lora_local_path=lora_local_path, **kwargs)
         self.manifest = manifest
