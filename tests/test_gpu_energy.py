@@ -1,0 +1,25 @@
+"""NVML energy on CUDA: the counter the bench reports as J/token. Run: ``pytest -m gpu -s``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness.bench.energy import EnergyMeter
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_nvml_measures_the_energy_of_gpu_work():
+    pytest.importorskip("pynvml")
+    meter = EnergyMeter("cuda:0")
+    a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
+    meter.start()
+    for _ in range(200):
+        a = torch.tanh(a @ a)
+    torch.cuda.synchronize()
+    reading = meter.stop()
+    assert reading.source == "nvml", reading.source
+    # 200 products of 4096^3 take ~0.1-1 s on a current GPU drawing 100+ W.
+    assert 1 < reading.joules < 10_000
