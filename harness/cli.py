@@ -109,7 +109,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     folder = Path(args.sweep_dir or f"runs/sweeps/{args.grid}_{'+'.join(benchmarks)}")
     base = config_from_args(args, benchmarks, str(folder))
     run_sweep(base, args.grid, folder, eval_limit=args.eval_limit, ray_address=args.ray,
-              cpus_per_point=args.ray_cpus, gpus_per_point=args.ray_gpus)
+              cpus_per_point=args.ray_cpus, gpus_per_point=args.ray_gpus, maj4=args.maj4)
     return 0
 
 
@@ -260,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-dir", default=None, help="default runs/sweeps/<grid>_<benchmarks>")
     p.add_argument("--eval-limit", type=int, default=None,
                    help="test questions scored per point (0: skip scoring)")
+    p.add_argument("--maj4", action="store_true",
+                   help="also score Maj@4 (4 samples, majority vote) on the same questions")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run points as Ray tasks: a local cluster, or the cluster at ADDRESS "
                    "(e.g. ray://head:10001 or auto); folders must be on shared storage")

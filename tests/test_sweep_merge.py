@@ -150,3 +150,29 @@ def test_run_ids_change_with_the_training_budget_not_only_the_grid_point():
     assert run_id(point, base, 100) == run_id(point, base, 100)
     assert run_id(point, base, 100) != run_id(point, other, 100)
     assert run_id(point, base, 100) != run_id(point, base, 200)
+
+
+def test_maj4_scoring_names_its_own_points_and_scores_the_maj4_task(tmp_path, monkeypatch):
+    """Maj@4 is part of what a point's result means, so it names other folders; points of
+    sweeps made without it keep their names (the committed sweeps stay valid)."""
+    from harness.hashing import sha256_json
+    from harness.train import sweep as sweep_module
+    from harness.train.lora import config_hash
+
+    base = TrainConfig(benchmarks=["oranbench"], output_dir=str(tmp_path))
+    plain = sweep_module.plan(base, "rank", tmp_path, 500)
+    voted = sweep_module.plan(base, "rank", tmp_path, 500, maj4=True)
+    assert {p.folder for p in plain}.isdisjoint({p.folder for p in voted})
+    first = plain[0]
+    assert first.run_id.endswith(sha256_json([config_hash(first.cfg), 500])[:8])
+    asked = {}
+
+    def fake_run_tasks(tasks, model_args, output_path, **kwargs):
+        asked["tasks"] = tasks
+        return {}
+
+    monkeypatch.setattr("harness.train.evaluate.run_tasks", fake_run_tasks)
+    sweep_module._score(voted[0])
+    assert asked["tasks"] == ["oranbench", "oranbench_maj4"]
+    sweep_module._score(first)
+    assert asked["tasks"] == ["oranbench"]

@@ -78,14 +78,16 @@ def expand(grid: dict[str, list]) -> list[dict[str, Any]]:
     return points
 
 
-def run_id(point: dict[str, Any], cfg: TrainConfig, eval_limit: int | None) -> str:
+def run_id(point: dict[str, Any], cfg: TrainConfig, eval_limit: int | None,
+           maj4: bool = False) -> str:
     """Folder name of a grid point: readable prefix + hash of everything that shapes its result.
 
     The whole training config is hashed, not only the grid point, so re-running a sweep with
     another budget (examples, steps, data) starts new runs instead of reusing stale ones.
     """
     short = f"r{point.get('rank', 'd')}_a{point.get('alpha', 'd')}_{point.get('module_set', 'd')}"
-    return f"{short}_{sha256_json([config_hash(cfg), eval_limit])[:8]}"
+    scoring = [eval_limit, "maj4"] if maj4 else [eval_limit]  # no Maj@4: the names of old
+    return f"{short}_{sha256_json([config_hash(cfg), *scoring])[:8]}"  # sweeps stay valid
 
 
 def _adapter_size(folder: Path) -> tuple[float, int]:
@@ -114,6 +116,7 @@ class Point:
     cfg: TrainConfig
     eval_limit: int | None
     sweep_dir: Path
+    maj4: bool = False  # also score Maj@4 (``<benchmark>_maj4``) on the same questions
 
     @property
     def folder(self) -> Path:
@@ -124,15 +127,16 @@ class Point:
         return self.folder.name
 
 
-def plan(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None) -> list[Point]:
+def plan(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None,
+         maj4: bool = False) -> list[Point]:
     points = expand(load_grid(grid))
     planned = []
     for i, point in enumerate(points, 1):
         overrides = {k: v for k, v in point.items() if k != "module_set"}
         cfg = dataclasses.replace(base, **overrides)
-        folder = Path(sweep_dir) / run_id(point, cfg, eval_limit)
+        folder = Path(sweep_dir) / run_id(point, cfg, eval_limit, maj4)
         planned.append(Point(i, len(points), point, dataclasses.replace(
-            cfg, output_dir=str(folder)), eval_limit, Path(sweep_dir)))
+            cfg, output_dir=str(folder)), eval_limit, Path(sweep_dir), maj4))
     return planned
 
 
@@ -149,12 +153,12 @@ def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
         result = _read_json(done)
         console.print(f"[{p.index}/{p.total}] {p.run_id}: trained earlier, skipped")
         if p.eval_limit != 0:
-            _rescore_if_stale(result, done, p.cfg, p.folder, p.eval_limit, p.sweep_dir, console)
+            _rescore_if_stale(result, done, p, console)
         return result
     console.print(f"[{p.index}/{p.total}] {p.run_id}: training")
     cfg = p.cfg
     record = trainer_cls(cfg).run()
-    scores = _score(cfg, p.folder, p.eval_limit, p.sweep_dir) if p.eval_limit != 0 else {}
+    scores = _score(p) if p.eval_limit != 0 else {}
     size_mb, params = _adapter_size(p.folder / BEST)
     result = {"run_id": p.run_id, "point": p.point, "rank": cfg.rank, "alpha": cfg.alpha,
               "module_set": p.point.get("module_set", "custom"),
@@ -169,7 +173,8 @@ def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
 
 def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None,
               trainer_cls=LoraTrainer, ray_address: str | None = None,
-              cpus_per_point: float = 1.0, gpus_per_point: float = 0.0) -> list[dict]:
+              cpus_per_point: float = 1.0, gpus_per_point: float = 0.0,
+              maj4: bool = False) -> list[dict]:
     """Every point of ``grid``: one after another here, or as Ray tasks.
 
     ``ray_address="local"`` starts a cluster on this machine. Either way results land in the
@@ -177,13 +182,13 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
     """
     console = wide_console()
     sweep_dir = Path(sweep_dir)
-    points = plan(base, grid, sweep_dir, eval_limit)
+    points = plan(base, grid, sweep_dir, eval_limit, maj4)
     finished: dict[int, dict] = {}
 
     def collect(p: Point, result: dict) -> None:
         finished[p.index] = result
         _write_results(sweep_dir, [finished[i] for i in sorted(finished)], grid, base,
-                       eval_limit)
+                       eval_limit, maj4)
 
     if ray_address is None:
         for p in points:
@@ -193,29 +198,29 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
 
         run_on_ray(points, ray_address, collect, trainer_cls, cpus_per_point, gpus_per_point)
     results = [finished[i] for i in sorted(finished)]
-    _write_results(sweep_dir, results, grid, base, eval_limit)
+    _write_results(sweep_dir, results, grid, base, eval_limit, maj4)
     console.print(sweep_table(results, title=f"sweep {grid} on {'+'.join(base.benchmarks)}"))
     return results
 
 
-def _score(cfg: TrainConfig, folder: Path, eval_limit: int | None, sweep_dir: Path) -> dict:
+def _score(p: Point) -> dict:
     from harness.train.evaluate import run_tasks
 
-    return run_tasks(list(cfg.benchmarks), f"pretrained={cfg.base_model},peft={folder / BEST}",
-                     folder / "eval", limit=eval_limit, data_dir=cfg.data_dir,
-                     label=f"{sweep_dir.name}/{folder.name}")
+    tasks = list(p.cfg.benchmarks) + [f"{b}_maj4" for b in p.cfg.benchmarks if p.maj4]
+    return run_tasks(tasks, f"pretrained={p.cfg.base_model},peft={p.folder / BEST}",
+                     p.folder / "eval", limit=p.eval_limit, data_dir=p.cfg.data_dir,
+                     label=f"{p.sweep_dir.name}/{p.folder.name}")
 
 
-def _rescore_if_stale(result: dict, done: Path, cfg: TrainConfig, folder: Path,
-                      eval_limit: int | None, sweep_dir: Path, console) -> None:
+def _rescore_if_stale(result: dict, done: Path, p: Point, console) -> None:
     """Ask the run store for the point's evaluation again.
 
     The same run comes back at once, but a task edited since (a new eval run id) is scored
     anew, so the sweep never reports a score made under a task definition it no longer has.
     """
-    scores = _score(cfg, folder, eval_limit, sweep_dir)
+    scores = _score(p)
     if scores.get("_run_id") != (result.get("scores") or {}).get("_run_id"):
-        console.print(f"{folder.name}: its tasks changed since it was scored; re-scored")
+        console.print(f"{p.folder.name}: its tasks changed since it was scored; re-scored")
         result["scores"] = scores
         write_json_atomic(done, result)
 
@@ -232,7 +237,7 @@ def _wh(energy: dict | None) -> float | None:
 
 
 def _write_results(sweep_dir: Path, results: list[dict], grid: str, base: TrainConfig,
-                   eval_limit: int | None) -> None:
+                   eval_limit: int | None, maj4: bool = False) -> None:
     """results.jsonl, then the run-store manifest over it (rewritten after every point)."""
     import io
 
@@ -243,7 +248,8 @@ def _write_results(sweep_dir: Path, results: list[dict], grid: str, base: TrainC
         writer.write_all(results)
     write_text_atomic(sweep_dir / RESULTS, buffer.getvalue())
     config = {"grid": grid, "points": expand(load_grid(grid)),
-              "base": dataclasses.asdict(base), "eval_limit": eval_limit}
+              "base": dataclasses.asdict(base), "eval_limit": eval_limit,
+              **({"maj4": True} if maj4 else {})}
     write_run(sweep_dir, "sweep", sha256_json(config)[:16], config, [RESULTS],
               extra={"label": sweep_dir.name, "complete": len(results)})
 
