@@ -342,3 +342,25 @@ def test_a_newer_task_version_supersedes_a_larger_older_run():
     new_big = cell("v2big", 2.0, 60, "2026-01-01T00:00:00Z")
     assert latest([old_big, new_small])[old_big.key].run_id == "v2run"
     assert latest([new_small, old_big, new_big])[old_big.key].run_id == "v2big"
+
+
+def test_rank_ablation_pairs_neighbouring_ranks_question_by_question(tmp_path):
+    """Each doubling is tested against the rank before it on the same questions (McNemar)."""
+    root = tmp_path / "runs"
+    answers = {4: [1, 0, 0, 0, 1, 0, 0, 0, 0, 0], 8: [1, 1, 1, 1, 1, 1, 0, 0, 0, 0],
+               16: [1, 1, 1, 1, 1, 1, 1, 0, 0, 0]}
+    rows = []
+    for rank, per_doc in answers.items():
+        eval_run(root, f"evalr{rank}", f"rank/r{rank}", "2026-03-01T00:00:00Z", {
+            "oranbench": ("oranbench", "test", "pass@1", sum(per_doc) / 10, 0.1,
+                          [float(x) for x in per_doc])})
+        row = sweep_row(rank, 2 * rank, "all", 0.7 - rank / 100, sum(per_doc) / 10)
+        row["scores"] = {"oranbench": {"metric": "exact_match,pass@1",
+                                       "value": sum(per_doc) / 10, "stderr": 0.1, "n": 10},
+                         "_run_id": f"evalr{rank}"}
+        rows.append(row)
+    sweep_run(root, "rank_oran", "rank_oranbench", "rank", rows)
+    page = render(root, tmp_path / "out")["rank_ablation.md"].decode()
+    pairs = [r for r in table_rows(page) if r[0].startswith("r") and "→" in r[0]]
+    assert pairs == [["r4 → r8", "oranbench", "10", "+0.400", "4 / 0", "0.125"],
+                     ["r8 → r16", "oranbench", "10", "+0.100", "1 / 0", "1.000"]]

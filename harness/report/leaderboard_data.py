@@ -71,6 +71,8 @@ class Records:
     evals: list[EvalCell] = field(default_factory=list)
     sweeps: list[SweepRun] = field(default_factory=list)
     benches: list[BenchRun] = field(default_factory=list)
+    # Eval runs by id, for sections that pair two runs question by question.
+    eval_runs: dict[str, Run] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -139,6 +141,7 @@ def collect(root: str | Path) -> Records:
     for run in runs:
         if run.kind == "eval":
             records.evals += _eval_cells(run)
+            records.eval_runs[run.run_id] = run
         elif run.kind == "sweep":
             rows = _payload(run, "results.jsonl", "jsonl", problems)
             if rows is not None:

@@ -17,7 +17,7 @@ from harness.report import plots
 from harness.report.leaderboard_data import Records, SweepRun, canonical
 from harness.report.mdtable import DASH, code, esc, integer, is_num, num, pm, sources, table
 from harness.report.sections import Section
-from harness.report.significance import spearman
+from harness.report.significance import mcnemar_exact, spearman
 
 # Fields of a sweep row that describe the point itself rather than its results.
 POINT_FIELDS = ("rank", "alpha", "module_set", "target_modules")
@@ -161,6 +161,7 @@ def rank_ablation(records: Records, out: Path) -> Section | None:
         parts += [f"## {esc(sweep.label)}\n\n",
                   f"Modules: {_modules(rows[0])}. ", sources([sweep.run_id]), "\n",
                   table(headers, body, right=range(0, len(headers) - 1)), "\n"]
+        parts.append(_neighbour_tests(rows, benches, records))
         for b in benches:
             series.append((f"{sweep.label} · {b}",
                            [(r.get("adapter_mb"), score(r, b).get("value"),
@@ -171,6 +172,41 @@ def rank_ablation(records: Records, out: Path) -> Section | None:
         images.append(image)
         parts.append(f"![accuracy vs adapter size, labelled by rank]({image.name})\n")
     return Section("rank_ablation", "Rank ablation", "".join(parts), images)
+
+
+def _neighbour_tests(rows: list[dict[str, Any]], benches: list[str], records: Records) -> str:
+    """Each doubling of rank against the rank before it, question by question (McNemar).
+
+    "Diminishing returns" is then a measured claim: a doubling whose discordant questions
+    split evenly has bought nothing these questions can show.
+    """
+    body = []
+    for low, high in zip(rows, rows[1:], strict=False):
+        for bench in benches:
+            pair = [_per_doc(row, bench, records) for row in (low, high)]
+            if pair[0] is None or pair[1] is None:
+                continue
+            shared = sorted(set(pair[0]) & set(pair[1]))
+            if not shared:
+                continue
+            lost = sum(1 for q in shared if pair[0][q] > pair[1][q])
+            won = sum(1 for q in shared if pair[1][q] > pair[0][q])
+            delta = sum(pair[1][q] - pair[0][q] for q in shared) / len(shared)
+            body.append([f"r{low['rank']} → r{high['rank']}", esc(bench), str(len(shared)),
+                         num(delta, "+.3f"), f"{won} / {lost}",
+                         num(mcnemar_exact(lost, won), ".3f")])
+    if not body:
+        return ""
+    headers = ["doubling", "task", "n (paired)", "Δ accuracy", "gained / lost questions",
+               "McNemar p"]
+    return ("\nNeighbouring ranks, paired on the same questions (exact McNemar on the "
+            "questions only one of the two answered correctly):\n\n"
+            + table(headers, body, right=range(2, 6)) + "\n")
+
+
+def _per_doc(row: dict[str, Any], bench: str, records: Records) -> dict[str, float] | None:
+    run = records.eval_runs.get(str((row.get("scores") or {}).get("_run_id")))
+    return run.per_doc(bench) if run is not None else None
 
 
 def _sweep_part(sweep: SweepRun, out: Path) -> tuple[str, Path | None]:
