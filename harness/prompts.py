@@ -22,6 +22,14 @@ def mcq_prompt(doc: dict[str, Any]) -> str:
     return f"{_MCQ_HEADER}\n\nQuestion: {doc['question']}\n{options}\nAnswer:"
 
 
+def freeform_qa_prompt(doc: dict[str, Any]) -> str:
+    """A TeleQnA question answered in words: the option's text, then why (free-form QA)."""
+    options = "\n".join(f"- {c}" for c in doc["choices"])
+    return ("Answer the following question about telecommunications: state the correct "
+            "option in full, then explain why in one or two sentences.\n\n"
+            f"Question: {doc['question']}\nOptions:\n{options}\nAnswer:")
+
+
 def mcq_letters(doc: dict[str, Any]) -> list[str]:
     return [LETTERS[i] for i in range(len(doc["choices"]))]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.scoring.overlap import process_results_support, token_f1
+from harness.scoring.freeform import process_results_support
+from harness.scoring.overlap import token_f1
 from harness.train.evaluate import headline
 
 
@@ -13,7 +14,8 @@ def test_token_f1_against_hand_computed_values():
     # pred {restart, phone}, ref {restart, your, router}: p 1/2, r 1/3 -> F1 0.4
     assert token_f1("restart phone", "restart your router") == pytest.approx(0.4)
     assert token_f1("", "anything") == 0.0 and token_f1("", "") == 1.0
-    assert process_results_support({"answer": "a b"}, ["a b"]) == {"token_f1": 1.0}
+    scored = process_results_support({"answer": "a b"}, ["a b"])
+    assert scored["token_f1"] == 1.0 and scored["exact_match"] == 1.0
 
 
 def test_headline_falls_back_to_a_free_form_metric():
@@ -22,6 +24,9 @@ def test_headline_falls_back_to_a_free_form_metric():
     # exact match still wins where a task has it, and "unparsed" is never a headline
     assert headline({"unparsed,pass@1": 0.1, "exact_match,pass@1": 0.3})[0] == \
         "exact_match,pass@1"
+    # a free-form task's whole-answer exact match is not its headline: token F1 is
+    assert headline({"exact_match,none": 0.0, "token_f1,none": 0.3, "bleu,none": 4.1})[0] == \
+        "token_f1,none"
 
 
 def test_support_data_is_generated_and_split_by_scenario():
@@ -49,6 +54,6 @@ def test_an_answer_opening_with_a_speaker_label_is_not_emptied():
     for stop in until:  # what lm-eval's HFLM.generate_until does with `until`
         generated = generated.split(stop)[0]
     assert generated == "Customer: thanks for waiting, reset the APN."
-    assert config["metadata"]["version"] == 2.0
-    assert process_results_support({"answer": "reset the APN"}, ["Agent: reset the APN"]) == {
-        "token_f1": 1.0}
+    assert config["metadata"]["version"] == 3.0
+    scored = process_results_support({"answer": "reset the APN"}, ["Agent: reset the APN"])
+    assert scored["token_f1"] == 1.0 and scored["bleu"] == ("reset the APN", "reset the APN")

@@ -95,6 +95,7 @@ def read_teleqna_txt(path: Path) -> Iterator[RawRow]:
             "choices": options,
             "answer": int(match.group(1)) - 1,
             "subject": row.get("category"),
+            "extra": _optional_fields(row),
         }
 
 
@@ -156,8 +157,18 @@ def _canonical_fields(row: Any) -> dict[str, Any] | RowError:
         "choices": row.get("choices"),
         "answer": row["answer"],
         "subject": row.get("subject", row.get("category")),
-        "extra": {k: v for k, v in row.items() if k not in known and _scalar(v)},
+        "extra": {**{k: v for k, v in row.items() if k not in known and _scalar(v)},
+                  **_optional_fields(row)},
     }
+
+
+def _optional_fields(row: dict[str, Any]) -> dict[str, str]:
+    """Fields only some tasks ask for (``OPTIONAL_FIELDS``), e.g. TeleQnA's explanation.
+
+    The ot-full schema misspells it ``explaination`` in places; both spellings are read.
+    """
+    text = row.get("explanation", row.get("explaination"))
+    return {"explanation": text.strip()} if isinstance(text, str) and text.strip() else {}
 
 
 def _scalar(value: Any) -> bool:

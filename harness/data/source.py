@@ -29,7 +29,11 @@ log = logging.getLogger(__name__)
 DATA_DIR_ENV = "SLMBENCH_DATA_DIR"
 # Reports of the loads done in this process, read by the CLI to print and save them.
 LOAD_REPORTS: dict[str, LoadReport] = {}
-_CACHE: dict[tuple[str, str, int], dict[str, list[dict[str, Any]]]] = {}
+_CACHE: dict[tuple, dict[str, list[dict[str, Any]]]] = {}
+# Fields a task may ask for through ``dataset_kwargs: {fields: [...]}`` (the free-form
+# TeleQnA scores against the explanation). Left out otherwise, so the records and their hash
+# (``data_sha256``) of every other task do not depend on them.
+OPTIONAL_FIELDS = ("explanation",)
 
 
 def benchmark(name: str) -> Benchmark:
@@ -109,7 +113,8 @@ def _rows_from_synthetic(bench: Benchmark) -> tuple[str, list[RawRow]]:
     return source, rows
 
 
-def build_records(bench: Benchmark, rows: list[RawRow], source: str) -> tuple[list, LoadReport]:
+def build_records(bench: Benchmark, rows: list[RawRow], source: str,
+                  fields: tuple[str, ...] = ()) -> tuple[list, LoadReport]:
     """Validate rows into records; bad rows and exact duplicates are counted, not fatal.
 
     The outcome depends on the set of rows, never on their order: a question that appears
@@ -119,17 +124,22 @@ def build_records(bench: Benchmark, rows: list[RawRow], source: str) -> tuple[li
     """
     report = LoadReport(benchmark=bench.name, source=source)
     valid: list[tuple[str, dict[str, Any]]] = []
-    for where, fields in rows:
-        if isinstance(fields, RowError):
-            report.skip(where, fields)
+    optional: dict[str, dict[str, Any]] = {}
+    for where, row in rows:
+        if isinstance(row, RowError):
+            report.skip(where, row)
             continue
-        if bench.leaks_answer and fields.get("extra"):
-            fields = {**fields, "extra": {k: v for k, v in fields["extra"].items()
-                                          if k not in bench.leaks_answer}}
+        extra = row.get("extra") or {}
+        asked = {k: extra[k] for k in OPTIONAL_FIELDS if k in extra}
+        extra = {k: v for k, v in extra.items()
+                 if k not in OPTIONAL_FIELDS and k not in bench.leaks_answer}
         try:
-            valid.append((where, make_record(kind=bench.kind, **fields)))
+            record = make_record(kind=bench.kind, **{**row, "extra": extra or None})
         except RowError as err:
             report.skip(where, err)
+            continue
+        valid.append((where, record))
+        optional.setdefault(record["id"], asked)
     by_id: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for where, record in _consistent_extras(valid, report):
         by_id.setdefault(record["id"], []).append((where, record))
@@ -155,6 +165,9 @@ def build_records(bench: Benchmark, rows: list[RawRow], source: str) -> tuple[li
         labels = sorted({r["answer"] for r in records})
         for r in records:
             r["labels"] = labels
+    for name in fields:  # after the hash: asked-for fields never change data_sha256
+        for r in records:
+            r[name] = str(optional.get(r["id"], {}).get(name, ""))
     return records, report
 
 
@@ -209,16 +222,24 @@ def resolve_data_dir(data_dir: Any) -> Path | None:
 
 
 def load_splits(
-    name: str, data_dir: Any = None, seed: Any = DEFAULT_SEED
+    name: str, data_dir: Any = None, seed: Any = DEFAULT_SEED, fields: Any = ()
 ) -> dict[str, list[dict[str, Any]]]:
-    """Records of ``name`` split into train/validation/test, cached per process."""
+    """Records of ``name`` split into train/validation/test, cached per process.
+
+    ``fields`` names optional fields (``OPTIONAL_FIELDS``) to include in each record.
+    """
     bench = benchmark(name)
     try:
         seed = int(seed)
     except (TypeError, ValueError):
         raise SlmbenchError(f"--metadata split_seed must be an integer, got {seed!r}") from None
+    fields = tuple(fields or ())
+    unknown = [f for f in fields if f not in OPTIONAL_FIELDS]
+    if unknown:
+        raise SlmbenchError(f"{name}: dataset_kwargs fields {unknown[0]!r} is not an optional "
+                            f"field (known: {', '.join(OPTIONAL_FIELDS)})")
     folder = resolve_data_dir(data_dir)
-    key = (name, str(folder), seed)
+    key = (name, str(folder), seed, fields)
     if key not in _CACHE:
         if bench.synthetic and not (folder and local_files(bench, folder)):
             source, rows = _rows_from_synthetic(bench)
@@ -226,7 +247,7 @@ def load_splits(
             source, rows = _rows_from_local(bench, folder)
         else:
             source, rows = _rows_from_hub(bench)
-        records, report = build_records(bench, rows, source)
+        records, report = build_records(bench, rows, source, fields)
         LOAD_REPORTS[name] = report
         (log.warning if report.skipped else log.info)("%s", report.summary())
         _CACHE[key] = split_records(records, seed)
@@ -234,7 +255,7 @@ def load_splits(
 
 
 def load_task_dataset(benchmark: str, data_dir: Any = None, split_seed: Any = DEFAULT_SEED,
-                      seen_from: Any = None, **_metadata: Any):
+                      seen_from: Any = None, fields: Any = (), **_metadata: Any):
     """lm-eval ``custom_dataset`` hook: a ``DatasetDict`` with train/validation/test.
 
     With ``seen_from`` (a zoo manifest, or a ``train_subset`` record) the train split is the
@@ -243,7 +264,7 @@ def load_task_dataset(benchmark: str, data_dir: Any = None, split_seed: Any = DE
     """
     import datasets
 
-    parts = load_splits(benchmark, data_dir=data_dir, seed=split_seed)
+    parts = load_splits(benchmark, data_dir=data_dir, seed=split_seed, fields=fields)
     if seen_from not in (None, ""):
         from harness.data.seen import seen_docs
 

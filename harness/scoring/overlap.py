@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from typing import Any
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
@@ -28,11 +27,3 @@ def token_f1(prediction: str, reference: str) -> float:
         return 0.0
     precision, recall = common / len(pred), common / len(ref)
     return 2 * precision * recall / (precision + recall)
-
-
-_AGENT_LABEL = re.compile(r"^\s*agent\s*:\s*", re.IGNORECASE)
-
-
-def process_results_support(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-    # The prompt ends in "Agent:"; a model that repeats the label has not said a word more.
-    return {"token_f1": token_f1(_AGENT_LABEL.sub("", results[0]), doc["answer"])}

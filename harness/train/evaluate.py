@@ -13,10 +13,15 @@ from typing import Any
 
 
 def headline(task_result: dict[str, Any]) -> tuple[str, float, float | None] | None:
-    """(metric, value, stderr) of a task's main score: exact match or acc, else its own metric."""
+    """(metric, value, stderr) of a task's main score: exact match or acc, else its own metric.
+
+    A free-form task (one scored by token F1) headlines token F1: its exact match of whole
+    answers is near zero for any model and would rank nothing.
+    """
     keys = sorted(k for k in task_result if "," in k and "_stderr," not in k
                   and not k.startswith("unparsed,"))
-    preferred = [k for k in keys if k.startswith(("exact_match,", "acc,"))]
+    preferred = ([k for k in keys if k.startswith("token_f1,")]
+                 or [k for k in keys if k.startswith(("exact_match,", "acc,"))])
     for key in preferred or keys:  # free-form tasks: their own metric (e.g. token_f1)
         value = task_result[key]
         if not isinstance(value, int | float):
