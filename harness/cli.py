@@ -99,6 +99,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_distill(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.train.cli_args import config_from_args
+    from harness.train.distill import DistillConfig, DistillTrainer
+    from harness.train.workflow import train_and_publish
+
+    benchmarks = [b for entry in args.benchmarks for b in entry.split(",") if b]
+    name = args.name or f"{'+'.join(benchmarks)}_kd"
+    if args.student_layers:
+        from harness.models.embedded import resolve_pretrained
+        from harness.paths import cache_dir
+        from harness.train.student import build_pruned_student
+
+        source = resolve_pretrained(args.base_model)
+        folder = cache_dir() / "students" / f"{Path(source).name}-{args.student_layers}layers"
+        args.base_model = str(build_pruned_student(source, folder, args.student_layers))
+    cfg = config_from_args(args, benchmarks, args.output_dir or f"runs/distill/{name}",
+                           DistillConfig)
+    train_and_publish(cfg, name, zoo=Path(args.zoo) if args.zoo else None,
+                      evaluate=args.evaluate, eval_limit=args.eval_limit,
+                      seen_limit=args.eval_limit, trainer_cls=DistillTrainer)
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -251,6 +276,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_args(p)
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("distill", help="distil a teacher into a LoRA student (resumable)",
+                       description="Train a LoRA student toward a frozen teacher (KD mixed "
+                       "with cross-entropy) on benchmark train splits, in the same resumable "
+                       "loop, record and run store as slmbench train.")
+    p.add_argument("benchmarks", nargs="+")
+    p.add_argument("--name", default=None, help="student adapter name (default <tasks>_kd)")
+    p.add_argument("--output-dir", default=None, help="default runs/distill/<name>")
+    p.add_argument("--student-layers", type=int, default=None,
+                   help="student = --base-model with only N of its decoder layers (evenly "
+                        "spaced, built once into the cache)")
+    p.add_argument("--zoo", default=None, help="publish the student adapter into this manifest")
+    p.add_argument("--evaluate", action="store_true",
+                   help="score Pass@1 on the unseen and seen splits")
+    p.add_argument("--eval-limit", type=int, default=None, help="questions scored")
+    from harness.train.distill import DistillConfig
+
+    add_train_args(p, DistillConfig)
+    p.set_defaults(func=cmd_distill)
     p = sub.add_parser("sweep", help="LoRA configuration grid or rank ablation (resumable)",
                        description="Train and score one adapter per grid point. Re-running "
                        "skips finished points and resumes an interrupted one.")

@@ -16,8 +16,8 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_train_args(parser: argparse.ArgumentParser) -> None:
-    for f in dataclasses.fields(TrainConfig):
+def add_train_args(parser: argparse.ArgumentParser, config_cls: type = TrainConfig) -> None:
+    for f in dataclasses.fields(config_cls):
         if f.name in _SKIP:
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
@@ -30,7 +30,7 @@ def add_train_args(parser: argparse.ArgumentParser) -> None:
                                 help=f"{helptext} (comma-separated; default %(default)s)")
         else:
             kind = {"max_steps": int, "max_train_examples": _int_or_list,
-                    "data_dir": str}.get(
+                    "data_dir": str, "teacher_adapter": str}.get(
                 f.name, type(default) if default is not None else str)
             parser.add_argument(_flag(f.name), type=kind, default=default,
                                 help=f"{helptext} (default %(default)s)")
@@ -42,13 +42,13 @@ def _int_or_list(text: str) -> int | list[int]:
 
 
 def config_from_args(args: argparse.Namespace, benchmarks: list[str],
-                     output_dir: str) -> TrainConfig:
+                     output_dir: str, config_cls: type = TrainConfig) -> TrainConfig:
     values: dict[str, Any] = {"benchmarks": benchmarks, "output_dir": output_dir}
-    for f in dataclasses.fields(TrainConfig):
+    for f in dataclasses.fields(config_cls):
         if f.name in _SKIP:
             continue
         value = getattr(args, f.name)
         if f.name == "target_modules":
             value = [m.strip() for m in str(value).split(",") if m.strip()]
         values[f.name] = value
-    return TrainConfig(**values)
+    return config_cls(**values)

@@ -54,9 +54,10 @@ def score_table(title: str, rows: dict[str, dict]) -> Table:
 
 def train_and_publish(cfg: TrainConfig, name: str, zoo: Path | None = None,
                       evaluate: bool = False, eval_limit: int | None = None,
-                      baseline: bool = False, seen_limit: int | None = None) -> dict:
+                      baseline: bool = False, seen_limit: int | None = None,
+                      trainer_cls: type = LoraTrainer) -> dict:
     console = wide_console()
-    record = LoraTrainer(cfg).run()
+    record = trainer_cls(cfg).run()
     out = Path(cfg.output_dir)
     train = record["train"]
     console.print(f"[bold]{name}[/bold]: {train['steps']} steps, best validation loss "
