@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from tiny_models import build_tiny_base, build_tiny_lora, write_tiny_teletables
+from tiny_models import build_tiny_base, build_tiny_lora, run_until_killed, write_tiny_teletables
 
 from harness.errors import SlmbenchError
 from harness.train.config import ALL_LINEAR
@@ -51,15 +51,7 @@ def test_a_killed_distillation_resumes_to_the_same_student(pair, tmp_path):
     from safetensors.torch import load_file
 
     DistillTrainer(_config(pair, tmp_path / "straight")).run()
-    killed = DistillTrainer(_config(pair, tmp_path / "killed"))
-
-    def kill(step: int) -> None:
-        if step == 6:
-            raise KeyboardInterrupt
-
-    killed.on_step = kill
-    with pytest.raises(KeyboardInterrupt):
-        killed.run()
+    run_until_killed(DistillTrainer(_config(pair, tmp_path / "killed")), at_step=6)
     DistillTrainer(_config(pair, tmp_path / "killed")).run()
     a = load_file(tmp_path / "straight" / CHECKPOINT / "adapter_model.safetensors")
     b = load_file(tmp_path / "killed" / CHECKPOINT / "adapter_model.safetensors")

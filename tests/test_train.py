@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_models import build_tiny_base
+from tiny_models import build_tiny_base, run_until_killed
 
 from harness.errors import SlmbenchError
 from harness.train.config import TrainConfig
@@ -58,15 +58,7 @@ def test_training_drives_validation_loss_down(tiny_setup, tmp_path):
 def test_kill_and_resume_matches_an_uninterrupted_run(tiny_setup, tmp_path):
     LoraTrainer(_config(tiny_setup, tmp_path / "straight")).run()
 
-    killed = LoraTrainer(_config(tiny_setup, tmp_path / "killed"))
-
-    def kill(step: int) -> None:
-        if step == 6:
-            raise KeyboardInterrupt
-
-    killed.on_step = kill
-    with pytest.raises(KeyboardInterrupt):
-        killed.run()
+    run_until_killed(LoraTrainer(_config(tiny_setup, tmp_path / "killed")), at_step=6)
     state = torch.load(tmp_path / "killed" / CHECKPOINT / "trainer_state.pt", weights_only=True)
     assert json.loads(state["state_json"])["step"] == 4  # lost only the last interval
     LoraTrainer(_config(tiny_setup, tmp_path / "killed")).run()

@@ -56,3 +56,16 @@ def write_tiny_teletables(data_dir: Path, rows: int = 80) -> Path:
              for i in range(rows)]
     (folder / "teletables.jsonl").write_text("\n".join(lines))
     return data_dir
+
+
+def run_until_killed(trainer, at_step: int) -> None:
+    """Run ``trainer`` and interrupt it right after optimizer step ``at_step`` (a kill)."""
+    import pytest
+
+    def kill(step: int) -> None:
+        if step == at_step:
+            raise KeyboardInterrupt
+
+    trainer.on_step = kill
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
