@@ -176,3 +176,24 @@ def test_maj4_scoring_names_its_own_points_and_scores_the_maj4_task(tmp_path, mo
     assert asked["tasks"] == ["oranbench", "oranbench_maj4"]
     sweep_module._score(first)
     assert asked["tasks"] == ["oranbench"]
+
+
+def test_an_unreachable_ray_address_is_one_line_in_seconds():
+    """Ray itself retries a dead cluster address for minutes; the sweep says so at once."""
+    import socket
+
+    from harness.train.sweep_ray import _check_reachable
+
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(SlmbenchError, match=f"sweep --ray {address}: cannot reach"):
+            _check_reachable(address, timeout_s=2)
+    with pytest.raises(SlmbenchError, match="expected HOST:PORT, ray://HOST:PORT or auto"):
+        _check_reachable("headnode")
+    _check_reachable("auto")  # left to Ray
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        _check_reachable(f"127.0.0.1:{server.getsockname()[1]}")

@@ -29,12 +29,34 @@ def _init(address: str) -> bool:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
                  configure_logging=False)
     else:
+        _check_reachable(address)
         try:
             ray.init(address=address, log_to_driver=True, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise SlmbenchError(
                 f"sweep --ray {address}: cannot reach the cluster ({err})") from None
     return True
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, in one line, on a cluster address nothing listens at.
+
+    Ray itself retries an unreachable GCS for minutes before it gives up. ``auto`` (the
+    cluster this machine belongs to) is left to Ray.
+    """
+    import socket
+
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1].rsplit("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise SlmbenchError(f"sweep --ray {address}: expected HOST:PORT, ray://HOST:PORT or "
+                            "auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise SlmbenchError(f"sweep --ray {address}: cannot reach the cluster ({err})") from None
 
 
 def _train_point(point, trainer_cls):
