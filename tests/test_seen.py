@@ -80,3 +80,13 @@ def test_committed_adapters_seen_tasks_are_their_training_examples(name):
     pairs = [(render_prompt(tokenizer, task.doc_to_text(d), True), completion_text(name, task, d))
              for d in docs]
     assert sha256_json(pairs) == entry.train_data_sha256
+
+
+@pytest.mark.parametrize("seen_from, message", [
+    ('{"seed": 1', "seen_from: not a JSON object"),
+    ("/nope/zoo.yaml", "adapter manifest /nope/zoo.yaml does not exist"),
+    ({"seed": "x", "split_seed": 42, "examples": {"teleqna": 5}}, "malformed train_subset"),
+])
+def test_a_bad_seen_from_is_one_line(seen_from, message):
+    with pytest.raises(SlmbenchError, match=message):
+        seen_docs("teleqna", [{"id": str(i)} for i in range(10)], seen_from, 42)
