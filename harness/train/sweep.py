@@ -91,19 +91,9 @@ def run_id(point: dict[str, Any], cfg: TrainConfig, eval_limit: int | None,
 
 
 def _adapter_size(folder: Path) -> tuple[float, int]:
-    from safetensors import safe_open
+    from harness.bench.engines import checkpoint_params
 
-    path = folder / WEIGHTS_FILE
-    with safe_open(str(path), "pt") as fh:
-        params = sum(_numel(fh.get_slice(k).get_shape()) for k in fh.keys())
-    return round(path.stat().st_size / 1e6, 3), params
-
-
-def _numel(shape) -> int:
-    total = 1
-    for dim in shape:
-        total *= int(dim)
-    return total
+    return round((folder / WEIGHTS_FILE).stat().st_size / 1e6, 3), checkpoint_params(folder)
 
 
 @dataclasses.dataclass(frozen=True)
