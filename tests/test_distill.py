@@ -111,3 +111,24 @@ def test_cli_distills_into_a_layer_pruned_student(pair, tmp_path, monkeypatch):
     assert record["run"]["config"]["base_model"].endswith("deep-2layers")
     assert record["train"]["steps"] == 2
     assert "val_kl_to_teacher" in record["train"]["val_curve"][-1]
+
+
+def test_a_teacher_gone_nan_stops_with_the_last_good_student(pair, tmp_path):
+    from safetensors.torch import load_file
+
+    from harness.train.lora import BEST
+
+    class TeacherGoesNan(DistillTrainer):
+        def _forward(self, model, batch, step):
+            if step == 5:  # e.g. an overflowing teacher: every KD target is NaN from here
+                self.teacher.get_output_embeddings().weight.data.fill_(float("nan"))
+            return super()._forward(model, batch, step)
+
+    with pytest.raises(SlmbenchError, match="nan at step 6; stopped. Last good checkpoint"):
+        TeacherGoesNan(_config(pair, tmp_path / "run", max_steps=8)).run()
+    record = json.loads((tmp_path / "run" / RECORD).read_text())
+    assert record["train"]["stopped"] == "non-finite loss at step 6"
+    state = torch.load(tmp_path / "run" / CHECKPOINT / "trainer_state.pt", weights_only=True)
+    assert json.loads(state["state_json"])["step"] == 4
+    weights = load_file(tmp_path / "run" / BEST / "adapter_model.safetensors")
+    assert all(torch.isfinite(w).all() for w in weights.values())

@@ -69,3 +69,33 @@ def run_until_killed(trainer, at_step: int) -> None:
     trainer.on_step = kill
     with pytest.raises(KeyboardInterrupt):
         trainer.run()
+
+
+def build_tiny_other_vocab_base(folder: Path, texts: list[str], hidden_size: int = 48,
+                                seed: int = 1):
+    """A tiny Llama whose tokenizer is a byte-level BPE trained here on ``texts``.
+
+    Its vocabulary and token boundaries differ from the embedded model's, which is what a
+    cross-vocabulary distillation test needs.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE(unk_token=None))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<pad>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="</s>",
+                                        pad_token="<pad>")
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size,
+                         intermediate_size=2 * hidden_size, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512, tie_word_embeddings=False,
+                         initializer_range=0.3, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return Path(folder)

@@ -11,8 +11,9 @@ model, or either with a LoRA adapter folded in (an SFT teacher); the student is 
 (e.g. a layer-pruned copy of the embedded model, ``train/student.py``). Each validation also
 records the student's KL to the teacher, so a run shows the student moving toward it.
 
-Teacher and student must share a tokenizer: token-level KD compares distributions over the
-same vocabulary. A pair that does not is refused in one line.
+Token-level KD needs one tokenizer for both. A teacher with another vocabulary is distilled
+with ``--cross-vocab dskd`` (Dual-Space KD, ``train/cross_vocab.py``); without it such a pair
+is refused in one line.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ import torch
 
 from harness.errors import SlmbenchError
 from harness.train.config import TrainConfig
+from harness.train.cross_vocab import (
+    CROSS_VOCAB_METHODS,
+    CrossModelAttention,
+    dskd_loss,
+    head_inputs,
+)
+from harness.train.data import Example, tokenize_example
 from harness.train.distill_losses import KD_LOSSES, kd_loss
 from harness.train.lora import LoraTrainer, collate
 
@@ -43,6 +51,9 @@ class DistillConfig(TrainConfig):
     kd_weight: float = field(default=0.5, metadata={
         "help": "share of the KD term in the loss; the rest is cross-entropy on the labels"})
     skew_alpha: float = field(default=0.1, metadata={"help": "skew KL's teacher share"})
+    cross_vocab: str | None = field(default=None, metadata={
+        "help": "dskd: Dual-Space KD with cross-model attention, for a teacher with another "
+                "tokenizer (--kd-loss picks its divergence)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -52,6 +63,9 @@ class DistillConfig(TrainConfig):
             (self.temperature > 0, f"--temperature must be > 0, got {self.temperature}"),
             (0 <= self.kd_weight <= 1, f"--kd-weight must be in [0, 1], got {self.kd_weight}"),
             (0 <= self.skew_alpha < 1, f"--skew-alpha must be in [0, 1), got {self.skew_alpha}"),
+            (self.cross_vocab in (None, *CROSS_VOCAB_METHODS),
+             f"--cross-vocab must be one of {', '.join(CROSS_VOCAB_METHODS)}, "
+             f"got {self.cross_vocab!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -92,7 +106,7 @@ def same_vocabulary(teacher_tokenizer, student_tokenizer) -> bool:
 
 
 def load_teacher(cfg: DistillConfig, student_tokenizer, device: str):
-    """The frozen teacher (adapter folded in), after the memory and vocabulary checks."""
+    """The frozen teacher (adapter folded in) and its tokenizer, memory and vocabulary checked."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from harness.models.embedded import resolve_pretrained
@@ -101,12 +115,12 @@ def load_teacher(cfg: DistillConfig, student_tokenizer, device: str):
     if path.is_dir():
         check_teacher_fits(path, device)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    if not same_vocabulary(tokenizer, student_tokenizer):
+    if cfg.cross_vocab is None and not same_vocabulary(tokenizer, student_tokenizer):
         raise SlmbenchError(
             f"distill: teacher {cfg.teacher} and student {cfg.base_model} have different "
             f"vocabularies ({len(tokenizer)} vs {len(student_tokenizer)} tokens); token-level "
             f"KD ({', '.join(KD_LOSSES)}) needs one tokenizer, so a cross-vocabulary method "
-            "is needed for this pair")
+            "is needed for this pair: pass --cross-vocab dskd")
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     teacher = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     if cfg.teacher_adapter:
@@ -120,7 +134,7 @@ def load_teacher(cfg: DistillConfig, student_tokenizer, device: str):
     teacher.to(device).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
-    return teacher
+    return teacher, tokenizer
 
 
 class DistillTrainer(LoraTrainer):
@@ -129,6 +143,8 @@ class DistillTrainer(LoraTrainer):
     def __init__(self, cfg: DistillConfig) -> None:
         super().__init__(cfg)
         self.teacher = None
+        self.teacher_tokenizer = None
+        self._teacher_examples: dict[tuple[str, str], Example] = {}
 
     def _teacher(self, model, tokenizer):
         if self.teacher is None:
@@ -136,8 +152,48 @@ class DistillTrainer(LoraTrainer):
             # dropout must not see that, or a resumed run would not repeat a straight one.
             devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
             with torch.random.fork_rng(devices=devices):
-                self.teacher = load_teacher(self.cfg, tokenizer, str(model.device))
+                self.teacher, self.teacher_tokenizer = load_teacher(self.cfg, tokenizer,
+                                                                    str(model.device))
         return self.teacher
+
+    def _extra_modules(self, model, tokenizer):
+        """DSKD's projectors, sized from both models (the teacher is loaded and checked here)."""
+        if self.cfg.cross_vocab is None:
+            return None
+        teacher = self._teacher(model, tokenizer)
+        return CrossModelAttention(
+            model.get_input_embeddings().embedding_dim,
+            teacher.get_input_embeddings().embedding_dim,
+            model.get_output_embeddings().in_features,
+            teacher.get_output_embeddings().in_features).to(model.device)
+
+    def _collate(self, examples: list[Example], tokenizer, device: str) -> dict:
+        """The student's batch; with ``--cross-vocab``, the same texts in the teacher's tokens."""
+        batch = super()._collate(examples, tokenizer, device)
+        if self.cfg.cross_vocab is not None:
+            own = [self._teacher_example(e, tokenizer) for e in examples]
+            pad = self.teacher_tokenizer.pad_token_id
+            batch["teacher"] = collate(own, self.teacher_tokenizer.eos_token_id
+                                       if pad is None else pad, device)
+        return batch
+
+    def _teacher_example(self, example: Example, student_tokenizer) -> Example:
+        key = (example.prompt, example.completion)
+        if key not in self._teacher_examples:
+            chat = self.cfg.chat_template
+            if chat is None:
+                chat = bool(getattr(student_tokenizer, "chat_template", None))
+            self._teacher_examples[key] = tokenize_example(
+                self.teacher_tokenizer, example.prompt, example.completion, self.cfg.loss,
+                self.cfg.max_seq_len, chat)
+        return self._teacher_examples[key]
+
+    def _dskd(self, model, batch: dict, teacher_batch: dict) -> dict[str, torch.Tensor]:
+        out, hidden = head_inputs(model, lambda: model(**batch))
+        terms = dskd_loss(self.extra, model, self.teacher, batch, teacher_batch, out.logits,
+                          hidden, self.cfg.kd_loss, self.cfg.temperature, self.cfg.skew_alpha)
+        terms["ce"] = out.loss
+        return terms
 
     def _kd(self, model, batch: dict, student_logits: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -154,6 +210,11 @@ class DistillTrainer(LoraTrainer):
                       steps_per_epoch)
 
     def _forward(self, model, batch: dict, step: int) -> torch.Tensor:
+        teacher_batch = batch.pop("teacher", None)
+        if teacher_batch is not None:
+            terms = self._dskd(model, batch, teacher_batch)
+            weight = self.cfg.kd_weight
+            return (1 - weight) * terms["ce"] + weight * terms["kd"] + terms["align_ce"]
         out = model(**batch)
         weight = self.cfg.kd_weight
         if weight == 0:
@@ -162,8 +223,28 @@ class DistillTrainer(LoraTrainer):
 
     def _evaluate(self, model, val, tokenizer, state) -> bool:
         stop = super()._evaluate(model, val, tokenizer, state)
-        state.evals[-1]["val_kl_to_teacher"] = round(self.validation_kl(model, val, tokenizer), 5)
+        if self.cfg.cross_vocab is None:
+            state.evals[-1]["val_kl_to_teacher"] = round(
+                self.validation_kl(model, val, tokenizer), 5)
+        else:
+            state.evals[-1].update(self.validation_dskd(model, val, tokenizer))
         return stop
+
+    @torch.no_grad()
+    def validation_dskd(self, model, val, tokenizer) -> dict[str, float]:
+        """DSKD's KD terms (both spaces) and the projectors' alignment loss on validation."""
+        model.eval()
+        sums: dict[str, float] = {}
+        size = self.cfg.batch_size
+        for start in range(0, len(val), size):
+            chunk = val[start:start + size]
+            batch = self._collate(chunk, tokenizer, str(model.device))
+            terms = self._dskd(model, batch, batch.pop("teacher"))
+            for key in ("kd_student_space", "kd_teacher_space", "align_ce"):
+                sums[key] = sums.get(key, 0.0) + float(terms[key]) * len(chunk)
+        model.train()
+        return {f"val_dskd_{key}": round(total / max(len(val), 1), 5)
+                for key, total in sums.items()}
 
     @torch.no_grad()
     def validation_kl(self, model, val, tokenizer) -> float:

@@ -177,6 +177,7 @@ class LoraTrainer:
         self.out = Path(cfg.output_dir)
         self.config_hash = config_hash(cfg)
         self.on_step = None  # test hook: called with the step number after each step
+        self.extra: torch.nn.Module | None = None
 
     def _schedule(self, n_train: int) -> tuple[int, int]:
         steps_per_epoch = math.ceil(n_train / self.cfg.batch_size)
@@ -209,7 +210,10 @@ class LoraTrainer:
         train, train_sha = build_examples(cfg, tokenizer, "train", None)
         val, val_sha = build_examples(cfg, tokenizer, "validation", cfg.max_val_examples, 1)
         model = attach_lora(model, cfg)
+        self.extra = self._extra_modules(model, tokenizer)
         params = [p for p in model.parameters() if p.requires_grad]
+        if self.extra is not None:
+            params += list(self.extra.parameters())
         steps_per_epoch, total = self._schedule(len(train))
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
         from transformers import get_cosine_schedule_with_warmup
@@ -239,6 +243,8 @@ class LoraTrainer:
         from safetensors.torch import load_file
 
         set_peft_model_state_dict(model, load_file(folder / "adapter_model.safetensors"))
+        if self.extra is not None:
+            self.extra.load_state_dict(saved["extra"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["torch_rng"])
@@ -257,9 +263,12 @@ class LoraTrainer:
         weights = {k: v.detach().cpu().contiguous()
                    for k, v in get_peft_model_state_dict(model).items()}
         save_file(weights, staged / "adapter_model.safetensors")
-        torch.save({"config_hash": self.config_hash, "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
-                    "state_json": json.dumps(state.__dict__)}, staged / _STATE)
+        saved = {"config_hash": self.config_hash, "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                 "state_json": json.dumps(state.__dict__)}
+        if self.extra is not None:
+            saved["extra"] = self.extra.state_dict()
+        torch.save(saved, staged / _STATE)
         replace_dir_atomic(staged, self.out / CHECKPOINT)
 
     def _loop(self, model, optimizer, scheduler, state, train, val, tokenizer, total,
@@ -297,8 +306,8 @@ class LoraTrainer:
             if not state.evals:  # the untrained adapter's loss anchors the curve
                 self._evaluate(model, val, tokenizer, state)
             while state.step < total:
-                batch = collate(self._batch_at(state.step, train, steps_per_epoch),
-                                tokenizer.pad_token_id, device)
+                batch = self._collate(self._batch_at(state.step, train, steps_per_epoch),
+                                      tokenizer, device)
                 loss = self._forward(model, batch, state.step)
                 if not torch.isfinite(loss):
                     state.stopped = f"non-finite loss at step {state.step + 1}"
@@ -311,7 +320,7 @@ class LoraTrainer:
                         f"{self.out / BEST}")
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(
-                    [p for p in model.parameters() if p.requires_grad], 1.0)
+                    [p for group in optimizer.param_groups for p in group["params"]], 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -331,6 +340,13 @@ class LoraTrainer:
                     self._write_record(state)
                     if state.stopped:
                         break
+
+    def _extra_modules(self, model, tokenizer) -> torch.nn.Module | None:
+        """Training-only parameters beside the adapter (optimised, checkpointed, not saved)."""
+        return None
+
+    def _collate(self, examples: list[Example], tokenizer, device: str) -> dict:
+        return collate(examples, tokenizer.pad_token_id, device)
 
     def _forward(self, model, batch: dict, step: int) -> torch.Tensor:
         return model(**batch).loss
