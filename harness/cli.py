@@ -116,6 +116,10 @@ def cmd_distill(args: argparse.Namespace) -> int:
         source = resolve_pretrained(args.base_model)
         folder = cache_dir() / "students" / f"{Path(source).name}-{args.student_layers}layers"
         args.base_model = str(build_pruned_student(source, folder, args.student_layers))
+    if args.student_adapter:
+        from harness.train.student import fold_student_adapter
+
+        args.base_model = str(fold_student_adapter(args.base_model, args.student_adapter))
     cfg = config_from_args(args, benchmarks, args.output_dir or f"runs/distill/{name}",
                            DistillConfig)
     train_and_publish(cfg, name, zoo=Path(args.zoo) if args.zoo else None,
@@ -286,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student-layers", type=int, default=None,
                    help="student = --base-model with only N of its decoder layers (evenly "
                         "spaced, built once into the cache)")
+    p.add_argument("--student-adapter", default=None,
+                   help="an SFT adapter of the student (after --student-layers), folded into "
+                        "its weights before distillation: the study's SFT-student arms")
     p.add_argument("--zoo", default=None, help="publish the student adapter into this manifest")
     p.add_argument("--evaluate", action="store_true",
                    help="score Pass@1 on the unseen and seen splits")

@@ -6,7 +6,13 @@ import json
 
 import pytest
 import torch
-from tiny_models import build_tiny_base, build_tiny_lora, run_until_killed, write_tiny_teletables
+from tiny_models import (
+    assert_stopped_at_last_good,
+    build_tiny_base,
+    build_tiny_lora,
+    run_until_killed,
+    write_tiny_teletables,
+)
 
 from harness.errors import SlmbenchError
 from harness.train.config import ALL_LINEAR
@@ -114,21 +120,11 @@ def test_cli_distills_into_a_layer_pruned_student(pair, tmp_path, monkeypatch):
 
 
 def test_a_teacher_gone_nan_stops_with_the_last_good_student(pair, tmp_path):
-    from safetensors.torch import load_file
-
-    from harness.train.lora import BEST
-
     class TeacherGoesNan(DistillTrainer):
         def _forward(self, model, batch, step):
             if step == 5:  # e.g. an overflowing teacher: every KD target is NaN from here
                 self.teacher.get_output_embeddings().weight.data.fill_(float("nan"))
             return super()._forward(model, batch, step)
 
-    with pytest.raises(SlmbenchError, match="nan at step 6; stopped. Last good checkpoint"):
-        TeacherGoesNan(_config(pair, tmp_path / "run", max_steps=8)).run()
-    record = json.loads((tmp_path / "run" / RECORD).read_text())
-    assert record["train"]["stopped"] == "non-finite loss at step 6"
-    state = torch.load(tmp_path / "run" / CHECKPOINT / "trainer_state.pt", weights_only=True)
-    assert json.loads(state["state_json"])["step"] == 4
-    weights = load_file(tmp_path / "run" / BEST / "adapter_model.safetensors")
-    assert all(torch.isfinite(w).all() for w in weights.values())
+    assert_stopped_at_last_good(TeacherGoesNan(_config(pair, tmp_path / "run", max_steps=8)),
+                                tmp_path / "run", bad_step=6, good_step=4)

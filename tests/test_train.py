@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_models import build_tiny_base, run_until_killed
+from tiny_models import assert_stopped_at_last_good, build_tiny_base, run_until_killed
 
 from harness.errors import SlmbenchError
 from harness.train.config import TrainConfig
@@ -82,14 +82,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_setup, tmp_path)
             loss = super()._forward(model, batch, step)
             return loss * float("nan") if step >= 5 else loss
 
-    with pytest.raises(SlmbenchError, match="nan at step 6; stopped. Last good checkpoint"):
-        Poisoned(_config(tiny_setup, tmp_path / "run")).run()
-    record = json.loads((tmp_path / "run" / RECORD).read_text())
-    assert record["train"]["stopped"] == "non-finite loss at step 6"
-    state = torch.load(tmp_path / "run" / CHECKPOINT / "trainer_state.pt", weights_only=True)
-    assert json.loads(state["state_json"])["step"] == 4
-    weights = load_file(tmp_path / "run" / BEST / "adapter_model.safetensors")
-    assert all(torch.isfinite(w).all() for w in weights.values())
+    assert_stopped_at_last_good(Poisoned(_config(tiny_setup, tmp_path / "run")),
+                                tmp_path / "run", bad_step=6, good_step=4)
 
 
 def test_answer_only_masking_hides_the_prompt(tiny_setup):

@@ -99,3 +99,22 @@ def build_tiny_other_vocab_base(folder: Path, texts: list[str], hidden_size: int
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return Path(folder)
+
+
+def assert_stopped_at_last_good(trainer, out: Path, bad_step: int, good_step: int) -> None:
+    """``trainer.run()`` stops on a NaN loss at ``bad_step``; the last good state survives."""
+    import pytest
+    from safetensors.torch import load_file
+
+    from harness.errors import SlmbenchError
+    from harness.train.lora import BEST, CHECKPOINT, RECORD
+
+    with pytest.raises(SlmbenchError,
+                       match=f"nan at step {bad_step}; stopped. Last good checkpoint"):
+        trainer.run()
+    record = json.loads((out / RECORD).read_text())
+    assert record["train"]["stopped"] == f"non-finite loss at step {bad_step}"
+    state = torch.load(out / CHECKPOINT / "trainer_state.pt", weights_only=True)
+    assert json.loads(state["state_json"])["step"] == good_step
+    weights = load_file(out / BEST / "adapter_model.safetensors")
+    assert all(torch.isfinite(w).all() for w in weights.values())

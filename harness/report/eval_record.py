@@ -141,14 +141,29 @@ def _headline_key(task_result: dict[str, Any]) -> tuple[str, str] | None:
     return metric, filt
 
 
-def sample_rows(lines: list[dict[str, Any]], metric: str, filt: str) -> list[dict[str, Any]]:
-    """lm-eval's logged samples of one task as slmbench per-sample records (headline filter)."""
+def sample_rows(lines: list[dict[str, Any]], metric: str, filt: str,
+                metric_names: list[str] | None = None) -> list[dict[str, Any]]:
+    """lm-eval's logged samples of one task as slmbench per-sample records (headline filter).
+
+    A task with several metrics (the free-form ones) also keeps each answer's value of every
+    per-answer metric and the ``(reference, prediction)`` pair its corpus metrics (BLEU,
+    chrF, TER) aggregate, so pages can pair two runs on any metric without re-scoring.
+    """
+    others = [m for m in metric_names or [] if m != metric]
     rows = []
     for sample in lines:
         if sample.get("filter", filt) != filt or metric not in sample:
             continue
         doc = sample.get("doc") or {}
         score = float(sample[metric])
+        extra: dict[str, Any] = {}
+        if others:
+            extra["metrics"] = {m: float(sample[m]) for m in [metric, *others]
+                                if isinstance(sample.get(m), int | float)}
+            pair = next((sample[m] for m in others if isinstance(sample.get(m), list | tuple)
+                         and len(sample[m]) == 2), None)
+            if pair is not None:
+                extra["corpus_pair"] = [str(pair[0]), str(pair[1])]
         rows.append({
             "doc_id": sample["doc_id"],
             "id": str(doc.get("id") or sample.get("doc_hash") or sample["doc_id"]),
@@ -160,6 +175,7 @@ def sample_rows(lines: list[dict[str, Any]], metric: str, filt: str) -> list[dic
             "parsed": sample.get("filtered_resps"),
             "score": score,
             "correct": bool(score) if score in (0.0, 1.0) else None,
+            **extra,
         })
     return sorted(rows, key=lambda r: r["doc_id"])
 
@@ -212,7 +228,9 @@ def record_eval_run(args: Any, key: dict[str, Any], started: float, label: str |
         if samples_file is not None:
             rows = sample_rows([json.loads(line) for line in
                                 samples_file.read_text(encoding="utf-8").splitlines() if line],
-                               metric, filt)
+                               metric, filt,
+                               [m.get("metric") for m in config.get("metric_list") or []
+                                if isinstance(m, dict) and isinstance(m.get("metric"), str)])
             name = f"samples/{task}.jsonl"
             write_samples(folder / name, rows)
             files.append(name)

@@ -11,15 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.report import quant_section, sections, study_section, sweep_sections
+from harness.report import (
+    distill_section,
+    quant_section,
+    sections,
+    study_section,
+    sweep_sections,
+)
 from harness.report.atomic import write_text_atomic
 from harness.report.leaderboard_data import Records, collect
 from harness.report.sections import Section
 
 BUILDERS: tuple[Callable[[Records, Path], Section | None], ...] = (
     sections.accuracy, sections.seen_unseen, study_section.study, sweep_sections.rank_ablation,
-    sweep_sections.sweep, quant_section.quantization)
-SECTION_NAMES = ("accuracy", "seen_unseen", "study", "rank_ablation", "sweep", "quantization")
+    sweep_sections.sweep, quant_section.quantization, distill_section.distill_arms)
+SECTION_NAMES = ("accuracy", "seen_unseen", "study", "rank_ablation", "sweep", "quantization",
+                 "distill")
 # Figures this module owns in the output folder (stale ones are removed on re-render).
 IMAGE_PREFIXES = ("rank_ablation", "sweep_", "quantization_")
 

@@ -52,6 +52,9 @@ class TrainConfig:
     qlora: bool = field(default=False, metadata={"help": "4-bit NF4 base (bitsandbytes, CUDA)"})
     data_dir: str | None = field(default=None, metadata={"help": "local benchmark data dir"})
     split_seed: int = field(default=42, metadata={"help": "seed of the 60/20/20 split"})
+    answer_format: Literal["choice", "freeform"] = field(default="choice", metadata={
+        "help": "'choice': the Pass@1 task's prompt and answer; 'freeform': the <benchmark>_"
+                "freeform task's (answer text and explanation, as the distillation study)"})
 
     def __post_init__(self) -> None:
         from harness.data.benchmarks import BENCHMARKS
@@ -76,6 +79,8 @@ class TrainConfig:
             (self.max_seq_len >= 32, f"--max-seq-len must be >= 32, got {self.max_seq_len}"),
             (self.loss in ("full", "answer"), f"--loss must be full or answer, got {self.loss}"),
             (bool(self.target_modules), "--target-modules must name at least one module"),
+            (self.answer_format in ("choice", "freeform"),
+             f"--answer-format must be choice or freeform, got {self.answer_format!r}"),
         ]
         caps = self.max_train_examples
         if isinstance(caps, list):
@@ -89,6 +94,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def task_name(self, benchmark: str) -> str:
+        """The lm-eval task whose prompt and target the examples of ``benchmark`` use."""
+        return benchmark if self.answer_format == "choice" else f"{benchmark}_freeform"
 
     def train_cap(self, benchmark: str) -> int | None:
         """The train-example cap of one benchmark (None: its whole train split)."""

@@ -70,7 +70,12 @@ def build_examples(cfg, tokenizer, split: str, limit: int | None,
         use_chat = bool(getattr(tokenizer, "chat_template", None))
     pairs: list[tuple[str, str]] = []
     for benchmark in cfg.benchmarks:
-        task = load_task(manager, benchmark)
+        name = cfg.task_name(benchmark)
+        try:
+            task = load_task(manager, name)
+        except KeyError:
+            raise SlmbenchError(f"train: {benchmark} has no {cfg.answer_format} variant (no "
+                                f"lm-eval task {name!r}); use --answer-format choice") from None
         docs = list(task.training_docs() if split == "train" else task.validation_docs())
         own = [(render_prompt(tokenizer, task.doc_to_text(doc), use_chat),
                 completion_text(benchmark, task, doc)) for doc in docs]

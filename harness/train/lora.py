@@ -57,9 +57,14 @@ class TrainState:
     evals: list[dict] = field(default_factory=list)
 
 
+# Fields added after runs were published: hashed only when set, so those runs keep their ids.
+LATER_FIELDS = {"answer_format": "choice", "cross_vocab": None}
+
+
 def config_hash(cfg: TrainConfig) -> str:
     """Hash of the config fields that change the result (not where it is written)."""
-    return sha256_json({k: v for k, v in cfg.to_dict().items() if k != "output_dir"})[:16]
+    return sha256_json({k: v for k, v in cfg.to_dict().items() if k != "output_dir"
+                        and not (k in LATER_FIELDS and v == LATER_FIELDS[k])})[:16]
 
 
 def _device() -> str:

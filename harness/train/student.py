@@ -60,3 +60,26 @@ def build_pruned_student(source: str | Path, out: str | Path, keep: int) -> Path
         shutil.rmtree(out)
     staged.rename(out)
     return out
+
+
+def fold_student_adapter(base: str | Path, adapter: str | Path) -> Path:
+    """``base`` with an SFT adapter folded in, built once into the cache (content-named).
+
+    The folder is named by the adapter weights' sha256, so a retrained adapter gets a new
+    student and the run identity (which fingerprints the weights) follows it.
+    """
+    from harness.hashing import file_digest
+    from harness.models.embedded import resolve_pretrained
+    from harness.paths import cache_dir
+    from harness.quant.gguf_export import merge_adapter_into
+
+    adapter = Path(adapter)
+    weights = adapter / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise SlmbenchError(f"student: --student-adapter {adapter} has no "
+                            "adapter_model.safetensors")
+    source = Path(resolve_pretrained(str(base)))
+    out = cache_dir() / "students" / f"{source.name}+sft-{file_digest(weights)[:12]}"
+    if (out / "config.json").is_file():
+        return out
+    return merge_adapter_into(source, adapter, out, overwrite=True)
