@@ -224,6 +224,38 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_campaign(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from harness.data.source import resolve_data_dir
+    from harness.reliability.campaign import PARTS, run_campaign
+
+    parts = tuple(p for p in args.parts.split(",") if p)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise SlmbenchError(f"campaign: unknown part {unknown[0]!r} (known: {', '.join(PARTS)})")
+    data_dir = resolve_data_dir(args.data_dir)
+    if data_dir is None or not data_dir.is_dir():
+        raise SlmbenchError(f"campaign: data dir {args.data_dir} does not exist (the fuzzed "
+                            "files are made from the real ones)")
+    run = Path(args.run) if args.run else next(
+        (p.parent for p in sorted(Path("leaderboards").rglob("eval/*/run.json"))), None)
+    if run is None or not (run / "run.json").is_file():
+        raise SlmbenchError(f"campaign: --run {run} is not an eval run folder")
+    work = Path(tempfile.mkdtemp(prefix="slmbench-campaign-"))
+    try:
+        results = run_campaign(data_dir, Path(args.zoo), run, work, Path(args.out), parts,
+                               fuzz_rows=900 if args.quick else args.fuzz_rows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"wrote {Path(args.out) / 'reliability.md'}")
+    for line in results["failures"]:
+        print(f"FAIL {line}")
+    return 1 if results["failures"] else 0
+
+
 def cmd_judge(args: argparse.Namespace) -> int:
     from harness.judge.cli import run_judge_command
 
@@ -395,6 +427,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default="runs", help="run store folder (default runs)")
     p.add_argument("--out", default="leaderboards", help="output folder (default leaderboards)")
     p.set_defaults(func=cmd_leaderboard)
+    p = sub.add_parser("campaign", help="reliability campaign: fuzzed data, tampered "
+                       "artefacts, secrets", description="Mix generated bad rows into copies "
+                       "of the real data, tamper with copies of real artefacts, and search "
+                       "every byte written for a canary key; writes reliability.md with "
+                       "figures. Exit 1 when anything was mishandled.")
+    p.add_argument("--data-dir", default=None, help="real benchmark data (default "
+                   "$SLMBENCH_DATA_DIR)")
+    p.add_argument("--zoo", default="adapters_zoo/embedded.yaml",
+                   help="adapter manifest whose copies are tampered with")
+    p.add_argument("--run", default=None, help="eval run folder whose copies are tampered "
+                   "with (default: the first committed one under leaderboards/)")
+    p.add_argument("--parts", default="fuzz,tamper,secrets", help="comma-separated parts")
+    p.add_argument("--fuzz-rows", type=int, default=10_000, help="bad rows in all")
+    p.add_argument("--quick", action="store_true", help="900 bad rows (the test-suite size)")
+    p.add_argument("--out", default="leaderboards", help="folder for reliability.md")
+    p.set_defaults(func=cmd_campaign)
     p = sub.add_parser("judge", help="LLM-as-a-judge scoring of free-form answers",
                        description="Score an eval run's (or a JSONL file's) answers with one "
                        "or more judges (rubric 1-10, or pairwise A vs B with order swap) and "

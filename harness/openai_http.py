@@ -39,6 +39,9 @@ from harness.errors import SlmbenchError
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+# Plain HTTP to another machine sends the key and every prompt in clear text: refused
+# unless this variable is 1 (a lab network the user vouches for).
+ALLOW_HTTP_ENV = "SLMBENCH_ALLOW_HTTP"
 OK, RETRYABLE, PERMANENT = "ok", "retryable", "permanent"
 
 Poster = Callable[[str, bytes, dict[str, str], float], tuple[int, dict[str, str], bytes]]
@@ -192,12 +195,26 @@ class Outcome:
         return self.kind == OK
 
 
+def check_endpoint(base_url: str) -> None:
+    """Refuse plain HTTP to a host that is not this machine, unless told otherwise."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SlmbenchError(f"endpoint {base_url!r}: not an http(s) URL with a host")
+    if (parts.scheme == "http" and parts.hostname not in LOOPBACK
+            and os.environ.get(ALLOW_HTTP_ENV) != "1"):
+        raise SlmbenchError(
+            f"endpoint {parts.scheme}://{parts.hostname}: plain HTTP to another machine would "
+            f"send the API key and the prompts unencrypted; use https, or set "
+            f"{ALLOW_HTTP_ENV}=1 for a network you trust")
+
+
 class ChatEndpoint:
     """``POST {base_url}/chat/completions``; holds the key's variable name, never the key."""
 
     def __init__(self, base_url: str, api_key_env: str | None = DEFAULT_KEY_ENV,
                  timeout: float = 60.0, transport: str = "auto",
                  mask: str = "[REDACTED]") -> None:
+        check_endpoint(base_url)
         self.url = f"{base_url.rstrip('/')}/chat/completions"
         self.api_key_env, self.timeout, self.mask = api_key_env or None, timeout, mask
         self._post = select_transport(transport)

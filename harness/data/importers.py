@@ -35,8 +35,13 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                yield lineno, line
+            for line in fh:
+                # A bare CR (old Mac line ending) ends a line too, as editors count it; a
+                # raw CR cannot sit inside a JSON string, so splitting there cuts no row.
+                body = line[:-2] if line.endswith(b"\r\n") else line
+                for piece in body.split(b"\r") if b"\r" in body else [line]:
+                    lineno += 1
+                    yield lineno, piece
     except (OSError, EOFError, zlib.error) as err:
         what = "not a readable gzip file" if path.name.endswith(".gz") else "unreadable"
         if lineno:
@@ -67,10 +72,20 @@ def _json_lines(path: Path) -> Iterator[tuple[str, Any]]:
             yield where, RowError(f"invalid JSON ({getattr(err, 'msg', err)})")
 
 
+def _whole_json(path: Path) -> Any:
+    """A file that is one JSON document, where one row's bad bytes must not sink the rest.
+
+    Undecodable bytes and raw control characters cost their own row (``make_record``
+    refuses the lone surrogates and NULs they become), not the thousands of others.
+    """
+    return json.loads(path.read_bytes().decode("utf-8-sig", errors="surrogateescape"),
+                      strict=False)
+
+
 def read_teleqna_txt(path: Path) -> Iterator[RawRow]:
     """TeleQnA.txt: ``{"question N": {"question", "option 1".., "answer": "option K: ..."}}``."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = _whole_json(path)
     except (OSError, ValueError) as err:
         raise SlmbenchError(f"{path}: not a TeleQnA JSON object ({err})") from err
     if not isinstance(data, dict):
@@ -184,8 +199,8 @@ def read_canonical_jsonl(path: Path) -> Iterator[RawRow]:
 def read_canonical_json(path: Path) -> Iterator[RawRow]:
     """A JSON array of ``ot-full`` records (the layout of ``ot-lite``'s ``test_*.json``)."""
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
+        rows = _whole_json(path)
+    except (OSError, ValueError) as err:
         raise SlmbenchError(f"{path}: invalid JSON ({err})") from err
     if not isinstance(rows, list):
         raise SlmbenchError(f"{path}: expected a JSON array of records")

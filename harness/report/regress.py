@@ -79,6 +79,8 @@ def export_run(run: Run) -> dict[str, Any]:
     for task, info in sorted(side.tasks.items()):
         entry = {k: info.get(k) for k in TASK_FIELDS}
         entry["per_doc"] = dict(sorted(side.scores[task].items()))
+        # ids alone (question_set_sha256) cannot tell a flipped score: this hash can.
+        entry["per_doc_sha256"] = sha256_json(entry["per_doc"])
         tasks[task] = entry
     return {"schema_version": EXPORT_SCHEMA, "kind": EXPORT_KIND, "run_id": run.run_id,
             "label": run.label, "source": str(run.path), "finished": run.manifest.get("finished"),
@@ -116,6 +118,11 @@ def _side_from_export(data: Any, path: Path) -> Side:
         if expected and sha256_json(sorted(per_doc)) != expected:
             side.unreadable[task] = (f"{path}: task {task} per_doc ids do not match its "
                                      "question_set_sha256 (edited?)")
+            continue
+        expected = entry.get("per_doc_sha256")
+        if expected and sha256_json(per_doc) != expected:
+            side.unreadable[task] = (f"{path}: task {task} per_doc scores do not match its "
+                                     "per_doc_sha256 (edited?)")
             continue
         side.scores[task] = {str(k): float(v) for k, v in per_doc.items()}
     side.problems = list(side.unreadable.values())

@@ -21,12 +21,14 @@ from typing import Any
 import jsonlines
 
 from harness.errors import SlmbenchError
-from harness.hashing import sha256_file
+from harness.hashing import sha256_file, sha256_json
 from harness.paths import REPO_ROOT
 from harness.report.atomic import write_json_atomic, write_text_atomic
 
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
+# run.json's hash of its own other fields: the one file the file hashes cannot vouch for.
+SELF_HASH = "manifest_sha256"
 STORE_ENV = "SLMBENCH_RUNS"
 KINDS = ("eval", "bench", "sweep", "train", "judge")
 
@@ -128,6 +130,7 @@ def write_run(folder: Path, kind: str, run_id: str, config: dict[str, Any],
         "files": {name: sha256_file(folder / name) for name in sorted(files)},
         **(extra or {}),
     }
+    manifest[SELF_HASH] = sha256_json(manifest)
     write_json_atomic(folder / RUN_FILE, manifest)
     return manifest
 
@@ -208,10 +211,20 @@ def load_run(folder: str | Path) -> Run:
     missing = [k for k in ("kind", "run_id", "config", "files") if k not in manifest]
     if missing:
         raise SlmbenchError(f"{path}: run manifest lacks {', '.join(missing)}")
+    expected = manifest.get(SELF_HASH)
+    if expected is not None and sha256_json(
+            {k: v for k, v in manifest.items() if k != SELF_HASH}) != expected:
+        raise SlmbenchError(f"{path}: content changed since the run (its {SELF_HASH} does not "
+                            "match; edited or corrupted)")
     run = Run(folder, manifest)
+    inside = folder.resolve()
     for name, digest in manifest["files"].items():
         file = folder / name
-        if not file.is_file():
+        if not file.resolve().is_relative_to(inside):
+            run.problems.append(f"{file}: listed in {RUN_FILE} but outside the run folder "
+                                "(a link or a ../ path); not read")
+            run._bad.add(name)
+        elif not file.is_file():
             run.problems.append(f"{file}: listed in {RUN_FILE} but missing")
             run._bad.add(name)
         elif sha256_file(file) != digest:

@@ -21,6 +21,9 @@ from harness.hashing import sha256_file, sha256_json
 from harness.report.atomic import write_text_atomic
 
 WEIGHTS_FILE = "adapter_model.safetensors"
+# A manifest's hash of its own entries: one written by slmbench and changed since is refused
+# (hand-written manifests, and those from before this field, carry none).
+SELF_HASH = "adapters_sha256"
 CONFIG_FILE = "adapter_config.json"
 # Formats that unpickle arbitrary code on load; an adapter folder holding one is refused.
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
@@ -123,6 +126,9 @@ def weights_problem(folder: Path, expected_sha256: str) -> str | None:
         return f"{weights} is missing"
     if not (folder / CONFIG_FILE).is_file():
         return f"{folder / CONFIG_FILE} is missing"
+    for name in (WEIGHTS_FILE, CONFIG_FILE):
+        if not (folder / name).resolve().is_relative_to(folder.resolve()):
+            return f"{folder / name} is a link out of the adapter folder; copy the file in"
     actual = sha256_file(weights)
     if actual != expected_sha256:
         return (f"{weights} sha256 {actual[:12]}... does not match the manifest's "
@@ -137,11 +143,19 @@ def load_manifest(path: str | Path) -> Manifest:
         raise SlmbenchError(f"adapter manifest {path} does not exist")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise SlmbenchError(f"adapter manifest {path}: not valid YAML ({err})") from err
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        what = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise SlmbenchError(f"adapter manifest {path}: not valid YAML{where} ({what})") from None
     rows = raw.get("adapters") if isinstance(raw, dict) else None
     if not isinstance(rows, list) or not rows:
         raise SlmbenchError(f"adapter manifest {path}: needs a non-empty 'adapters:' list")
+    expected = raw.get(SELF_HASH)
+    if expected is not None and sha256_json(rows) != expected:
+        raise SlmbenchError(f"adapter manifest {path}: its entries do not match its "
+                            f"{SELF_HASH} (edited by hand, truncated or corrupted); re-publish "
+                            "the adapters or delete the line to vouch for the file")
     entries = []
     for i, row in enumerate(rows):
         try:
@@ -179,7 +193,9 @@ def upsert_entry(path: str | Path, entry: AdapterEntry) -> None:
 
 
 def write_manifest(path: str | Path, entries: list[AdapterEntry]) -> None:
-    payload = {"adapters": [asdict(e) for e in entries]}
+    rows = [asdict(e) for e in entries]
+    # First in the file, so a truncated copy keeps the hash and loses entries: refused.
+    payload = {SELF_HASH: sha256_json(rows), "adapters": rows}
     header = "# slmbench adapter zoo manifest (written by slmbench train / merge / zoo record)\n"
     write_text_atomic(Path(path), header + yaml.safe_dump(payload, sort_keys=False))
 
