@@ -120,7 +120,7 @@ def _figure(results: dict[str, Any], path: Path) -> Path | None:
         ax.set_yticks(y, labels, fontsize=6)
         ax.invert_yaxis()
         ax.set_xlabel("rows / cases")
-        ax.set_title("Reliability campaign: bad inputs and how many were mishandled")
+        ax.set_title("Reliability campaign: bad inputs, and those mishandled")
         ax.legend(fontsize=7, loc="lower right")
 
     return _render(path, draw)
