@@ -20,7 +20,7 @@ common=(--tasks "$TASKS" --limit "$LIMIT" --store "$STORE" --metadata "data_dir=
 
 run() {  # venv model label -> prints the run folder
   "$1/bin/slmbench" lm-eval --model "$2" --model_args "adapters=$ZOO" --label "$3" \
-    "${common[@]}" 2>&1 | tee /dev/stderr | sed -n 's/^slmbench: run folder \([^ ]*\).*/\1/p'
+    "${common[@]}" 2>&1 | tee -a /dev/stderr | sed -n 's/^slmbench: run folder \([^ ]*\).*/\1/p'
 }
 hf=$(run .venv hf-peft embedded+zoo | tail -1)
 vllm=$(run "$VLLM_VENV" vllm-peft embedded+zoo:vllm | tail -1)

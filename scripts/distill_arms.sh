@@ -41,7 +41,7 @@ score() {  # label pretrained [peft] -> an eval run in $SLMBENCH_RUNS, copied to
   args="pretrained=$pretrained${peft:+,peft=$peft}"
   folder=$("$PY/slmbench" lm-eval --model hf --model_args "$args" --tasks teleqna_freeform \
     --limit "$EVAL_LIMIT" --batch_size 8 --label "$label" --metadata "data_dir=$DATA_DIR" \
-    2>&1 | tee /dev/stderr | sed -n 's/^slmbench: run folder \([^ ]*\).*/\1/p' | tail -1)
+    2>&1 | tee -a /dev/stderr | sed -n 's/^slmbench: run folder \([^ ]*\).*/\1/p' | tail -1)
   mkdir -p "$STORE/eval"
   cp -r "$folder" "$STORE/eval/"
 }
