@@ -37,14 +37,10 @@ ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 def _finish(folder: Path, finished: str) -> None:
     """Pin ``finished`` (write_run stamps the clock) so the fixture is the same every time."""
-    from harness.hashing import sha256_json
-
     path = folder / "run.json"
     manifest = json.loads(path.read_text())
     manifest["finished"] = finished
-    manifest.pop(store.SELF_HASH)
-    manifest[store.SELF_HASH] = sha256_json(manifest)  # sealed again, as write_run seals
-    path.write_text(json.dumps(manifest, indent=2))
+    path.write_text(json.dumps(store.seal(manifest), indent=2))  # sealed again, as write_run seals
 
 
 def eval_run(root: Path, run_id: str, label: str, finished: str, tasks: dict) -> None:

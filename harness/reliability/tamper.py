@@ -46,8 +46,6 @@ def _truncate(path: Path) -> None:
 
 
 def _classify(read: Callable[[], object]) -> tuple[str, str]:
-    from harness.report.store import Run
-
     try:
         result = read()
     except SlmbenchError as err:
@@ -56,8 +54,6 @@ def _classify(read: Callable[[], object]) -> tuple[str, str]:
     except Exception as err:  # noqa: BLE001 - any other exception is the finding
         first = str(err).splitlines()[0][:160] if str(err) else ""
         return TRACEBACK, f"{type(err).__name__}: {first}"
-    if isinstance(result, Run) and result.problems:
-        return REFUSED, result.problems[0][:200]
     problems = getattr(result, "problems", None)
     if problems:
         return REFUSED, str(problems[0])[:200]
@@ -80,14 +76,11 @@ def _zoo_fixture(zoo_manifest: Path, root: Path, names: tuple[str, str]) -> Path
 
 def _sealed_copy(run_folder: Path, folder: Path) -> None:
     """A committed run copied and sealed as ``write_run`` seals one today (its self-hash)."""
-    from harness.hashing import sha256_json
-    from harness.report.store import RUN_FILE, SELF_HASH
+    from harness.report.store import RUN_FILE, seal
 
     shutil.copytree(run_folder, folder)
     manifest = json.loads((folder / RUN_FILE).read_text())
-    manifest.pop(SELF_HASH, None)
-    manifest[SELF_HASH] = sha256_json(manifest)
-    (folder / RUN_FILE).write_text(json.dumps(manifest, indent=2))
+    (folder / RUN_FILE).write_text(json.dumps(seal(manifest), indent=2))
 
 
 def _verify_all(manifest_path: Path, pretrained: str, config) -> Callable[[], object]:
@@ -198,15 +191,12 @@ def run_record_cases(run_folder: Path, work: Path) -> list[Case]:
 
     def edit_run(mutate):
         def damage(folder):  # a deliberate edit, resealed: the deeper checks must hold
-            from harness.hashing import sha256_json
-            from harness.report.store import SELF_HASH
+            from harness.report.store import seal
 
             path = folder / "run.json"
             data = json.loads(path.read_text())
             mutate(data)
-            data.pop(SELF_HASH, None)
-            data[SELF_HASH] = sha256_json(data)
-            path.write_text(json.dumps(data, indent=2))
+            path.write_text(json.dumps(seal(data), indent=2))
         return damage
 
     def swap(folder):

@@ -130,8 +130,20 @@ def write_run(folder: Path, kind: str, run_id: str, config: dict[str, Any],
         "files": {name: sha256_file(folder / name) for name in sorted(files)},
         **(extra or {}),
     }
-    manifest[SELF_HASH] = sha256_json(manifest)
+    seal(manifest)
     write_json_atomic(folder / RUN_FILE, manifest)
+    return manifest
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of a run manifest's fields other than its own seal."""
+    return sha256_json({k: v for k, v in manifest.items() if k != SELF_HASH})
+
+
+def seal(manifest: dict[str, Any]) -> dict[str, Any]:
+    """(Re)write the manifest's seal, last, over its current fields."""
+    manifest.pop(SELF_HASH, None)
+    manifest[SELF_HASH] = manifest_digest(manifest)
     return manifest
 
 
@@ -212,8 +224,7 @@ def load_run(folder: str | Path) -> Run:
     if missing:
         raise SlmbenchError(f"{path}: run manifest lacks {', '.join(missing)}")
     expected = manifest.get(SELF_HASH)
-    if expected is not None and sha256_json(
-            {k: v for k, v in manifest.items() if k != SELF_HASH}) != expected:
+    if expected is not None and manifest_digest(manifest) != expected:
         raise SlmbenchError(f"{path}: content changed since the run (its {SELF_HASH} does not "
                             "match; edited or corrupted)")
     run = Run(folder, manifest)
