@@ -130,3 +130,21 @@ def test_tiny_train_split_is_refused(tiny_setup, tmp_path):
 def test_qlora_without_cuda_says_why(tiny_setup, tmp_path):
     with pytest.raises(SlmbenchError, match="--qlora needs a CUDA GPU"):
         LoraTrainer(_config(tiny_setup, tmp_path, qlora=True)).run()
+
+
+def test_a_benchmark_without_a_freeform_variant_and_a_missing_sft_adapter_are_one_line_errors(
+        tiny_setup, tmp_path):
+    from transformers import AutoTokenizer
+
+    from harness.train.student import fold_student_adapter
+
+    base_dir, data = tiny_setup
+    cfg = TrainConfig(benchmarks=["teletables"], data_dir=str(data), answer_format="freeform")
+    with pytest.raises(SlmbenchError, match=r"^train: teletables has no freeform variant "
+                                            r"\(no lm-eval task 'teletables_freeform'\)"):
+        build_examples(cfg, AutoTokenizer.from_pretrained(base_dir), "train", None)
+    with pytest.raises(SlmbenchError, match=r"^train: --answer-format must be choice or freeform"):
+        TrainConfig(benchmarks=["teletables"], answer_format="essay")
+    with pytest.raises(SlmbenchError, match=r"--student-adapter .*nowhere has no "
+                                            r"adapter_model.safetensors"):
+        fold_student_adapter(base_dir, tmp_path / "nowhere")
