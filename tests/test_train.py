@@ -148,3 +148,26 @@ def test_a_benchmark_without_a_freeform_variant_and_a_missing_sft_adapter_are_on
     with pytest.raises(SlmbenchError, match=r"--student-adapter .*nowhere has no "
                                             r"adapter_model.safetensors"):
         fold_student_adapter(base_dir, tmp_path / "nowhere")
+
+
+def test_a_saved_adapter_is_byte_identical_whatever_the_hash_seed(tiny_setup, tmp_path):
+    """peft saves target_modules from a set; unsorted, one adapter hashed two ways."""
+    import os
+    import subprocess
+    import sys
+
+    base_dir, _ = tiny_setup
+    script = ("import sys; from pathlib import Path; from peft import LoraConfig, "
+              "get_peft_model; from transformers import LlamaForCausalLM; "
+              "from harness.train.lora import _save_adapter; import torch; "
+              "torch.manual_seed(0); m = LlamaForCausalLM.from_pretrained(sys.argv[1]); "
+              "c = LoraConfig(r=4, target_modules=['q_proj', 'k_proj', 'v_proj', 'o_proj', "
+              "'gate_proj', 'up_proj', 'down_proj'], task_type='CAUSAL_LM'); "
+              "_save_adapter(get_peft_model(m, c), Path(sys.argv[2]))")
+    texts = set()
+    for seed in ("1", "2", "3"):
+        out = tmp_path / f"seed{seed}"
+        subprocess.run([sys.executable, "-c", script, str(base_dir), str(out)], check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed})
+        texts.add((out / "adapter_config.json").read_text())
+    assert len(texts) == 1

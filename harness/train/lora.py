@@ -171,7 +171,28 @@ def _save_adapter(model, folder: Path) -> None:
     if staged.exists():
         shutil.rmtree(staged)
     model.save_pretrained(staged)
+    sort_set_fields(staged)
     replace_dir_atomic(staged, folder)
+
+
+def sort_set_fields(folder: Path) -> None:
+    """Write peft's set-valued config fields (``target_modules``...) in sorted order.
+
+    peft keeps them as Python sets and saves them in hash order, which changes from one
+    process to the next; the same adapter then hashes differently, and its eval runs are
+    neither reused nor matched (found by the killed-runs campaign: a resumed sweep re-scored
+    every point under new run ids).
+    """
+    for path in folder.rglob("adapter_config.json"):
+        config = json.loads(path.read_text(encoding="utf-8"))
+        changed = False
+        for key in ("target_modules", "exclude_modules", "modules_to_save"):
+            value = config.get(key)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                if value != sorted(value):
+                    config[key], changed = sorted(value), True
+        if changed:
+            write_json_atomic(path, config)
 
 
 class LoraTrainer:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
+from harness.train.lora import sort_set_fields
 from harness.zoo.manifest import AdapterEntry, load_manifest, verify_entry
 from harness.zoo.publish import publish_adapter
 
@@ -62,6 +63,7 @@ def merge_adapters(zoo: Path, names: list[str], method: str, out_manifest: Path,
         model.save_pretrained(tmp, selected_adapters=[merged_name])
         saved = Path(tmp) / merged_name
         folder = saved if saved.is_dir() else Path(tmp)
+        sort_set_fields(folder)
         config = model.peft_config[merged_name]
         fields = {
             "base_model": manifest.base_model, "rank": int(config.r),
