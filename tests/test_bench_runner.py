@@ -36,3 +36,41 @@ def test_bench_runs_each_format_and_skips_what_cannot_run(data_dir, tmp_path, mo
     [written] = list((tmp_path / "runs").rglob("bench.json"))
     saved = json.loads(written.read_text())
     assert saved["environment"]["versions"]["torch"] and saved["bandwidth_gbs"] > 0
+
+
+def test_an_interrupted_bench_measures_only_the_formats_still_missing(data_dir, tmp_path,
+                                                                      monkeypatch):
+    """Killed after fp32 was measured: the re-run keeps fp32's result and measures bf16."""
+    import subprocess
+
+    import pytest
+
+    from harness.bench import runner
+
+    base_dir, _ = build_tiny_base(tmp_path / "base", hidden_size=64)
+    cfg = BenchConfig(model=str(base_dir), formats=["fp32", "bf16"], task=None, limit=None,
+                      data_dir=str(data_dir), prompts=2, gen_tokens=4, min_runs=2,
+                      min_seconds=0, warmup=0, synthetic=None, chat_template=False,
+                      output_dir=str(tmp_path / "runs"))
+    real_run, measured, killed = subprocess.run, [], [False]
+
+    def worker(argv, **kw):
+        fmt = json.loads(open(argv[-2]).read())["format"]
+        if fmt == "bf16" and not killed[0]:
+            killed[0] = True
+            raise KeyboardInterrupt  # the kill lands once fp32 is measured
+        measured.append(fmt)
+        return real_run(argv, **kw)
+
+    monkeypatch.setattr(runner.subprocess, "run", worker)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(cfg)
+    [folder] = list((tmp_path / "runs").iterdir())
+    first = json.loads((folder / "result_fp32.json").read_text())
+    assert runner.interrupted_run_dir(cfg) == folder and not (folder / "run.json").exists()
+    report = run_bench(cfg)
+    assert measured == ["fp32", "bf16"]  # fp32 was not measured again
+    assert report["results"]["fp32"]["raw"] == first["raw"]
+    assert (folder / "run.json").is_file() and runner.interrupted_run_dir(cfg) is None
+    run_bench(cfg)  # a finished run is never reopened: a new measurement, a new folder
+    assert len(list((tmp_path / "runs").iterdir())) == 2

@@ -223,9 +223,13 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     source = _hf_source(cfg)
     prompts = task_prompts(cfg, AutoTokenizer.from_pretrained(source))
     started = time.time()
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    run_dir = Path(cfg.output_dir) / f"{stamp}_{sha256_json(cfg.__dict__)[:8]}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = interrupted_run_dir(cfg)
+    if run_dir is not None:
+        console.print(f"resuming the interrupted bench run {run_dir}")
+    else:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        run_dir = Path(cfg.output_dir) / f"{stamp}_{sha256_json(cfg.__dict__)[:8]}"
+        run_dir.mkdir(parents=True, exist_ok=True)
     bandwidth = read_bandwidth_gbs()
     console.print(f"measured memory read bandwidth: {bandwidth:.1f} GB/s")
     results: dict[str, Any] = {}
@@ -252,11 +256,16 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                 "limit": cfg.limit, "data_dir": cfg.data_dir,
                 "chat_template": cfg.chat_template, "label": f"{_label(cfg)}:{name}"}
         spec_path, out_path = run_dir / f"spec_{name}.json", run_dir / f"result_{name}.json"
-        write_json_atomic(spec_path, spec)
-        console.print(f"[bold]{name}[/bold]: measuring in its own process ...")
-        proc = subprocess.run([python, "-m", "harness.bench.worker", str(spec_path),
-                               str(out_path)], capture_output=True, text=True)
-        if proc.returncode != 0 or not out_path.is_file():
+        if _measured_before(spec_path, out_path, spec):
+            console.print(f"[bold]{name}[/bold]: measured before the interruption, kept")
+            proc = None
+        else:
+            out_path.unlink(missing_ok=True)
+            write_json_atomic(spec_path, spec)
+            console.print(f"[bold]{name}[/bold]: measuring in its own process ...")
+            proc = subprocess.run([python, "-m", "harness.bench.worker", str(spec_path),
+                                   str(out_path)], capture_output=True, text=True)
+        if proc is not None and (proc.returncode != 0 or not out_path.is_file()):
             tail = failure_reason(proc)
             results[name] = {"skipped": f"worker failed: {tail}"}
             console.print(f"[red]failed[/red] {name}: {tail}")
@@ -285,6 +294,29 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     console.print(bench_table(report))
     console.print(f"written {run_dir / 'bench.json'}")
     return report
+
+
+def interrupted_run_dir(cfg: BenchConfig) -> Path | None:
+    """The newest run folder of this exact configuration that has no ``run.json`` yet.
+
+    A bench killed mid-way leaves its finished formats' results (each written atomically by
+    its worker); re-running the same command measures only the formats still missing. A
+    finished run is never reopened: running the command again is a new measurement.
+    """
+    from harness.report.store import RUN_FILE
+
+    tag = sha256_json(cfg.__dict__)[:8]
+    found = sorted(p for p in Path(cfg.output_dir).glob(f"*_{tag}")
+                   if p.is_dir() and not (p / RUN_FILE).exists())
+    return found[-1] if found else None
+
+
+def _measured_before(spec_path: Path, out_path: Path, spec: dict[str, Any]) -> bool:
+    try:
+        return (json.loads(spec_path.read_text()) == json.loads(json.dumps(spec))
+                and isinstance(json.loads(out_path.read_text()), dict))
+    except (OSError, ValueError):
+        return False
 
 
 def _label(cfg: BenchConfig) -> str:
