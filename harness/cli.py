@@ -230,7 +230,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from harness.data.source import resolve_data_dir
-    from harness.reliability.campaign import PARTS, run_campaign
+    from harness.reliability.campaign import PARTS, QUICK_KILL_JOBS, run_campaign
 
     parts = tuple(p for p in args.parts.split(",") if p)
     unknown = [p for p in parts if p not in PARTS]
@@ -247,7 +247,9 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="slmbench-campaign-"))
     try:
         results = run_campaign(data_dir, Path(args.zoo), run, work, Path(args.out), parts,
-                               fuzz_rows=900 if args.quick else args.fuzz_rows)
+                               fuzz_rows=900 if args.quick else args.fuzz_rows,
+                               kills=2 if args.quick else args.kills,
+                               kill_jobs=QUICK_KILL_JOBS if args.quick else None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {Path(args.out) / 'reliability.md'}")
@@ -438,9 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adapter manifest whose copies are tampered with")
     p.add_argument("--run", default=None, help="eval run folder whose copies are tampered "
                    "with (default: the first committed one under leaderboards/)")
-    p.add_argument("--parts", default="fuzz,tamper,secrets", help="comma-separated parts")
+    p.add_argument("--parts", default="fuzz,tamper,secrets,killed",
+                   help="comma-separated parts")
     p.add_argument("--fuzz-rows", type=int, default=10_000, help="bad rows in all")
-    p.add_argument("--quick", action="store_true", help="900 bad rows (the test-suite size)")
+    p.add_argument("--kills", type=int, default=20,
+                   help="kill -9s, spread over lm-eval, train, sweep, bench and judge")
+    p.add_argument("--quick", action="store_true",
+                   help="900 bad rows and 2 kills (lm-eval, judge): the test-suite size")
     p.add_argument("--out", default="leaderboards", help="folder for reliability.md")
     p.set_defaults(func=cmd_campaign)
     p = sub.add_parser("judge", help="LLM-as-a-judge scoring of free-form answers",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.reliability.campaign import failures, run_campaign
+from harness.reliability.campaign import QUICK_KILL_JOBS, failures, run_campaign
 
 DATA = Path(os.environ.get("SLMBENCH_DATA_DIR", Path(__file__).parents[1].parent / "shared"
                            / "data"))
@@ -20,8 +20,11 @@ needs_data = pytest.mark.skipif(not (DATA / "teleqna").is_dir(), reason="no ../s
 @needs_data
 def test_quick_campaign_mishandles_nothing_and_writes_its_page(tmp_path):
     results = run_campaign(DATA, ROOT / "adapters_zoo" / "embedded.yaml", RUN, tmp_path / "w",
-                           tmp_path / "out", fuzz_rows=900)
+                           tmp_path / "out", fuzz_rows=900, kills=2, kill_jobs=QUICK_KILL_JOBS)
     assert results["failures"] == []
+    kills = results["killed"]["kills"]
+    assert [k["job"] for k in kills] == ["lm-eval", "judge"]
+    assert all(k["rerun_rc"] == 0 and not k["differs"] and not k["corrupt"] for k in kills)
     rows = results["fuzz"]["rows"]
     assert sum(r["injected"] for r in rows) == 900 and len(rows) == 9
     assert all(c["outcome"] == "refused" for c in results["tamper"]["cases"])
@@ -29,6 +32,7 @@ def test_quick_campaign_mishandles_nothing_and_writes_its_page(tmp_path):
     assert all(c["passed"] for c in results["secrets"]["checks"])
     page = (tmp_path / "out" / "reliability.md").read_text()
     assert "## Fuzzed data (900 bad rows" in page and "(reliability.png)" in page
+    assert "## Killed runs (2 kills, 2 recovered exactly" in page
     assert json.loads((tmp_path / "out" / "reliability.json").read_text())["failures"] == []
 
 
@@ -62,3 +66,33 @@ def test_plain_http_to_another_host_is_refused_in_one_line(monkeypatch):
     ChatEndpoint("http://127.0.0.1:9/v1")
     monkeypatch.setenv("SLMBENCH_ALLOW_HTTP", "1")
     ChatEndpoint("http://llm.example.com/v1")
+
+
+def _eval_run(root: Path, run_id: str, rows: list[dict]) -> Path:
+    from harness.report.store import write_run, write_samples
+
+    folder = root / "runs" / "eval" / run_id
+    write_samples(folder / "samples" / "t.jsonl", rows)
+    write_run(folder, "eval", run_id, {"model": "fixture"}, ["samples/t.jsonl"],
+              extra={"tasks": {"t": {"metric": "acc,none", "samples": "samples/t.jsonl"}}})
+    return folder
+
+
+def test_killed_runs_inspection_sees_corrupt_duplicated_and_differing_runs(tmp_path):
+    """The counts the killed-runs part reports can each be non-zero."""
+    from harness.reliability.killed_runs import _differences, inspect
+
+    row = {"doc_id": 0, "id": "q0", "resps": [["A"]], "parsed": ["A"], "score": 1.0}
+    ref = tmp_path / "ref"
+    _eval_run(ref, "e1", [row])
+    want, want_kinds, corrupt = inspect(ref)
+    assert corrupt == [] and want_kinds == {("eval", "e1"): 1}
+
+    got_dir = tmp_path / "got"
+    _eval_run(got_dir, "e1", [{**row, "score": 0.0, "parsed": ["B"]}])
+    _eval_run(got_dir / "again", "e1", [row])  # the same run recorded twice
+    (got_dir / "results.json").write_text('{"half": ')  # a torn write
+    got, kinds, corrupt = inspect(got_dir)
+    assert kinds[("eval", "e1")] == 2
+    assert corrupt == ["results.json: JSONDecodeError"]
+    assert _differences(got, want) == ["eval:e1: differs from the uninterrupted run"]

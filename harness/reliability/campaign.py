@@ -1,9 +1,10 @@
 """``slmbench campaign``: the reliability campaign, its figures and its page.
 
 Parts: fuzzed data (``fuzz_data``), tampered artefacts (``tamper``), secrets and safety
-(``secrets``). Each part returns counts; the page ``reliability.md`` (with a PNG figure) and
-the raw ``reliability.json`` are written atomically to the output folder. The exit status is
-1 when any count that must be zero is not, so CI can run the short version as a gate.
+(``secrets``), killed runs (``killed_runs``). Each part returns counts; the page
+``reliability.md`` (with a PNG figure) and the raw ``reliability.json`` are written atomically
+to the output folder. The exit status is 1 when any count that must be zero is not, so CI can
+run the short version as a gate.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 from harness.report.atomic import write_json_atomic, write_text_atomic
 from harness.report.mdtable import esc, table
 
-PARTS = ("fuzz", "tamper", "secrets")
+PARTS = ("fuzz", "tamper", "secrets", "killed")
+QUICK_KILL_JOBS = ("lm-eval", "judge")
 
 
 def _fuzz(data_dir: Path, work: Path, total: int, progress) -> dict[str, Any]:
@@ -48,6 +50,12 @@ def _secrets(work: Path) -> dict[str, Any]:
     return {"checks": [asdict(c) for c in run_secrets(work / "secrets")]}
 
 
+def _killed(work: Path, kills: int, jobs: tuple[str, ...], progress) -> dict[str, Any]:
+    from harness.reliability.killed_runs import run_killed
+
+    return run_killed(work / "killed", kills=kills, jobs=jobs, progress=progress)
+
+
 def failures(results: dict[str, Any]) -> list[str]:
     """Every count that must be zero and is not, one line each."""
     out = []
@@ -61,11 +69,18 @@ def failures(results: dict[str, Any]) -> list[str]:
     for check in results.get("secrets", {}).get("checks", []):
         if not check["passed"]:
             out.append(f"secrets: {check['name']}: {check['detail']}")
+    for kill in results.get("killed", {}).get("kills", []):
+        found = [f"{key} {kill[key]}" for key in ("lost", "duplicated") if kill[key]]
+        found += [f"corrupt {c}" for c in kill["corrupt"]] + kill["differs"]
+        if kill["rerun_rc"] != 0:
+            found.append(f"re-run failed: {kill['rerun_error']}")
+        out += [f"killed {kill['job']} #{kill['attempt']}: {f}" for f in found]
     return out
 
 
 def run_campaign(data_dir: Path, zoo: Path, run_folder: Path, work: Path, out: Path,
-                 parts: tuple[str, ...] = PARTS, fuzz_rows: int = 10_000) -> dict[str, Any]:
+                 parts: tuple[str, ...] = PARTS, fuzz_rows: int = 10_000, kills: int = 20,
+                 kill_jobs: tuple[str, ...] | None = None) -> dict[str, Any]:
     from rich.progress import Progress
 
     results: dict[str, Any] = {"parts": list(parts)}
@@ -82,6 +97,12 @@ def run_campaign(data_dir: Path, zoo: Path, run_folder: Path, work: Path, out: P
                 results[part] = _tamper(zoo, run_folder, work)
             elif part == "secrets":
                 results[part] = _secrets(work)
+            elif part == "killed":
+                from harness.reliability.killed_runs import JOBS
+
+                results[part] = _killed(work, kills, kill_jobs or JOBS,
+                                        lambda name: progress.update(
+                                            bar, description=f"campaign: killed {name}"))
             results[part]["wall_s"] = round(time.perf_counter() - started, 1)
             progress.advance(bar)
     results["failures"] = failures(results)
@@ -95,7 +116,8 @@ def run_campaign(data_dir: Path, zoo: Path, run_folder: Path, work: Path, out: P
 def _figure(results: dict[str, Any], path: Path) -> Path | None:
     rows = results.get("fuzz", {}).get("rows", [])
     cases = results.get("tamper", {}).get("cases", [])
-    if not rows and not cases:
+    kills = results.get("killed", {}).get("kills", [])
+    if not rows and not cases and not kills:
         return None
     from harness.report.plots import _render
 
@@ -106,6 +128,10 @@ def _figure(results: dict[str, Any], path: Path) -> Path | None:
             injected.append(row["injected"])
             bad.append(len(row["crashes"]) + sum(row["wrongly_kept"].values())
                        + sum(row["wrongly_dropped"].values()) + sum(row["unreported"].values()))
+        if kills:
+            labels.append("killed\nruns")
+            injected.append(len(kills))
+            bad.append(sum(1 for k in kills if _kill_failed(k)))
         if cases:
             outcomes = Counter(c["outcome"] for c in cases)
             labels.append("tampered\nartefacts")
@@ -181,13 +207,53 @@ def render(results: dict[str, Any], figure: Path | None) -> str:
                 for c in checks]
         parts.append(table(["check", "result", "detail"], body))
         parts.append("\n")
-    parts.append("## Not in this campaign yet\n\n- Killed runs (`kill -9` during lm-eval, "
-                 "train, sweep, bench and judge, then a re-run): covered case by case by the "
-                 "kill-and-resume tests of the suite, not yet as a counted campaign.\n")
+    killed = results.get("killed")
+    if killed:
+        parts.append(_render_killed(killed))
     if results.get("failures"):
         parts.append("\n## Failures\n\n" + "".join(f"- {esc(f)}\n"
                                                    for f in results["failures"]))
     return "".join(parts)
+
+
+def _kill_failed(kill: dict[str, Any]) -> bool:
+    return bool(kill["lost"] or kill["duplicated"] or kill["corrupt"] or kill["differs"]
+                or kill["rerun_rc"])
+
+
+def _render_killed(killed: dict[str, Any]) -> str:
+    kills = killed["kills"]
+    bad = sum(_kill_failed(k) for k in kills)
+    out = [f"## Killed runs ({len(kills)} kills, {len(kills) - bad} recovered exactly, "
+           f"{killed['wall_s']} s)\n\n"
+           "Each command ran once uninterrupted (the reference), on a tiny Llama and a "
+           "learnable task, the judge played by a deterministic loopback server. Then, per "
+           "kill, the command started afresh, its process group got SIGKILL at a seeded "
+           "random moment of the reference's wall time (start-up included), and the same "
+           "command ran again to the end. Lost: finished runs missing after the re-run. "
+           "Duplicated: runs recorded twice. Corrupt: run folders refused, files failing "
+           "their sha256, JSON/JSONL/safetensors files that do not parse. Differs: answers, "
+           "scores, adapter weights, loss curves, sweep points, bench accuracy or verdicts "
+           "unlike the reference's (times are not compared). Redone: killed part + re-run "
+           "- reference, process start-ups included.\n\n"]
+    body = []
+    for job in dict.fromkeys(k["job"] for k in kills):
+        mine = [k for k in kills if k["job"] == job]
+        ref = killed["references"][job]
+        body.append([esc(job), str(len(mine)), str(sum(k["landed"] == "mid-run" for k in mine)),
+                     f"{ref['wall_s']}", str(sum(k["lost"] for k in mine)),
+                     str(sum(k["duplicated"] for k in mine)),
+                     str(sum(len(k["corrupt"]) for k in mine)),
+                     str(sum(bool(k["differs"]) for k in mine)),
+                     str(sum(k["rerun_rc"] != 0 for k in mine)),
+                     f"{sum(k['redone_s'] for k in mine) / len(mine):.1f}",
+                     f"{100 * sum(k['redone_s'] for k in mine) / len(mine) / ref['wall_s']:.0f}%"])
+    out.append(table(["command", "kills", "mid-run", "reference s", "lost", "duplicated",
+                      "corrupt", "differs", "re-run failed", "redone s (mean)",
+                      "redone / reference"], body, right=range(1, 11)))
+    out.append("\nEach kill: " + "; ".join(
+        f"{k['job']} at {k['kill_at_s']} s ({k['landed']})" for k in kills) + ".\n")
+    return "".join(out)
 
 
 def _short_path(text: str) -> str:
