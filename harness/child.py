@@ -28,3 +28,12 @@ def failure_reason(proc: subprocess.CompletedProcess, telling: str | None = None
             name = f"signal {-proc.returncode}"
         return f"crashed ({name}); last output: {last}"
     return last
+
+
+_LLAMA_ERROR = r"GGML_ASSERT|GGML_ABORT|error|failed|Error"
+
+
+def llama_failure(proc: subprocess.CompletedProcess) -> str:
+    """Why a child running llama.cpp failed: its signal, and llama.cpp's own error line."""
+    who = "llama.cpp " if proc.returncode < 0 else ""
+    return who + re.sub(r"\S*/vendor/", "", failure_reason(proc, telling=_LLAMA_ERROR))

@@ -66,9 +66,9 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_intents(args: argparse.Namespace) -> int:
-    from harness.report.console import wide_console
+    from harness.console import wide_console
     from harness.report.intent_table import intent_tables
-    from harness.report.store import load_run
+    from harness.runs.store import load_run
 
     run = load_run(args.run)
     for table in intent_tables(run, args.task):

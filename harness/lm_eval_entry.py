@@ -10,7 +10,7 @@ parsed namespace is adjusted before lm-eval runs it:
   so ``--apply_chat_template`` is on for it unless ``--no_chat_template`` is given;
 - ``--device`` defaults to ``cpu`` where CUDA is absent (lm-eval defaults to ``cuda:0``);
 - every run is recorded in the run store (``runs/eval/<run id>``, see
-  ``harness/report/eval_record.py``): lm-eval's results, one JSONL record per question and a
+  ``harness/evaluation/record.py``): lm-eval's results, one JSONL record per question and a
   manifest. The same command again reuses the finished run unless ``--force`` is given;
   ``--label NAME`` names the run on leaderboards and ``--store DIR`` moves the store;
 - responses are cached per request under ``<output_path>/.slmbench_cache/<model
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SlmbenchError
+from harness.evaluation.record import model_fingerprint
 from harness.paths import tasks_dir
 
 # Models whose ``pretrained=`` is a transformers checkpoint.
@@ -132,25 +133,6 @@ def _response_cache(args: Any) -> None:
                              / model_fingerprint(args.model, args.model_args))
 
 
-def model_fingerprint(model: str, model_args: dict[str, Any]) -> str:
-    """A short hash naming the exact weights a run evaluates, for its response cache.
-
-    Local files count by content (names relative to the argument), so a copied checkpoint
-    or a clone in another folder names the same weights, and retrained ones never match.
-    """
-    import hashlib
-
-    from harness.hashing import files_digest
-
-    files = []
-    for name, value in sorted(model_args.items()):
-        path = Path(str(value)).expanduser()
-        if isinstance(value, str) and path.exists():
-            files += [(name, *entry) for entry in files_digest(path)]
-    payload = json.dumps([model, sorted(model_args.items(), key=str), files], default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
 def _check_tasks(args: Any) -> None:
     """Fail fast, on one line, for task names that neither lm-eval nor slmbench knows."""
     from lm_eval.tasks import TaskManager
@@ -172,7 +154,7 @@ def _check_tasks(args: Any) -> None:
 
 def _save_data_report(output_path: str | None) -> None:
     from harness.data.source import LOAD_REPORTS
-    from harness.report.atomic import write_json_atomic
+    from harness.runs.atomic import write_json_atomic
 
     if not LOAD_REPORTS:
         return
@@ -246,7 +228,7 @@ def evaluate(argv: list[str]) -> Path | None:
     if command != "run":
         parser.execute(args)
         return None
-    from harness.report import eval_record
+    from harness.evaluation import record as eval_record
 
     adjust_run_args(args, no_chat_template=no_chat_template)
     _check_tasks(args)

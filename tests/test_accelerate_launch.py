@@ -12,7 +12,7 @@ import sys
 
 from tiny_models import build_tiny_base
 
-from harness.report.store import find_runs
+from harness.runs.store import find_runs
 
 
 def _lm_eval(prefix: list[str], base, data_dir, store, *extra: str):

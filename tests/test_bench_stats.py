@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from harness.bench.bandwidth import bandwidth_utilisation
-from harness.bench.energy import EnergyMeter
 from harness.bench.formats import parse_format
-from harness.bench.memory import PeakRSSSampler
 from harness.bench.runner import paired_delta
 from harness.bench.stats import percentile, repeat_until, summarize
 from harness.errors import SlmbenchError
+from harness.meters.bandwidth import bandwidth_utilisation
+from harness.meters.energy import EnergyMeter
+from harness.meters.memory import PeakRSSSampler
 
 
 def test_percentiles_interpolate_like_numpy():

@@ -69,7 +69,7 @@ def test_plain_http_to_another_host_is_refused_in_one_line(monkeypatch):
 
 
 def _eval_run(root: Path, run_id: str, rows: list[dict]) -> Path:
-    from harness.report.store import write_run, write_samples
+    from harness.runs.store import write_run, write_samples
 
     folder = root / "runs" / "eval" / run_id
     write_samples(folder / "samples" / "t.jsonl", rows)

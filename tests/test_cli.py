@@ -50,7 +50,7 @@ def test_telecom_all_end_to_end_on_the_embedded_model(data_dir, tmp_path):
     report = results["slmbench_data_report"]
     assert report["oranbench"]["kept"] > 0 and (out / "slmbench_data_report.json").is_file()
     # ... and the run store holds the same run: results, per-question records, manifest.
-    from harness.report.store import find_runs, store_root
+    from harness.runs.store import find_runs, store_root
 
     [run], problems = find_runs(store_root(), kind="eval")
     assert not problems
@@ -61,7 +61,7 @@ def test_telecom_all_end_to_end_on_the_embedded_model(data_dir, tmp_path):
     assert all(r["id"] and r["resps"] and r["correct"] in (True, False) for r in rows)
     assert "sha" in run.manifest["environment"]["git"] and run.manifest["model"]["pretrained"]
     # run.json's config is the run's identity: it hashes to the run id and names the tasks.
-    from harness.report.eval_record import id_of
+    from harness.evaluation.record import id_of
 
     config = run.manifest["config"]
     assert isinstance(config, dict) and id_of(config) == run.run_id
@@ -102,7 +102,7 @@ def test_lm_eval_subcommands_see_slmbench_tasks(sub):
 def test_response_cache_is_keyed_by_the_weights(tmp_path):
     import os
 
-    from harness.lm_eval_entry import model_fingerprint
+    from harness.evaluation.record import model_fingerprint
 
     adapter = tmp_path / "adapter"
     adapter.mkdir()

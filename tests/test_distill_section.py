@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import store
+from harness.evaluation.record import sample_rows
 from harness.report.distill_section import corpus_tests, distill_arms
-from harness.report.eval_record import sample_rows
 from harness.report.leaderboard_data import collect
-from harness.report.store import write_run, write_samples
+from harness.runs import store
+from harness.runs.store import write_run, write_samples
 
 TASK = "teleqna_freeform"
 REFERENCES = [f"the gnb forwards the rrc message number {i} to the core" for i in range(60)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.bench.energy import EnergyMeter
+from harness.meters.energy import EnergyMeter
 
 pytestmark = pytest.mark.gpu
 

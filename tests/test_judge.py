@@ -40,8 +40,8 @@ from harness.judge.pairwise import combine, parse_pairwise
 from harness.judge.parsing import VerdictError
 from harness.judge.rubric import CRITERIA, parse_rubric
 from harness.judge.runner import JudgeJob, run_judge
-from harness.report import store
-from harness.report.significance import spearman
+from harness.runs import store
+from harness.significance import spearman
 
 KEY_ENV = "SLMBENCH_TEST_JUDGE_KEY"
 SECRET = "sk-test-SECRET-9f8e7d6c5b4a"

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.report import store
 from harness.report.leaderboard import render_leaderboards
 from harness.report.plots import pareto_front
-from harness.report.store import write_run, write_samples
 from harness.report.sweep_sections import loss_quality_spearman
+from harness.runs import store
+from harness.runs.store import write_run, write_samples
 
 GOLDEN = Path(__file__).parent / "golden" / "leaderboard"
 UPDATE = os.environ.get("SLMBENCH_UPDATE_GOLDEN") == "1"

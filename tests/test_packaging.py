@@ -47,7 +47,7 @@ def test_wheel_outside_the_checkout_finds_tasks_and_resources(tmp_path):
 import harness, json
 from pathlib import Path
 from harness.paths import tasks_dir
-from harness.report.store import git_state
+from harness.runs.store import git_state
 from lm_eval.tasks import TaskManager
 from harness.data.synth.benchmarks import generated_records
 root = tasks_dir()

@@ -11,9 +11,9 @@ import pytest
 from harness.cli import main
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
-from harness.report import store
 from harness.report.regress import compare, export_run, load_baseline, run_gate, write_export
-from harness.report.significance import mcnemar_exact, paired_bootstrap, paired_ci, spearman
+from harness.runs import store
+from harness.significance import mcnemar_exact, paired_bootstrap, paired_ci, spearman
 
 
 @pytest.fixture(autouse=True)

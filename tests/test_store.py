@@ -13,12 +13,12 @@ import time
 import pytest
 
 from harness.errors import SlmbenchError
-from harness.report.store import find_runs, load_run, write_run, write_samples
+from harness.runs.store import find_runs, load_run, write_run, write_samples
 
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from harness.report.atomic import write_json_atomic
+    from harness.runs.atomic import write_json_atomic
     path = Path(sys.argv[1])
     i = 0
     while True:  # rewrite a large JSON forever; the test kills us mid-write
@@ -73,7 +73,7 @@ def test_a_changed_task_definition_is_a_different_run(tmp_path):
     stop sequence must not be answered from a run made before the edit."""
     from types import SimpleNamespace
 
-    from harness.report.eval_record import run_id_of
+    from harness.evaluation.record import run_id_of
 
     include = tmp_path / "my_tasks"
     include.mkdir()
@@ -94,7 +94,7 @@ def test_the_same_data_and_weights_copied_again_are_the_same_run(tmp_path, monke
     import shutil
     from types import SimpleNamespace
 
-    from harness.report.eval_record import run_id_of
+    from harness.evaluation.record import run_id_of
 
     monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path / "cache"))
     data, weights = tmp_path / "data", tmp_path / "weights"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.evaluation.record import headline
 from harness.scoring.freeform import process_results_support
 from harness.scoring.overlap import token_f1
-from harness.train.evaluate import headline
 
 
 def test_token_f1_against_hand_computed_values():

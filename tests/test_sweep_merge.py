@@ -77,7 +77,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_runs(tiny, tmp_path, m
     assert rows[1]["trainable_params"] == 2 * rows[0]["trainable_params"]
 
     # A task edited after the sweep: no point is retrained, every point is scored anew.
-    from harness.report import eval_record
+    from harness.evaluation import record as eval_record
 
     monkeypatch.setattr(eval_record, "task_definitions", lambda args: "edited since")
     trained.clear()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.data.records import parse_number
-from harness.report.store import find_runs
+from harness.runs.store import find_runs
 from harness.scoring.extract import extract_number, last_boxed, numbers_match
 
 STUDY_RUNS = Path(__file__).resolve().parents[1] / "leaderboards" / "study" / "runs"

@@ -9,8 +9,8 @@ import yaml
 
 from harness.cli import main
 from harness.errors import SlmbenchError
-from harness.report import store
-from harness.report.store import write_run, write_samples
+from harness.runs import store
+from harness.runs.store import write_run, write_samples
 from harness.zoo.manifest import load_manifest
 from harness.zoo.record import record_eval_runs
 

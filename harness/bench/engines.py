@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.models.params import checkpoint_params
+
 
 @dataclass
 class RequestTiming:
@@ -215,18 +217,3 @@ class VllmEngine:
 
         n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         return {"decode": n or 1, "batch": n or 1}
-
-
-def checkpoint_params(folder: Path) -> int:
-    """Parameters stored in a checkpoint's safetensors files (read from their headers)."""
-    from safetensors import safe_open
-
-    total = 0
-    for path in sorted(folder.glob("*.safetensors")):
-        with safe_open(str(path), "pt") as fh:
-            for key in fh.keys():
-                count = 1
-                for dim in fh.get_slice(key).get_shape():
-                    count *= int(dim)
-                total += count
-    return total

@@ -20,15 +20,15 @@ from typing import Any
 
 from rich.table import Table
 
-from harness.bench.bandwidth import bandwidth_utilisation, read_bandwidth_gbs
 from harness.bench.formats import SEPARATE_ENGINES, Format, parse_format
 from harness.child import failure_reason
+from harness.console import wide_console
 from harness.errors import SlmbenchError
 from harness.hashing import files_digest, sha256_json
+from harness.meters.bandwidth import bandwidth_utilisation, read_bandwidth_gbs
 from harness.paths import cache_dir
-from harness.report.atomic import write_json_atomic
-from harness.report.console import wide_console
-from harness.report.store import write_run
+from harness.runs.atomic import write_json_atomic
+from harness.runs.store import write_run
 
 
 @dataclass
@@ -182,7 +182,7 @@ def environment() -> dict[str, Any]:
     """The run store's hardware and package record, plus what only timing needs."""
     import torch
 
-    from harness.report.store import hardware, package_versions
+    from harness.runs.store import hardware, package_versions
 
     driver = None
     if torch.cuda.is_available():
@@ -303,7 +303,7 @@ def interrupted_run_dir(cfg: BenchConfig) -> Path | None:
     its worker); re-running the same command measures only the formats still missing. A
     finished run is never reopened: running the command again is a new measurement.
     """
-    from harness.report.store import RUN_FILE
+    from harness.runs.store import RUN_FILE
 
     tag = sha256_json(cfg.__dict__)[:8]
     found = sorted(p for p in Path(cfg.output_dir).glob(f"*_{tag}")
@@ -333,7 +333,7 @@ def _size_mb(artifact: Path) -> float:
 
 
 def _source_params(source: Path) -> int:
-    from harness.bench.engines import checkpoint_params
+    from harness.models.params import checkpoint_params
 
     return checkpoint_params(source)
 

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.bench.energy import EnergyMeter
 from harness.bench.engines import (
     GptqEngine,
     LlamaCppEngine,
@@ -21,9 +20,10 @@ from harness.bench.engines import (
     TransformersEngine,
     VllmEngine,
 )
-from harness.bench.memory import PeakRSSSampler, peak_vram_mb
 from harness.bench.stats import repeat_until, summarize
-from harness.report.atomic import write_json_atomic
+from harness.meters.energy import EnergyMeter
+from harness.meters.memory import PeakRSSSampler, peak_vram_mb
+from harness.runs.atomic import write_json_atomic
 
 
 def make_engine(spec: dict[str, Any]):
@@ -87,7 +87,7 @@ def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None
     if not spec.get("task"):
         return None
     from harness.lm_eval_entry import evaluate
-    from harness.report.store import load_run
+    from harness.runs.store import load_run
 
     if spec["engine"] == "transformers":
         dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[spec["precision"]]

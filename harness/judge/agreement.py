@@ -6,7 +6,7 @@ diagonal and 1 elsewhere (1-10 scores are rounded to integers first); the quadra
 kappa uses w = (i - j)^2 on the score values, so a 7 against an 8 costs far less than a 2
 against a 9. When chance disagreement is zero (both judges give one and the same label
 throughout) kappa is taken as 1.0; no items give NaN. Spearman is
-``harness.report.significance.spearman`` on the raw overall scores.
+``harness.significance.spearman`` on the raw overall scores.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from harness.report.significance import spearman
+from harness.significance import spearman
 
 
 def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable],

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_file
-from harness.report.store import RUN_FILE, load_run
+from harness.runs.store import RUN_FILE, load_run
 
 
 @dataclass

@@ -29,7 +29,7 @@ from harness.judge.items import Item, Source, load_items
 from harness.judge.pairwise import PAIRWISE_VERSION, judge_pair
 from harness.judge.rubric import DEFAULT_DOMAIN, RUBRIC_VERSION, judge_rubric
 from harness.judge.summary import summarize
-from harness.report.store import RUN_FILE, store_root, write_run, write_samples
+from harness.runs.store import RUN_FILE, store_root, write_run, write_samples
 
 log = logging.getLogger(__name__)
 

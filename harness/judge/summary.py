@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.judge.agreement import judges_agreement
 from harness.judge.rubric import CRITERIA
-from harness.report.significance import spearman
+from harness.significance import spearman
 
 MIN_PAIRS_FOR_RANK_CORRELATION = 5
 NEAR_CONSTANT_SHARE = 0.9

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SlmbenchError
-from harness.report.store import RUN_FILE, store_root
+from harness.runs.store import RUN_FILE, store_root
 
 RESULT = "result.json"  # harness.train.sweep writes it; not imported so no torch is loaded
 

@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from harness.child import failure_reason
+from harness.child import llama_failure
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
 from harness.paths import cache_dir
@@ -33,7 +32,6 @@ log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 600
 # llama.cpp's own account of a failure, among its log lines and an abort's backtrace.
-_LLAMA_ERROR = r"GGML_ASSERT|GGML_ABORT|error|failed|Error"
 # What the probe decodes: enough to run every layer's kernels once.
 _PROBE_TEXT = b"The gNB schedules the UE on the PDSCH."
 
@@ -73,12 +71,6 @@ def _probe_key(path: Path, settings: dict[str, Any]) -> str:
 def _probe_argv(path: Path, settings: dict[str, Any]) -> list[str]:
     return [sys.executable, "-m", "harness.models.llama_cpp_load", str(path),
             json.dumps(settings)]
-
-
-def llama_failure(proc: subprocess.CompletedProcess) -> str:
-    """Why a child running llama.cpp failed: its signal, and llama.cpp's own error line."""
-    who = "llama.cpp " if proc.returncode < 0 else ""
-    return who + re.sub(r"\S*/vendor/", "", failure_reason(proc, telling=_LLAMA_ERROR))
 
 
 def probe(path: str | os.PathLike, settings: dict[str, Any]) -> None:

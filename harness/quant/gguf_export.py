@@ -455,7 +455,7 @@ def merge_adapter_into(base: str | Path | None, adapter_dir: Path, out_dir: Path
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from harness.models.embedded import resolve_pretrained
-    from harness.report.atomic import replace_dir_atomic
+    from harness.runs.atomic import replace_dir_atomic
 
     adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
     if not (adapter_dir / "adapter_config.json").is_file():

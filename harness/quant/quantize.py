@@ -146,7 +146,7 @@ def quantize_gguf(src: Path, dst: Path, qtype: str, nthread: int = 0) -> Path:
                                str(tmp), key, str(int(nthread))],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            from harness.models.llama_cpp_load import llama_failure
+            from harness.child import llama_failure
 
             raise SlmbenchError(f"quantize: llama.cpp failed to make {key} from {src}: "
                                 f"{llama_failure(proc)}")

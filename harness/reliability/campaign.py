@@ -15,8 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.report.atomic import write_json_atomic, write_text_atomic
 from harness.report.mdtable import esc, table
+from harness.runs.atomic import write_json_atomic, write_text_atomic
 
 PARTS = ("fuzz", "tamper", "secrets", "killed")
 QUICK_KILL_JOBS = ("lm-eval", "judge")

@@ -241,7 +241,7 @@ def _unreadable_files(work: Path) -> list[str]:
 
 def inspect(work: Path) -> tuple[dict[str, Any], Counter, list[str]]:
     """(outcome per finished run, runs per kind and identity, corrupt findings) of a folder."""
-    from harness.report.store import find_runs
+    from harness.runs.store import find_runs
 
     runs, refused = find_runs(work)
     outcomes: dict[str, Any] = {}

@@ -76,7 +76,7 @@ def _zoo_fixture(zoo_manifest: Path, root: Path, names: tuple[str, str]) -> Path
 
 def _sealed_copy(run_folder: Path, folder: Path) -> None:
     """A committed run copied and sealed as ``write_run`` seals one today (its self-hash)."""
-    from harness.report.store import RUN_FILE, seal
+    from harness.runs.store import RUN_FILE, seal
 
     shutil.copytree(run_folder, folder)
     manifest = json.loads((folder / RUN_FILE).read_text())
@@ -184,14 +184,14 @@ def run_adapter_cases(zoo_manifest: Path, work: Path) -> list[Case]:
 
 def run_record_cases(run_folder: Path, work: Path) -> list[Case]:
     from harness.report.regress import load_baseline, write_export
-    from harness.report.store import load_run
+    from harness.runs.store import load_run
 
     manifest = json.loads((run_folder / "run.json").read_text())
     samples = sorted(n for n in manifest["files"] if n.startswith("samples/"))
 
     def edit_run(mutate):
         def damage(folder):  # a deliberate edit, resealed: the deeper checks must hold
-            from harness.report.store import seal
+            from harness.runs.store import seal
 
             path = folder / "run.json"
             data = json.loads(path.read_text())

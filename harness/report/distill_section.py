@@ -22,7 +22,7 @@ from typing import Any
 from harness.report.leaderboard_data import Records, latest
 from harness.report.mdtable import DASH, esc, is_num, table
 from harness.report.sections import Section, run_sources
-from harness.report.significance import paired_bootstrap
+from harness.significance import paired_bootstrap
 
 PREFIX = "distill:"
 ARMS = ("no_sft", "sft_teacher", "sft_student", "sft_both")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from harness.errors import SlmbenchError
-from harness.report.store import Run
+from harness.runs.store import Run
 from harness.scoring.intent import intent_breakdown
 
 

@@ -18,9 +18,9 @@ from harness.report import (
     study_section,
     sweep_sections,
 )
-from harness.report.atomic import write_text_atomic
 from harness.report.leaderboard_data import Records, collect
 from harness.report.sections import Section
+from harness.runs.atomic import write_text_atomic
 
 BUILDERS: tuple[Callable[[Records, Path], Section | None], ...] = (
     sections.accuracy, sections.seen_unseen, study_section.study, sweep_sections.rank_ablation,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.report.store import Run, find_runs
+from harness.runs.store import Run, find_runs
 
 # Metric kinds that get a fixed column order; any other (loglikelihood acc, ...) follows.
 KIND_ORDER = {"Pass@1": 0, "Maj@4": 1}

@@ -21,9 +21,9 @@ from typing import Any
 
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
-from harness.report.atomic import write_json_atomic, write_text_atomic
-from harness.report.significance import mcnemar_exact, paired_bootstrap, paired_ci
-from harness.report.store import RUN_FILE, Run, load_run
+from harness.runs.atomic import write_json_atomic, write_text_atomic
+from harness.runs.store import RUN_FILE, Run, load_run
+from harness.significance import mcnemar_exact, paired_bootstrap, paired_ci
 
 EXPORT_SCHEMA = 1
 EXPORT_KIND = "slmbench-baseline"
@@ -335,7 +335,7 @@ def print_report(report: GateReport, console: Any = None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from harness.report.console import wide_console
+    from harness.console import wide_console
 
     if console is None:
         console = wide_console()

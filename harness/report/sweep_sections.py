@@ -17,7 +17,7 @@ from harness.report import plots
 from harness.report.leaderboard_data import Records, SweepRun, canonical
 from harness.report.mdtable import DASH, code, esc, integer, is_num, num, pm, sources, table
 from harness.report.sections import Section
-from harness.report.significance import mcnemar_exact, spearman
+from harness.significance import mcnemar_exact, spearman
 
 # Fields of a sweep row that describe the point itself rather than its results.
 POINT_FIELDS = ("rank", "alpha", "module_set", "target_modules")

@@ -91,7 +91,7 @@ def check_teacher_fits(folder: Path, device: str) -> None:
     files = list(folder.glob("*.safetensors"))
     if not files or device != "cpu":
         return
-    from harness.bench.engines import checkpoint_params
+    from harness.models.params import checkpoint_params
 
     need = checkpoint_params(folder) * 4
     have = _available_ram_bytes()

@@ -11,25 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-def headline(task_result: dict[str, Any]) -> tuple[str, float, float | None] | None:
-    """(metric, value, stderr) of a task's main score: exact match or acc, else its own metric.
-
-    A free-form task (one scored by token F1) headlines token F1: its exact match of whole
-    answers is near zero for any model and would rank nothing.
-    """
-    keys = sorted(k for k in task_result if "," in k and "_stderr," not in k
-                  and not k.startswith("unparsed,"))
-    preferred = ([k for k in keys if k.startswith("token_f1,")]
-                 or [k for k in keys if k.startswith(("exact_match,", "acc,"))])
-    for key in preferred or keys:  # free-form tasks: their own metric (e.g. token_f1)
-        value = task_result[key]
-        if not isinstance(value, int | float):
-            continue
-        metric, filt = key.split(",", 1)
-        stderr = task_result.get(f"{metric}_stderr,{filt}")
-        return key, float(value), None if stderr in (None, "N/A") else float(stderr)
-    return None
+from harness.evaluation.record import headline
 
 
 def run_tasks(tasks: list[str], model_args: str, output_path: Path, limit: int | None = None,

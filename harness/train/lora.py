@@ -27,12 +27,12 @@ from typing import Any
 
 import torch
 
-from harness.bench.energy import EnergyMeter
-from harness.bench.memory import peak_rss_mb, peak_vram_mb
 from harness.data.seen import train_subset_record
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
-from harness.report.atomic import replace_dir_atomic, settled_dir, write_json_atomic
+from harness.meters.energy import EnergyMeter
+from harness.meters.memory import peak_rss_mb, peak_vram_mb
+from harness.runs.atomic import replace_dir_atomic, settled_dir, write_json_atomic
 from harness.train.config import TrainConfig
 from harness.train.data import Example, build_examples
 
@@ -416,7 +416,7 @@ class LoraTrainer:
 
 def store_train_run(out: Path, record: dict) -> None:
     """The run-store manifest over the training record and the best adapter's files."""
-    from harness.report.store import write_run
+    from harness.runs.store import write_run
 
     files = [RECORD] + [f"{BEST}/{p.name}" for p in sorted((out / BEST).glob("*"))
                         if p.is_file()]

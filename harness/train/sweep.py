@@ -18,10 +18,10 @@ import jsonlines
 import yaml
 from rich.table import Table
 
+from harness.console import wide_console
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
-from harness.report.atomic import write_json_atomic, write_text_atomic
-from harness.report.console import wide_console
+from harness.runs.atomic import write_json_atomic, write_text_atomic
 from harness.train.config import ALL_LINEAR, ATTENTION_ONLY, TrainConfig
 from harness.train.lora import BEST, LoraTrainer, config_hash
 from harness.zoo.manifest import WEIGHTS_FILE
@@ -91,7 +91,7 @@ def run_id(point: dict[str, Any], cfg: TrainConfig, eval_limit: int | None,
 
 
 def _adapter_size(folder: Path) -> tuple[float, int]:
-    from harness.bench.engines import checkpoint_params
+    from harness.models.params import checkpoint_params
 
     return round((folder / WEIGHTS_FILE).stat().st_size / 1e6, 3), checkpoint_params(folder)
 
@@ -186,7 +186,8 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
     else:
         from harness.train.sweep_ray import run_on_ray
 
-        run_on_ray(points, ray_address, collect, trainer_cls, cpus_per_point, gpus_per_point)
+        run_on_ray(points, ray_address, collect, run_point, trainer_cls, cpus_per_point,
+                   gpus_per_point)
     results = [finished[i] for i in sorted(finished)]
     _write_results(sweep_dir, results, grid, base, eval_limit, maj4)
     console.print(sweep_table(results, title=f"sweep {grid} on {'+'.join(base.benchmarks)}"))
@@ -231,7 +232,7 @@ def _write_results(sweep_dir: Path, results: list[dict], grid: str, base: TrainC
     """results.jsonl, then the run-store manifest over it (rewritten after every point)."""
     import io
 
-    from harness.report.store import write_run
+    from harness.runs.store import write_run
 
     buffer = io.StringIO()
     with jsonlines.Writer(buffer) as writer:

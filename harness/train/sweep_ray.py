@@ -59,22 +59,25 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         raise SlmbenchError(f"sweep --ray {address}: cannot reach the cluster ({err})") from None
 
 
-def _train_point(point, trainer_cls):
-    from harness.train.sweep import run_point
-
+def _train_point(point, trainer_cls, run_point: Callable):
     return run_point(point, trainer_cls)
 
 
 def run_on_ray(points: list, address: str, collect: Callable[[object, dict], None],
-               trainer_cls, cpus_per_point: float = 1.0, gpus_per_point: float = 0.0) -> None:
-    """Run every point on the cluster at ``address``; ``collect`` each result as it lands."""
+               run_point: Callable, trainer_cls, cpus_per_point: float = 1.0,
+               gpus_per_point: float = 0.0) -> None:
+    """Run every point on the cluster at ``address``; ``collect`` each result as it lands.
+
+    ``run_point(point, trainer_cls)`` is the sweep's own (passed in, so this module needs
+    nothing from the sweep's: Ray ships the function by reference to its workers).
+    """
     import ray
 
     started = _init(address)
     try:
         task = ray.remote(num_cpus=cpus_per_point, num_gpus=gpus_per_point,
                           max_retries=1)(_train_point)
-        pending = {task.remote(p, trainer_cls): p for p in points}
+        pending = {task.remote(p, trainer_cls, run_point): p for p in points}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             point = pending.pop(ready[0])

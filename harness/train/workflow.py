@@ -6,9 +6,9 @@ from pathlib import Path
 
 from rich.table import Table
 
+from harness.console import wide_console
 from harness.data.seen import train_subset_record
-from harness.report.atomic import write_json_atomic
-from harness.report.console import wide_console
+from harness.runs.atomic import write_json_atomic
 from harness.train.config import TrainConfig
 from harness.train.evaluate import run_tasks
 from harness.train.lora import BEST, RECORD, LoraTrainer, store_train_run

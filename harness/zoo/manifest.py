@@ -18,7 +18,7 @@ import yaml
 
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_file, sha256_json
-from harness.report.atomic import write_text_atomic
+from harness.runs.atomic import write_text_atomic
 
 WEIGHTS_FILE = "adapter_model.safetensors"
 # A manifest's hash of its own entries: one written by slmbench and changed since is refused

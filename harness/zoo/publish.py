@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from harness.report.atomic import replace_dir_atomic
+from harness.runs.atomic import replace_dir_atomic
 from harness.zoo.manifest import (
     CONFIG_FILE,
     WEIGHTS_FILE,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import SlmbenchError
-from harness.report.store import load_run
+from harness.runs.store import load_run
 from harness.zoo.manifest import AdapterEntry, load_manifest, write_manifest
 
 

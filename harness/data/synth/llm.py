@@ -39,7 +39,7 @@ from harness.openai_http import (
     backoff_delay,
     completion_text,
 )
-from harness.report.atomic import write_text_atomic
+from harness.runs.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 

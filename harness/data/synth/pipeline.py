@@ -33,7 +33,7 @@ from harness.data.synth.llm import ChatClient, LLMConfig, run_items
 from harness.data.synth.scenarios import build_scenarios
 from harness.data.synth.split import assign_scenarios, split_by_scenario
 from harness.errors import SlmbenchError
-from harness.report.atomic import write_json_atomic, write_text_atomic
+from harness.runs.atomic import write_json_atomic, write_text_atomic
 
 DOMAINS = ("telecom", "ecommerce")
 GENERATOR_VERSION = 1

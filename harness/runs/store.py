@@ -23,7 +23,7 @@ import jsonlines
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_file, sha256_json
 from harness.paths import REPO_ROOT
-from harness.report.atomic import write_json_atomic, write_text_atomic
+from harness.runs.atomic import write_json_atomic, write_text_atomic
 
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"

@@ -15,8 +15,8 @@ from typing import Any
 
 from harness.errors import SlmbenchError
 from harness.hashing import files_digest, sha256_file, sha256_json
-from harness.report.atomic import write_json_atomic
-from harness.report.store import RUN_FILE, load_run, store_root, write_run, write_samples
+from harness.runs.atomic import write_json_atomic
+from harness.runs.store import RUN_FILE, load_run, store_root, write_run, write_samples
 
 # lm-eval run arguments that change what is scored (batch size, verbosity and paths do not).
 IDENTITY_ARGS = ("model", "tasks", "limit", "samples", "num_fewshot", "apply_chat_template",
@@ -82,8 +82,6 @@ def task_definitions(args: Any) -> str:
 
 def identity(args: Any) -> dict[str, Any]:
     """What makes two runs the same run."""
-    from harness.lm_eval_entry import model_fingerprint
-
     key = {name: getattr(args, name, None) for name in IDENTITY_ARGS}
     key["device"] = _device_kind(key["device"])
     tasks = key["tasks"] or []
@@ -132,7 +130,6 @@ def _newest_results(output_path: Path, since: float) -> Path:
 
 
 def _headline_key(task_result: dict[str, Any]) -> tuple[str, str] | None:
-    from harness.train.evaluate import headline
 
     found = headline(task_result)
     if not found:
@@ -290,3 +287,39 @@ def print_reused(folder: Path) -> None:
                       f"{stderr:.4f}" if isinstance(stderr, float) else "-", str(info.get("n")))
     Console().print(table)
 
+
+def model_fingerprint(model: str, model_args: dict[str, Any]) -> str:
+    """A short hash naming the exact weights a run evaluates, for its response cache.
+
+    Local files count by content (names relative to the argument), so a copied checkpoint
+    or a clone in another folder names the same weights, and retrained ones never match.
+    """
+    import hashlib
+
+    files = []
+    for name, value in sorted(model_args.items()):
+        path = Path(str(value)).expanduser()
+        if isinstance(value, str) and path.exists():
+            files += [(name, *entry) for entry in files_digest(path)]
+    payload = json.dumps([model, sorted(model_args.items(), key=str), files], default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def headline(task_result: dict[str, Any]) -> tuple[str, float, float | None] | None:
+    """(metric, value, stderr) of a task's main score: exact match or acc, else its own metric.
+
+    A free-form task (one scored by token F1) headlines token F1: its exact match of whole
+    answers is near zero for any model and would rank nothing.
+    """
+    keys = sorted(k for k in task_result if "," in k and "_stderr," not in k
+                  and not k.startswith("unparsed,"))
+    preferred = ([k for k in keys if k.startswith("token_f1,")]
+                 or [k for k in keys if k.startswith(("exact_match,", "acc,"))])
+    for key in preferred or keys:  # free-form tasks: their own metric (e.g. token_f1)
+        value = task_result[key]
+        if not isinstance(value, int | float):
+            continue
+        metric, filt = key.split(",", 1)
+        stderr = task_result.get(f"{metric}_stderr,{filt}")
+        return key, float(value), None if stderr in (None, "N/A") else float(stderr)
+    return None
