@@ -368,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "and decode tokens/s, TTFT and latency p50/p95, peak RSS/VRAM, energy, "
                        "bandwidth utilisation and accuracy on the timed engine.")
     p.add_argument("--model", default="embedded", help="'embedded' or a checkpoint folder")
-    p.add_argument("--adapter", default=None, help="LoRA folder merged in before export")
+    p.add_argument("--adapter", default=None,
+                   help="LoRA folder folded into the model before export")
     p.add_argument("--formats", default="fp32,gguf-f16,gguf-q8_0,gguf-q4_k_m",
                    help="comma-separated: fp32, fp16, bf16, gguf-f32, gguf-f16, gguf-q8_0, "
                         "gguf-q5_k_m, gguf-q4_k_m, gguf-q4_0, gguf-shipped, gptq, vllm")

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from harness.errors import SlmbenchError
-from harness.quant.gguf_export import detect_pretokenizer, export_gguf, merge_adapter_into
+from harness.quant.gguf_export import detect_pretokenizer, export_gguf, fold_adapter_into
 from harness.quant.quantize import quantize_gguf, read_gguf_summary
 
 llama_cpp = pytest.importorskip("llama_cpp")
@@ -304,7 +304,7 @@ def test_merge_adapter_then_export(tmp_path):
     base, _ = build_tiny_base(tmp_path / "base", hidden_size=64, init_range=0.2)
     lora = build_tiny_lora(base, tmp_path / "lora", seed=1, rank=4,
                            modules=["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"])
-    merged = merge_adapter_into(str(base), lora, tmp_path / "merged")
+    merged = fold_adapter_into(str(base), lora, tmp_path / "merged")
     ids = _prompt_ids()[:2]
     peft_model = PeftModel.from_pretrained(LlamaForCausalLM.from_pretrained(base), str(lora))
     reference = _hf_logits(peft_model.eval(), ids)
@@ -316,10 +316,10 @@ def test_merge_adapter_then_export(tmp_path):
     _compare(reference, _llama_logits(out, ids, **F32_CACHE), BOUND["f32"])
 
     with pytest.raises(SlmbenchError, match="exists and is not empty"):
-        merge_adapter_into(str(base), lora, tmp_path / "merged")
+        fold_adapter_into(str(base), lora, tmp_path / "merged")
     other, _ = build_tiny_base(tmp_path / "other", hidden_size=32)
     with pytest.raises(SlmbenchError, match="does not fit base.*has in_features="):
-        merge_adapter_into(str(other), lora, tmp_path / "merged2")
+        fold_adapter_into(str(other), lora, tmp_path / "merged2")
     assert not (tmp_path / "merged2").exists()
     shutil.rmtree(tmp_path / "merged")
 

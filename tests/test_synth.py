@@ -29,8 +29,8 @@ from harness.data.synth.intents import (
 )
 from harness.data.synth.llm import ChatClient, LLMConfig, LLMItem, RateLimiter, run_items
 from harness.data.synth.pipeline import SynthOptions, run_synth
+from harness.data.synth.scenario_split import split_by_scenario
 from harness.data.synth.scenarios import build_scenarios
-from harness.data.synth.split import split_by_scenario
 from harness.errors import SlmbenchError
 
 SECRET = "sk-test-9f8e7d6c5b4a-DO-NOT-LEAK"

@@ -75,12 +75,12 @@ def _hf_source(cfg: BenchConfig) -> Path:
             raise SlmbenchError(f"bench: --model {cfg.model!r} must be 'embedded' or a local "
                                 "checkpoint folder (the Hub is not reachable from here)")
         return Path(base)
-    from harness.quant.gguf_export import merge_adapter_into
+    from harness.quant.gguf_export import fold_adapter_into
 
     key = sha256_json([str(base), files_digest(Path(cfg.adapter))])[:16]
     merged = cache_dir() / "bench" / f"merged-{key}"
     if not (merged / "config.json").is_file():
-        merge_adapter_into(base, Path(cfg.adapter), merged, overwrite=True)
+        fold_adapter_into(base, Path(cfg.adapter), merged, overwrite=True)
     return merged
 
 

@@ -429,12 +429,13 @@ def _adapter_shape_problem(model: Any, weights: Path) -> str | None:
     return None
 
 
-def merge_adapter_into(base: str | Path | None, adapter_dir: Path, out_dir: Path,
-                       overwrite: bool = False) -> Path:
+def fold_adapter_into(base: str | Path | None, adapter_dir: Path, out_dir: Path,
+                      overwrite: bool = False) -> Path:
     """Fold a LoRA adapter into its backbone and save a plain checkpoint + tokenizer.
 
     llama.cpp exports and quantizes plain checkpoints, so a fine-tuned model reaches GGUF
-    through this merge. The folder is staged and swapped in whole.
+    through this fold (not to be confused with ``slmbench merge``, which combines adapters
+    into one adapter). The folder is staged and swapped in whole.
 
     Args:
         base: The backbone: ``embedded`` (or None) for the embedded model, else a local

@@ -71,7 +71,7 @@ def fold_student_adapter(base: str | Path, adapter: str | Path) -> Path:
     from harness.hashing import file_digest
     from harness.models.embedded import resolve_pretrained
     from harness.paths import cache_dir
-    from harness.quant.gguf_export import merge_adapter_into
+    from harness.quant.gguf_export import fold_adapter_into
 
     adapter = Path(adapter)
     weights = adapter / "adapter_model.safetensors"
@@ -82,4 +82,4 @@ def fold_student_adapter(base: str | Path, adapter: str | Path) -> Path:
     out = cache_dir() / "students" / f"{source.name}+sft-{file_digest(weights)[:12]}"
     if (out / "config.json").is_file():
         return out
-    return merge_adapter_into(source, adapter, out, overwrite=True)
+    return fold_adapter_into(source, adapter, out, overwrite=True)

@@ -36,7 +36,7 @@ from typing import Any
 from harness.data.records import make_record
 from harness.data.synth.dedup import dedup
 from harness.data.synth.ids import content_id
-from harness.data.synth.split import split_by_scenario
+from harness.data.synth.scenario_split import split_by_scenario
 from harness.data.synth.yamlfile import RESOURCES, read_yaml
 from harness.errors import SlmbenchError
 

@@ -30,8 +30,8 @@ from harness.data.synth.intents import (
 )
 from harness.data.synth.intents import DEFAULT_PER_SCENARIO as INTENT_PER_SCENARIO
 from harness.data.synth.llm import ChatClient, LLMConfig, run_items
+from harness.data.synth.scenario_split import assign_scenarios, split_by_scenario
 from harness.data.synth.scenarios import build_scenarios
-from harness.data.synth.split import assign_scenarios, split_by_scenario
 from harness.errors import SlmbenchError
 from harness.runs.atomic import write_json_atomic, write_text_atomic
 
