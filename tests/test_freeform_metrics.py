@@ -53,6 +53,44 @@ def test_meteor_matches_nltk_with_the_same_wordnet():
         meteor_score([ref.split()], hyp.split(), wordnet=freeform.wordnet()))
 
 
+def test_a_bad_wordnet_folder_falls_back_to_exact_and_stem_matches(tmp_path, monkeypatch,
+                                                                   caplog):
+    monkeypatch.setenv("SLMBENCH_WORDNET", str(tmp_path / "no-wordnet"))
+    freeform.wordnet.cache_clear()
+    try:
+        assert freeform.wordnet().synsets("signal") == []
+        assert "METEOR without WordNet synonyms" in caplog.text
+        assert freeform.meteor("resets", "reset") > 0.4
+    finally:
+        freeform.wordnet.cache_clear()
+
+
+def test_debians_wordnet_gives_meteor_its_synonyms(tmp_path, monkeypatch):
+    """scripts/wordnet_from_debian.sh: the synonym stage credits "transmits" for "sends"."""
+    import subprocess
+    from pathlib import Path
+
+    from nltk.translate.meteor_score import meteor_score
+
+    if not Path("/usr/share/wordnet/data.noun").is_file():
+        pytest.skip("Debian's wordnet-base is not installed")
+    script = Path(__file__).parents[1] / "scripts" / "wordnet_from_debian.sh"
+    folder = subprocess.run(["bash", str(script), str(tmp_path / "wn")], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    hyp, ref = "the cell tower transmits the signal", "the base station sends the signal"
+    without = freeform.meteor(hyp, ref) if not freeform.wordnet().synsets("send") else None
+    monkeypatch.setenv("SLMBENCH_WORDNET", folder)
+    freeform.wordnet.cache_clear()
+    try:
+        reader = freeform.wordnet()
+        assert reader.synsets("signal")
+        score = freeform.meteor(hyp, ref)
+        assert score == pytest.approx(meteor_score([ref.split()], hyp.split(), wordnet=reader))
+        assert without is None or score > without
+    finally:
+        freeform.wordnet.cache_clear()
+
+
 def test_embedding_cosine_is_one_for_the_same_text_and_lower_for_another():
     same = freeform.embedding_cosine("restart the router", "restart the router")
     other = freeform.embedding_cosine("restart the router", "the invoice is overdue")

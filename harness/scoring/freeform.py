@@ -8,9 +8,9 @@ registered aggregations over ``(reference, prediction)`` pairs: BLEU, chrF and T
 strings to them.
 
 METEOR's synonym stage needs WordNet. NLTK finds it in its data path (``nltk.download(
-"wordnet")``) or in ``$SLMBENCH_WORDNET`` (a WordNet 3.0 ``dict`` folder, e.g. Debian's
-``wordnet-base`` at /usr/share/wordnet); without it METEOR runs its exact and stem stages
-only, and says so once in the log.
+"wordnet")``) or in ``$SLMBENCH_WORDNET`` (a WordNet 3.0 ``dict`` folder with NLTK's
+``lexnames``: ``scripts/wordnet_from_debian.sh`` makes one from Debian's ``wordnet-base``);
+without it METEOR runs its exact and stem stages only, and says so once in the log.
 """
 
 from __future__ import annotations
@@ -63,12 +63,23 @@ def wordnet():
     folder = os.environ.get("SLMBENCH_WORDNET")
     try:
         if folder:
-            return WordNetCorpusReader(folder, None)
+            import nltk
+
+            # NLTK >= 3.9.3 reads corpora only under its data path; a folder the user names
+            # in SLMBENCH_WORDNET is authorised by that choice (else: "Unauthorized path").
+            if folder not in nltk.data.path:
+                nltk.data.path.append(folder)
+
+            class DictFolder(WordNetCorpusReader):
+                def map_wn(self, version="wordnet"):
+                    return None  # maps other WordNet versions for OMW; METEOR needs none
+
+            return DictFolder(folder, None)
         from nltk.corpus import wordnet as reader
 
         reader.synsets("signal")  # the lazy loader opens the corpus here, or raises
         return reader
-    except (LookupError, OSError) as err:
+    except (LookupError, OSError, ValueError) as err:  # PermissionError is an OSError
         log.warning("METEOR without WordNet synonyms (exact and stem matches only): %s",
                     str(err).strip().splitlines()[0] if str(err).strip() else err)
         return _NoSynonyms()
