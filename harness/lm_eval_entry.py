@@ -1,7 +1,8 @@
 """``slmbench lm-eval``: lm-eval's own CLI with our tasks, models and defaults in place.
 
-The arguments are parsed by lm-eval's parser, so every lm-eval flag works. Only the
-parsed namespace is adjusted before lm-eval runs it:
+The arguments are parsed by lm-eval's parser, so every lm-eval flag works; the parsed
+namespace becomes an ``EvalSpec`` and ``harness.evaluation.run.run_eval`` runs it through
+lm-eval's ``simple_evaluate`` with slmbench's defaults:
 
 - ``--include_path`` gains slmbench's task folder (``harness/tasks/``);
 - a missing ``--model`` means ``hf``, and ``pretrained=embedded`` (or no ``pretrained``)
@@ -27,168 +28,13 @@ printed and, with ``--output_path``, saved next to lm-eval's results.
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 from harness.errors import SlmbenchError
-from harness.evaluation.record import model_fingerprint
-from harness.paths import tasks_dir
+from harness.evaluation.spec import EvalSpec
 
-# Models whose ``pretrained=`` is a transformers checkpoint.
-HF_FAMILY = {"hf", "hf-auto", "huggingface", "hf-peft", "slm-hf", "vllm", "vllm-peft"}
-# Models that read the embedded model's shipped GGUF when pretrained=embedded.
-GGUF_FAMILY = {"llama-cpp"}
 LM_EVAL_SUBCOMMANDS = {"run", "ls", "validate"}
-
-
-def register_components() -> None:
-    """Make slmbench's filters and lm-eval models known to lm-eval's registries."""
-    import harness.scoring.filters  # noqa: F401 - registers filters on import
-    from harness.models import register_models
-
-    register_models()
-    logging.getLogger("lm_eval.api.task").addFilter(_QuietCustomDatasetHint())
-
-
-class _QuietCustomDatasetHint(logging.Filter):
-    """Drop lm-eval's per-task hint about --metadata: every slmbench task uses custom_dataset."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Custom kwargs can be passed" not in str(record.msg)
-
-
-def _with_include_path(current: Any) -> list[str]:
-    ours = str(tasks_dir())
-    paths = [] if not current else (current if isinstance(current, list) else [current])
-    flat = [p for entry in paths for p in str(entry).split(":") if p]
-    return [ours, *[p for p in flat if p != ours]]
-
-
-def adjust_run_args(args: Any, no_chat_template: bool = False) -> Any:
-    """Apply slmbench's defaults to a parsed ``lm-eval run`` namespace (in place)."""
-    from harness.data.source import resolve_data_dir
-    from harness.models.embedded import is_embedded, resolve_pretrained
-
-    args.include_path = _with_include_path(getattr(args, "include_path", None))
-    args.model = args.model or "slm-hf"  # hf, plus shared prefill of Maj@k repeats
-    model_args = dict(args.model_args or {})
-    if args.model in HF_FAMILY:
-        if model_args.get("adapters") and not model_args.get("pretrained"):
-            from harness.zoo.manifest import load_manifest
-
-            model_args["pretrained"] = load_manifest(model_args["adapters"]).base_model
-        embedded = is_embedded(model_args.get("pretrained"))
-        model_args["pretrained"] = resolve_pretrained(model_args.get("pretrained"))
-    else:
-        embedded = args.model in GGUF_FAMILY and is_embedded(model_args.get("pretrained"))
-    if embedded and not hasattr(args, "apply_chat_template") and not no_chat_template:
-        args.apply_chat_template = True
-    args.model_args = model_args
-    if not getattr(args, "device", None):
-        import torch
-
-        args.device = "cuda:0" if torch.cuda.is_available() else "cpu"
-    metadata = getattr(args, "metadata", None) or {}
-    if not isinstance(metadata, dict):
-        raise SlmbenchError(
-            f"--metadata must be key=value pairs or a JSON object, got {metadata!r}"
-        )
-    if "data_dir" in metadata:
-        metadata["data_dir"] = str(resolve_data_dir(metadata["data_dir"]))
-    if model_args.get("adapters") and "seen_from" not in metadata:
-        _imply_seen_from(str(model_args["adapters"]), metadata)
-    args.metadata = metadata
-    _response_cache(args)
-    return args
-
-
-def _imply_seen_from(manifest_path: str, metadata: dict[str, Any]) -> None:
-    """*_seen tasks score the questions each task's adapter trained on (harness.data.seen).
-
-    Only when every entry records its training draw: a merged or hand-made manifest has none,
-    and its unseen tasks must still run (its seen tasks then score the whole train split, as
-    said in a warning). An explicit ``--metadata seen_from=`` insists, and errors instead.
-    """
-    from harness.zoo.manifest import load_manifest
-
-    unknown = [e.name for e in load_manifest(manifest_path).adapters if not e.train_subset]
-    if unknown:
-        logging.getLogger(__name__).warning(
-            "%s: %s record no train_subset; *_seen tasks score the whole train split",
-            manifest_path, ", ".join(unknown))
-        return
-    metadata["seen_from"] = manifest_path
-
-
-def _response_cache(args: Any) -> None:
-    if getattr(args, "output_path", None) and not getattr(args, "use_cache", None):
-        folder = Path(args.output_path)
-        folder = folder.parent if folder.suffix == ".json" else folder
-        args.use_cache = str(folder / ".slmbench_cache"
-                             / model_fingerprint(args.model, args.model_args))
-
-
-def _check_tasks(args: Any) -> None:
-    """Fail fast, on one line, for task names that neither lm-eval nor slmbench knows."""
-    from lm_eval.tasks import TaskManager
-
-    requested = [t for entry in (args.tasks or []) for t in str(entry).split(",") if t]
-    if not requested:
-        raise SlmbenchError("--tasks is required (e.g. --tasks telecom_all)")
-    manager = TaskManager(include_path=args.include_path)
-    known = set(manager.all_tasks)
-    unknown = [t for t in requested if t not in known and not Path(t).exists()
-               and not manager.match_tasks([t])]
-    if unknown:
-        import difflib
-
-        hints = difflib.get_close_matches(unknown[0], sorted(known), n=3)
-        hint = f" (did you mean: {', '.join(hints)}?)" if hints else ""
-        raise SlmbenchError(f"unknown task {unknown[0]!r}{hint}")
-
-
-def _save_data_report(output_path: str | None) -> None:
-    from harness.data.source import LOAD_REPORTS
-    from harness.runs.atomic import write_json_atomic
-
-    if not LOAD_REPORTS:
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="slmbench data report")
-    for col in ("benchmark", "kept", "duplicates", "skipped", "first skipped row"):
-        table.add_column(col)
-    for report in LOAD_REPORTS.values():
-        table.add_row(report.benchmark, str(report.kept), str(report.duplicates),
-                      str(len(report.skipped)), report.skipped[0] if report.skipped else "")
-    Console(stderr=True).print(table)
-    if not output_path:
-        return
-    payload = {name: r.as_dict() for name, r in LOAD_REPORTS.items()}
-    out = Path(output_path)
-    folder = out.parent if out.suffix == ".json" else out
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / "slmbench_data_report.json", payload)
-    # Also stamp the newest lm-eval results file, so the report travels with the scores.
-    newest = max(folder.rglob("results_*.json"), key=os.path.getmtime, default=None)
-    if newest is not None:
-        results = json.loads(newest.read_text(encoding="utf-8"))
-        results["slmbench_data_report"] = payload
-        write_json_atomic(newest, results)
-
-
-def _process_rank() -> int:
-    """The process rank under ``accelerate launch``/``torchrun`` (0 when run alone)."""
-    try:
-        return int(os.environ.get("RANK", "0"))
-    except ValueError:
-        return 0
 
 
 def run_lm_eval(argv: list[str]) -> int:
@@ -200,14 +46,14 @@ def run_lm_eval(argv: list[str]) -> int:
 def evaluate(argv: list[str]) -> Path | None:
     """``run_lm_eval``, returning the run-store folder of a ``run`` (None for ls/validate).
 
-    Internal callers (training, sweeps, bench) read scores from that folder, so a reused
-    run and a fresh one look the same to them.
+    lm-eval's own parser reads ``argv`` (so every lm-eval flag works); its namespace becomes
+    one ``EvalSpec``, and ``run_eval`` does the rest.
     """
     from lm_eval._cli import HarnessCLI
-    from lm_eval.utils import setup_logging
+
+    from harness.evaluation.run import register_components, run_eval, with_include_path
 
     register_components()
-    setup_logging()
     if argv and argv[0] not in LM_EVAL_SUBCOMMANDS and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]
     no_chat_template = "--no_chat_template" in argv
@@ -223,36 +69,15 @@ def evaluate(argv: list[str]) -> Path | None:
     finally:
         sys.argv = saved
     command = getattr(args, "command", None)
-    if command in ("ls", "validate"):
-        args.include_path = ":".join(_with_include_path(getattr(args, "include_path", None)))
     if command != "run":
+        if command in ("ls", "validate"):
+            args.include_path = ":".join(with_include_path(getattr(args, "include_path", None)))
         parser.execute(args)
         return None
-    from harness.evaluation import record as eval_record
-
-    adjust_run_args(args, no_chat_template=no_chat_template)
-    _check_tasks(args)
-    key = eval_record.identity(args)
-    run_id = eval_record.id_of(key)
-    done = eval_record.finished_run(run_id, store)
-    if done is not None and not force:
-        eval_record.print_reused(done)
-        print(f"slmbench: run folder {done} (reused; --force runs it again)", file=sys.stderr)
-        return done
-    if not getattr(args, "output_path", None):
-        args.output_path = str(eval_record.work_folder(run_id, store))
-        _response_cache(args)
-    args.log_samples = True  # the run store keeps every question's answer
-    started = time.time()
-    parser.execute(args)
-    if _process_rank() != 0:
-        # `accelerate launch` data parallelism: lm-eval gathers every rank's answers on rank
-        # 0, which alone writes results; recording them once is rank 0's job too.
-        return None
-    _save_data_report(args.output_path)
-    folder = eval_record.record_eval_run(args, key, started, label=label, root=store)
-    print(f"slmbench: run folder {folder}", file=sys.stderr)
-    return folder
+    spec = EvalSpec.from_namespace(args, label=label, store=store, force=force,
+                                   no_chat_template=no_chat_template)
+    run = run_eval(spec)
+    return run.path if run is not None else None
 
 
 def _pop_option(argv: list[str], flag: str) -> tuple[list[str], str | None]:

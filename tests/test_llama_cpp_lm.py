@@ -179,7 +179,7 @@ def test_missing_and_corrupt_gguf_are_one_line_errors(tmp_path):
 def test_registered_under_llama_cpp_and_built_from_an_arg_string():
     from lm_eval.api.registry import get_model
 
-    from harness.lm_eval_entry import register_components
+    from harness.evaluation.run import register_components
 
     register_components()
     cls = get_model("llama-cpp")
@@ -198,7 +198,7 @@ def test_simple_evaluate_end_to_end_on_teleqna_mc():
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from harness.lm_eval_entry import register_components
+    from harness.evaluation.run import register_components
     from harness.paths import tasks_dir
 
     register_components()

@@ -86,30 +86,26 @@ def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None
     """Pass@1 on the task through lm-eval, with the model class of this very engine."""
     if not spec.get("task"):
         return None
-    from harness.lm_eval_entry import evaluate
-    from harness.runs.store import load_run
+    from harness.evaluation.run import run_eval
+    from harness.evaluation.spec import EvalSpec
 
+    artifact = spec["artifact"]
     if spec["engine"] == "transformers":
         dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[spec["precision"]]
-        model, model_args = "hf", f"pretrained={spec['artifact']},dtype={dtype}"
+        model, model_args = "hf", {"pretrained": artifact, "dtype": dtype}
     elif spec["engine"] == "gptq":  # lm-eval's HFLM loads it through GPTQModel itself
-        model, model_args = "hf", f"pretrained={spec['artifact']},gptqmodel=True"
+        model, model_args = "hf", {"pretrained": artifact, "gptqmodel": True}
     elif spec["engine"] == "vllm":  # vllm-peft without adapters: vLLM with the CPU settings
-        model, model_args = "vllm-peft", f"pretrained={spec['artifact']}"
+        model, model_args = "vllm-peft", {"pretrained": artifact}
     else:
-        model, model_args = "llama-cpp", f"pretrained={spec['artifact']}"
-    argv = ["--model", model, "--model_args", model_args, "--tasks", spec["task"],
-            "--output_path", str(out_dir), "--device", spec["device"], "--batch_size", "8"]
-    if spec.get("chat_template"):
-        argv.append("--apply_chat_template")
-    if spec.get("limit"):
-        argv += ["--limit", str(spec["limit"])]
-    if spec.get("label"):
-        argv += ["--label", spec["label"]]
-    if spec.get("data_dir"):
-        argv += ["--metadata", json.dumps({"data_dir": spec["data_dir"]})]
+        model, model_args = "llama-cpp", {"pretrained": artifact}
     started = time.time()
-    run = load_run(evaluate(argv))
+    run = run_eval(EvalSpec(
+        model=model, model_args=model_args, tasks=(spec["task"],), output_path=str(out_dir),
+        device=spec["device"], batch_size="8",
+        apply_chat_template=True if spec.get("chat_template") else None,
+        limit=spec.get("limit") or None, label=spec.get("label"),
+        metadata={"data_dir": spec["data_dir"]} if spec.get("data_dir") else {}))
     info = run.tasks()[spec["task"]]
     samples = sorted(run.samples(spec["task"]) or [], key=lambda r: r["doc_id"])
     return {"task": spec["task"], "metric": info["metric"], "value": info["value"],

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.errors import SlmbenchError
 from harness.hashing import files_digest, sha256_file, sha256_json
 from harness.runs.atomic import write_json_atomic
 from harness.runs.store import RUN_FILE, load_run, store_root, write_run, write_samples
@@ -121,14 +120,6 @@ def finished_run(run_id: str, root: str | Path | None = None) -> Path | None:
     return folder if (folder / RUN_FILE).is_file() else None
 
 
-def _newest_results(output_path: Path, since: float) -> Path:
-    folder = output_path.parent if output_path.suffix == ".json" else output_path
-    found = [p for p in folder.rglob("results_*.json") if p.stat().st_mtime >= since - 1]
-    if not found:
-        raise SlmbenchError(f"{folder}: lm-eval wrote no results file for this run")
-    return max(found, key=lambda p: p.stat().st_mtime)
-
-
 def _headline_key(task_result: dict[str, Any]) -> tuple[str, str] | None:
 
     found = headline(task_result)
@@ -188,19 +179,17 @@ def _prompt_of(arguments: Any) -> str | None:
     return first if isinstance(first, str) else None
 
 
-def record_eval_run(args: Any, key: dict[str, Any], started: float, label: str | None = None,
-                    root: str | Path | None = None) -> Path:
-    """Copy lm-eval's results and samples of the run just finished into its store folder.
+def record_eval_run(spec: Any, key: dict[str, Any], results: dict[str, Any],
+                    samples: dict[str, list[dict[str, Any]]], started: float) -> Path:
+    """Record the run just finished, from what ``simple_evaluate`` returned, in its folder.
 
     ``key`` is the run's ``identity``, taken before it ran: the folder it was looked up under.
+    ``results`` and ``samples`` are JSON-safe (as lm-eval wrote them to its own files).
     """
     from harness.data.source import LOAD_REPORTS
 
-    results_file = _newest_results(Path(args.output_path), started)
-    results = json.loads(results_file.read_text(encoding="utf-8"))
-    date_id = results_file.stem[len("results_"):]
     run_id = id_of(key)
-    folder = run_folder(run_id, root)
+    folder = run_folder(run_id, spec.store)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / RUN_FILE).unlink(missing_ok=True)  # the folder is "not done" until rewritten
     files, tasks = ["results.json"], {}
@@ -210,7 +199,6 @@ def record_eval_run(args: Any, key: dict[str, Any], started: float, label: str |
         if headline is None or config is None:
             continue  # group rows carry no per-question samples
         metric, filt = headline
-        samples_file = next(results_file.parent.glob(f"samples_{task}_{date_id}.jsonl"), None)
         info: dict[str, Any] = {
             "metric": f"{metric},{filt}", "filter": filt,
             "value": task_result.get(f"{metric},{filt}"),
@@ -222,10 +210,8 @@ def record_eval_run(args: Any, key: dict[str, Any], started: float, label: str |
         }
         report = LOAD_REPORTS.get(info["benchmark"])
         info["data_sha256"] = report.sha256 if report else None
-        if samples_file is not None:
-            rows = sample_rows([json.loads(line) for line in
-                                samples_file.read_text(encoding="utf-8").splitlines() if line],
-                               metric, filt,
+        if task in samples:
+            rows = sample_rows(samples[task], metric, filt,
                                [m.get("metric") for m in config.get("metric_list") or []
                                 if isinstance(m, dict) and isinstance(m.get("metric"), str)])
             name = f"samples/{task}.jsonl"
@@ -236,8 +222,8 @@ def record_eval_run(args: Any, key: dict[str, Any], started: float, label: str |
         tasks[task] = info
     write_json_atomic(folder / "results.json", results)
     write_run(folder, "eval", run_id, key, files, started=started,
-              extra={"label": label or _default_label(args), "tasks": tasks,
-                     "model": _model_info(args),
+              extra={"label": spec.label or _default_label(spec), "tasks": tasks,
+                     "model": _model_info(spec),
                      "data": {name: r.as_dict() for name, r in LOAD_REPORTS.items()}})
     return folder
 
@@ -323,3 +309,33 @@ def headline(task_result: dict[str, Any]) -> tuple[str, float, float | None] | N
         stderr = task_result.get(f"{metric}_stderr,{filt}")
         return key, float(value), None if stderr in (None, "N/A") else float(stderr)
     return None
+
+
+def data_report_payload() -> dict[str, Any] | None:
+    """What this process's data loads skipped and kept, per benchmark (None if none ran)."""
+    from harness.data.source import LOAD_REPORTS
+
+    return {name: r.as_dict() for name, r in LOAD_REPORTS.items()} or None
+
+
+def print_data_report(output_path: str | None = None) -> None:
+    """The data-quality table on stderr; with ``output_path``, its JSON beside lm-eval's."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.data.source import LOAD_REPORTS
+
+    if not LOAD_REPORTS:
+        return
+    table = Table(title="slmbench data report")
+    for col in ("benchmark", "kept", "duplicates", "skipped", "first skipped row"):
+        table.add_column(col)
+    for report in LOAD_REPORTS.values():
+        table.add_row(report.benchmark, str(report.kept), str(report.duplicates),
+                      str(len(report.skipped)), report.skipped[0] if report.skipped else "")
+    Console(stderr=True).print(table)
+    if output_path:
+        out = Path(output_path)
+        folder = out.parent if out.suffix == ".json" else out
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / "slmbench_data_report.json", data_report_payload())

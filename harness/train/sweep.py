@@ -198,7 +198,7 @@ def _score(p: Point) -> dict:
     from harness.train.evaluate import run_tasks
 
     tasks = list(p.cfg.benchmarks) + [f"{b}_maj4" for b in p.cfg.benchmarks if p.maj4]
-    return run_tasks(tasks, f"pretrained={p.cfg.base_model},peft={p.folder / BEST}",
+    return run_tasks(tasks, {"pretrained": p.cfg.base_model, "peft": str(p.folder / BEST)},
                      p.folder / "eval", limit=p.eval_limit, data_dir=p.cfg.data_dir,
                      label=f"{p.sweep_dir.name}/{p.folder.name}")
 

@@ -17,7 +17,7 @@ from harness.train.lora import BEST, RECORD, LoraTrainer, store_train_run
 def score_adapter(cfg: TrainConfig, adapter: Path | None, limit: int | None,
                   output: Path, seen_limit: int | None = None, label: str | None = None) -> dict:
     """Pass@1 of each trained benchmark on its unseen (test) and seen (train) split."""
-    model_args = f"pretrained={cfg.base_model}" + (f",peft={adapter}" if adapter else "")
+    model_args = {"pretrained": cfg.base_model, **({"peft": str(adapter)} if adapter else {})}
     scores = run_tasks(list(cfg.benchmarks), model_args, output, limit=limit,
                        data_dir=cfg.data_dir, label=label)
     # Seen = the examples this config trained on, for the backbone's baseline too.

@@ -1,0 +1,269 @@
+"""``run_eval(spec) -> Run``: the one evaluation path, through lm-eval's public API.
+
+Every evaluation (``slmbench lm-eval``, training's test scores, sweep points, bench accuracy,
+the adapter gate) comes here with an ``EvalSpec``. slmbench's defaults are applied to it once;
+a finished run of the same identity is reused unless ``force``; otherwise one ``TaskManager``
+is built (lm-eval's ``EvaluatorConfig.process_tasks``), ``lm_eval.simple_evaluate`` runs, and
+the run is recorded from the dict it returns (torchtune's eleuther_eval recipe does the same).
+lm-eval's own output files are still written into ``output_path`` for users who read them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.errors import SlmbenchError
+from harness.evaluation import record
+from harness.evaluation.spec import EvalSpec
+from harness.paths import tasks_dir
+from harness.runs.store import Run, load_run
+
+# Models whose ``pretrained=`` is a transformers checkpoint.
+HF_FAMILY = {"hf", "hf-auto", "huggingface", "hf-peft", "slm-hf", "vllm", "vllm-peft"}
+# Models that read the embedded model's shipped GGUF when pretrained=embedded.
+GGUF_FAMILY = {"llama-cpp"}
+log = logging.getLogger(__name__)
+
+
+def register_components() -> None:
+    """Make slmbench's filters and lm-eval models known to lm-eval's registries."""
+    import harness.scoring.filters  # noqa: F401 - registers filters on import
+    from harness.models import register_models
+
+    register_models()
+    logging.getLogger("lm_eval.api.task").addFilter(_QuietCustomDatasetHint())
+
+
+class _QuietCustomDatasetHint(logging.Filter):
+    """Drop lm-eval's per-task hint about --metadata: every slmbench task uses custom_dataset."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Custom kwargs can be passed" not in str(record.msg)
+
+
+def with_include_path(current: Any) -> list[str]:
+    ours = str(tasks_dir())
+    paths = [] if not current else ([current] if isinstance(current, str) else list(current))
+    flat = [p for entry in paths for p in str(entry).split(":") if p]
+    return [ours, *[p for p in flat if p != ours]]
+
+
+def with_defaults(spec: EvalSpec) -> EvalSpec:
+    """The spec with slmbench's defaults filled in (the same for every caller).
+
+    Its task folder on the include path, ``slm-hf`` and the embedded model when none is
+    named, the embedded model's chat template, the device, a checked data folder, the zoo's
+    seen questions, and a response cache keyed by the weights.
+    """
+    from harness.data.source import resolve_data_dir
+    from harness.models.embedded import is_embedded, resolve_pretrained
+
+    model = spec.model or "slm-hf"  # hf, plus shared prefill of Maj@k repeats
+    model_args = dict(spec.model_args)
+    if model in HF_FAMILY:
+        if model_args.get("adapters") and not model_args.get("pretrained"):
+            from harness.zoo.manifest import load_manifest
+
+            model_args["pretrained"] = load_manifest(model_args["adapters"]).base_model
+        embedded = is_embedded(model_args.get("pretrained"))
+        model_args["pretrained"] = resolve_pretrained(model_args.get("pretrained"))
+    else:
+        embedded = model in GGUF_FAMILY and is_embedded(model_args.get("pretrained"))
+    chat = spec.apply_chat_template
+    if embedded and chat is None and not spec.no_chat_template:
+        chat = True  # an instruct model that answers nothing without its template
+    device = spec.device
+    if not device:
+        import torch
+
+        device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    metadata = dict(spec.metadata)
+    if "data_dir" in metadata:
+        metadata["data_dir"] = str(resolve_data_dir(metadata["data_dir"]))
+    if model_args.get("adapters") and "seen_from" not in metadata:
+        _imply_seen_from(str(model_args["adapters"]), metadata)
+    spec = spec.with_(model=model, model_args=model_args, apply_chat_template=chat,
+                      device=device, metadata=metadata,
+                      include_path=tuple(with_include_path(spec.include_path)))
+    return spec.with_(use_cache=spec.use_cache or response_cache(spec))
+
+
+def _imply_seen_from(manifest_path: str, metadata: dict[str, Any]) -> None:
+    """*_seen tasks score the questions each task's adapter trained on (harness.data.seen).
+
+    Only when every entry records its training draw: a merged or hand-made manifest has none,
+    and its unseen tasks must still run (its seen tasks then score the whole train split, as
+    said in a warning). An explicit ``--metadata seen_from=`` insists, and errors instead.
+    """
+    from harness.zoo.manifest import load_manifest
+
+    unknown = [e.name for e in load_manifest(manifest_path).adapters if not e.train_subset]
+    if unknown:
+        log.warning("%s: %s record no train_subset; *_seen tasks score the whole train split",
+                    manifest_path, ", ".join(unknown))
+        return
+    metadata["seen_from"] = manifest_path
+
+
+def response_cache(spec: EvalSpec) -> str | None:
+    """``<output_path>/.slmbench_cache/<weights fingerprint>``: lm-eval's per-request cache."""
+    if not spec.output_path:
+        return None
+    folder = Path(spec.output_path)
+    folder = folder.parent if folder.suffix == ".json" else folder
+    return str(folder / ".slmbench_cache"
+               / record.model_fingerprint(spec.model, dict(spec.model_args)))
+
+
+def process_rank() -> int:
+    """The process rank under ``accelerate launch``/``torchrun`` (0 when run alone)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def _task_manager(cfg: Any):
+    """lm-eval's one TaskManager for the run; an unknown task name is one line, with hints."""
+    try:
+        return cfg.process_tasks(cfg.metadata)
+    except ValueError as err:
+        if not str(err).startswith("Tasks not found"):
+            raise
+        from lm_eval.tasks import TaskManager
+
+        missing = str(err).split(":", 1)[1].split(",")[0].strip()
+        known = TaskManager(include_path=cfg.include_path).all_tasks
+        hints = difflib.get_close_matches(missing, sorted(known), n=3)
+        hint = f" (did you mean: {', '.join(hints)}?)" if hints else ""
+        raise SlmbenchError(f"unknown task {missing!r}{hint}") from None
+
+
+def run_eval(spec: EvalSpec) -> Run | None:
+    """Evaluate ``spec`` (or reuse its finished run) and return the recorded run.
+
+    None on the non-zero ranks of an ``accelerate launch``: rank 0 gathers every rank's
+    answers and alone records them.
+    """
+    from lm_eval.config.evaluate_config import EvaluatorConfig
+    from lm_eval.utils import setup_logging
+
+    register_components()
+    setup_logging()
+    if not spec.tasks:
+        raise SlmbenchError("--tasks is required (e.g. --tasks telecom_all)")
+    spec = with_defaults(spec)
+    key = record.identity(spec)
+    run_id = record.id_of(key)
+    done = record.finished_run(run_id, spec.store)
+    if done is not None and not spec.force:
+        record.print_reused(done)
+        print(f"slmbench: run folder {done} (reused; --force runs it again)", file=sys.stderr)
+        return load_run(done)
+    if not spec.output_path:
+        spec = spec.with_(output_path=str(record.work_folder(run_id, spec.store)))
+        spec = spec.with_(use_cache=response_cache(spec))
+    options = {**spec.options, "log_samples": True}  # the store keeps every question's answer
+    try:
+        cfg = EvaluatorConfig.from_cli(spec.with_(options=options).lm_eval_namespace())
+    except ValueError as err:
+        raise SlmbenchError(f"lm-eval: {err}") from None
+    task_manager = _task_manager(cfg)
+    started = time.time()
+    results, samples = _simple_evaluate(cfg, task_manager)
+    if results is None or process_rank() != 0:
+        return None
+    folder = record.record_eval_run(spec, key, results, samples, started)
+    print(f"slmbench: run folder {folder}", file=sys.stderr)
+    return load_run(folder)
+
+
+def _simple_evaluate(cfg: Any, task_manager: Any) -> tuple[dict | None, dict]:
+    """``lm_eval.simple_evaluate`` as lm-eval's ``run`` command calls it, with its outputs.
+
+    Mirrors lm-eval's CLI (``lm_eval._cli.run``): the evaluation tracker writes the usual
+    ``results_*.json`` and ``samples_*.jsonl``, W&B and Trackio log when asked, and the table
+    is printed. The samples come back sanitised as they were written, for the run store.
+    """
+    from lm_eval import simple_evaluate
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.utils import handle_non_serializable, make_table
+
+    wandb = trackio = None
+    if cfg.wandb_args:
+        from lm_eval.loggers import WandbLogger
+
+        wandb = WandbLogger(cfg.wandb_args, cfg.wandb_config_args)
+    if cfg.trackio_args:
+        from lm_eval.loggers import TrackioLogger
+
+        trackio = TrackioLogger(cfg.trackio_args)
+    if cfg.output_path:
+        cfg.hf_hub_log_args["output_path"] = cfg.output_path
+    if os.environ.get("HF_TOKEN"):
+        cfg.hf_hub_log_args["token"] = os.environ["HF_TOKEN"]
+    tracker = EvaluationTracker(**cfg.hf_hub_log_args)
+    seed = cfg.seed or [None] * 4
+    results = simple_evaluate(
+        model=cfg.model, model_args=cfg.model_args, tasks=cfg.tasks,
+        num_fewshot=cfg.num_fewshot, batch_size=cfg.batch_size,
+        max_batch_size=cfg.max_batch_size, device=cfg.device, use_cache=cfg.use_cache,
+        cache_requests=cfg.cache_requests.get("cache_requests", False),
+        rewrite_requests_cache=cfg.cache_requests.get("rewrite_requests_cache", False),
+        delete_requests_cache=cfg.cache_requests.get("delete_requests_cache", False),
+        limit=cfg.limit, samples=cfg.samples, check_integrity=cfg.check_integrity,
+        write_out=cfg.write_out, log_samples=cfg.log_samples, evaluation_tracker=tracker,
+        system_instruction=cfg.system_instruction, apply_chat_template=cfg.apply_chat_template,
+        fewshot_as_multiturn=cfg.fewshot_as_multiturn, gen_kwargs=cfg.gen_kwargs,
+        task_manager=task_manager, verbosity=cfg.verbosity, predict_only=cfg.predict_only,
+        random_seed=seed[0], numpy_random_seed=seed[1], torch_random_seed=seed[2],
+        fewshot_random_seed=seed[3], confirm_run_unsafe_code=cfg.confirm_run_unsafe_code,
+        metadata=cfg.metadata)
+    if results is None:
+        return None, {}
+    samples = results.pop("samples", {}) if cfg.log_samples else {}
+    report = record.data_report_payload()
+    if report:  # travels with the scores, in lm-eval's results file and the store's copy
+        results["slmbench_data_report"] = report
+    if cfg.show_config:
+        print(json.dumps(results, indent=2, default=handle_non_serializable, ensure_ascii=False))
+    for logger in (wandb, trackio):
+        if logger is None:
+            continue
+        try:
+            logger.post_init(results)
+            logger.log_eval_result()
+            if cfg.log_samples:
+                logger.log_eval_samples(samples)
+        except Exception as err:  # noqa: BLE001 - as lm-eval: a logger never fails the run
+            log.info("Logging to %s failed: %s", type(logger).__name__, err)
+    tracker.save_results_aggregated(results=results, samples=samples or None)
+    for task in results.get("configs", {}):
+        if task in samples:
+            tracker.save_results_samples(task_name=task, samples=samples[task])
+    if tracker.push_results_to_hub or tracker.push_samples_to_hub:
+        tracker.recreate_metadata_card()
+    record.print_data_report(cfg.output_path)
+    batch_sizes = ",".join(map(str, results["config"].get("batch_sizes", [])))
+    shown = {k: v for k, v in cfg.model_args.items() if k != "trust_remote_code"}
+    print(f"{cfg.model} ({shown}), gen_kwargs: ({cfg.gen_kwargs}), limit: {cfg.limit}, "
+          f"num_fewshot: {cfg.num_fewshot}, batch_size: {cfg.batch_size}"
+          f"{f' ({batch_sizes})' if batch_sizes else ''}")
+    print(make_table(results))
+    if "groups" in results:
+        print(make_table(results, "groups"))
+    for logger in (wandb, trackio):
+        if logger is not None:
+            (logger.run.finish if logger is wandb else logger.finish)()
+    safe = json.loads(json.dumps(results, default=handle_non_serializable, ensure_ascii=False))
+    safe_samples = {task: json.loads(json.dumps(rows, default=handle_non_serializable,
+                                                ensure_ascii=False))
+                    for task, rows in samples.items()}
+    return safe, safe_samples
