@@ -26,15 +26,14 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from harness.hashing import sha256_json
+from harness.reliability.loopback import LoopbackServer
 
 JOBS = ("lm-eval", "train", "sweep", "bench", "judge")
 # Keys whose values are measurements of time, memory or energy, or where a run sat: they
@@ -80,40 +79,15 @@ class Fixture:
     references: dict[str, tuple[Any, Counter, float]] = field(default_factory=dict)
 
 
-class _JudgeServer:
-    """An OpenAI-compatible judge whose verdict depends only on the judged text."""
+def _judge_reply(body: bytes, _headers) -> tuple[int, dict]:
+    """A verdict that depends only on the judged text (the same on every run)."""
+    from harness.judge.rubric import CRITERIA
 
-    def __init__(self, delay: float) -> None:
-        from harness.judge.rubric import CRITERIA
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                return
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                text = body["messages"][-1]["content"]
-                score = 1 + int(sha256_json(text)[:4], 16) % 10
-                verdict = {c: {"score": score, "reason": f"{c}: {score}"} for c in CRITERIA}
-                data = json.dumps({"choices": [{"index": 0, "finish_reason": "stop", "message": {
-                    "role": "assistant", "content": json.dumps(verdict)}}]}).encode()
-                time.sleep(delay)
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the judge process was killed mid-request
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    text = json.loads(body)["messages"][-1]["content"]
+    score = 1 + int(sha256_json(text)[:4], 16) % 10
+    verdict = {c: {"score": score, "reason": f"{c}: {score}"} for c in CRITERIA}
+    return 200, {"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": json.dumps(verdict)}}]}
 
 
 def _build_fixture(root: Path, judge_url: str) -> Fixture:
@@ -297,7 +271,7 @@ def kill_once(job: str, fx: Fixture, work: Path, attempt: int, rng: random.Rando
 def run_killed(work: Path, kills: int = 20, jobs: tuple[str, ...] = JOBS, seed: int = 0,
                progress=None) -> dict[str, Any]:
     """Reference runs, then ``kills`` kills spread over ``jobs`` in turn; the counts."""
-    server = _JudgeServer(delay=0.05)
+    server = LoopbackServer(_judge_reply, delay=0.05)
     try:
         fx = _build_fixture(work / "fixture", server.url)
         live = work / "live"

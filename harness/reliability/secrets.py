@@ -11,16 +11,14 @@ refused unless ``SLMBENCH_ALLOW_HTTP=1``, and no code path turns ``trust_remote_
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import re
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from harness.errors import SlmbenchError
+from harness.reliability.loopback import LoopbackServer
 
 CANARY = "sk-slmbench-canary-7f3e9a1c5b2d"
 KEY_ENV = "SLMBENCH_CAMPAIGN_KEY"
@@ -33,42 +31,22 @@ class Check:
     detail: str
 
 
-class _EchoServer:
-    """Replies 401 then 500 (each echoing the Authorization header), then a completion."""
+class _EchoServer(LoopbackServer):
+    """Replies 500 then 401 (each echoing the Authorization header), then a completion."""
 
     def __init__(self) -> None:
         self.calls = 0
-        owner = self
+        super().__init__(self._reply)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep the campaign's output clean
-                return
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                owner.calls += 1
-                auth = self.headers.get("Authorization", "")
-                if owner.calls % 3 == 1:
-                    status, body = 500, {"error": f"upstream failed for {auth}"}
-                elif owner.calls % 3 == 2:
-                    status, body = 401, {"error": {"message": f"bad key {auth}"}}
-                else:
-                    status, body = 200, {"choices": [{"message": {"content": f"ok {auth}"}}],
-                                         "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _reply(self, _body: bytes, headers) -> tuple[int, dict]:
+        self.calls += 1
+        auth = headers.get("Authorization", "")
+        if self.calls % 3 == 1:
+            return 500, {"error": f"upstream failed for {auth}"}
+        if self.calls % 3 == 2:
+            return 401, {"error": {"message": f"bad key {auth}"}}
+        return 200, {"choices": [{"message": {"content": f"ok {auth}"}}],
+                     "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
 
 
 def _files_holding(root: Path, needle: bytes) -> list[str]:
