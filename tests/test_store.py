@@ -13,6 +13,8 @@ import time
 import pytest
 
 from harness.errors import SlmbenchError
+from harness.evaluation.record import id_of, identity
+from harness.evaluation.spec import EvalSpec
 from harness.runs.store import find_runs, load_run, write_run, write_samples
 
 WRITER = textwrap.dedent("""
@@ -68,19 +70,19 @@ def test_schema_version_and_missing_fields_are_refused(tmp_path):
         load_run(folder)
 
 
+def run_id_of(spec: EvalSpec) -> str:
+    return id_of(identity(spec))
+
+
 def test_a_changed_task_definition_is_a_different_run(tmp_path):
     """A run is reused only under the same task YAMLs, prompts and scoring code: an edited
     stop sequence must not be answered from a run made before the edit."""
-    from types import SimpleNamespace
-
-    from harness.evaluation.record import run_id_of
-
     include = tmp_path / "my_tasks"
     include.mkdir()
     task = include / "my_task.yaml"
     task.write_text('task: my_task\ngeneration_kwargs:\n  until: ["Customer:"]\n')
-    args = SimpleNamespace(model="hf", tasks=["my_task"], model_args={"pretrained": "x"},
-                           include_path=str(include), metadata={}, device="cpu")
+    args = EvalSpec(model="hf", tasks=("my_task",), model_args={"pretrained": "x"},
+                    include_path=str(include), device="cpu")
     first = run_id_of(args)
     assert run_id_of(args) == first
     task.write_text('task: my_task\ngeneration_kwargs:\n  until: ["\\nCustomer:"]\n')
@@ -92,9 +94,6 @@ def test_the_same_data_and_weights_copied_again_are_the_same_run(tmp_path, monke
     its finished runs: the shared data is re-copied for every session and fresh clone. An
     edited file, even of the same size, is a different run."""
     import shutil
-    from types import SimpleNamespace
-
-    from harness.evaluation.record import run_id_of
 
     monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path / "cache"))
     data, weights = tmp_path / "data", tmp_path / "weights"
@@ -104,9 +103,9 @@ def test_the_same_data_and_weights_copied_again_are_the_same_run(tmp_path, monke
     (weights / "model.safetensors").write_bytes(b"w" * (2 << 20))  # past the digest memo size
 
     def run_id(data_dir, checkpoint):
-        return run_id_of(SimpleNamespace(model="hf", tasks=["teleqna"], device="cpu",
-                                         model_args={"peft": str(checkpoint)},
-                                         metadata={"data_dir": str(data_dir)}))
+        return run_id_of(EvalSpec(model="hf", tasks=("teleqna",), device="cpu",
+                                  model_args={"peft": str(checkpoint)},
+                                  metadata={"data_dir": str(data_dir)}))
 
     first = run_id(data, weights)
     assert run_id(data, weights) == first  # second call answers from the digest memo

@@ -103,10 +103,6 @@ def id_of(key: dict[str, Any]) -> str:
     return sha256_json(key)[:16]
 
 
-def run_id_of(args: Any) -> str:
-    return id_of(identity(args))
-
-
 def run_folder(run_id: str, root: str | Path | None = None) -> Path:
     return store_root(root) / "eval" / run_id
 
