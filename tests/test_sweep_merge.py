@@ -84,9 +84,10 @@ def test_killed_sweep_resumes_without_losing_or_repeating_runs(tiny, tmp_path, m
     rescored = run_sweep(base, str(grid), tmp_path / "sweep", eval_limit=4,
                          trainer_cls=Recording)
     assert trained == [] and first.stat().st_mtime_ns != stamp
-    old_ids = [r["scores"]["_run_id"] for r in rows]
-    new_ids = [r["scores"]["_run_id"] for r in rescored]
+    old_ids = [r["eval_run_id"] for r in rows]
+    new_ids = [r["eval_run_id"] for r in rescored]
     assert all(a != b for a, b in zip(old_ids, new_ids, strict=True))
+    assert all(not k.startswith("_") for r in rescored for k in r["scores"])
 
 
 def _kill_at(kill_step: int):

@@ -1,7 +1,7 @@
 """Judge every point of a LoRA sweep in one command (``slmbench judge --sweep DIR``).
 
 The reference study's check of validation loss against judge rank. Each finished point's
-``result.json`` names the eval run of its adapter (``scores._run_id``); every one of those
+``result.json`` names the eval run of its adapter (``eval_run_id``); every one of those
 runs gets its own judge run, so the leaderboard's sweep section can join judge scores to
 points. Points not yet evaluated are listed, not silently dropped.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SlmbenchError
+from harness.evaluation.result import eval_run_of, task_scores
 from harness.runs.store import RUN_FILE, store_root
 
 RESULT = "result.json"  # harness.train.sweep writes it; not imported so no torch is loaded
@@ -38,15 +39,14 @@ def sweep_points(sweep_dir: str | Path, store: str | Path | None = None) -> list
             result = json.loads(result_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise SlmbenchError(f"{result_file}: unreadable sweep result ({err})") from None
-        scores = result.get("scores") or {}
-        run_id = scores.get("_run_id")
+        run_id = eval_run_of(result)
         folder = store_root(store) / "eval" / run_id if run_id else None
         if folder is not None and not (folder / RUN_FILE).is_file():
             folder = None
         points.append(SweepPoint(result.get("run_id") or result_file.parent.name,
                                  result.get("best_val_answer_loss", result.get("best_val_loss")),
                                  folder,
-                                 {k: v for k, v in scores.items() if not k.startswith("_")}))
+                                 task_scores(result.get("scores"))))
     if not points:
         raise SlmbenchError(f"--sweep {sweep_dir}: no finished points ({RESULT} files)")
     return points

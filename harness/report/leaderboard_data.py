@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.evaluation.result import eval_run_of
 from harness.runs.store import Run, find_runs
 
 # Metric kinds that get a fixed column order; any other (loglikelihood acc, ...) follows.
@@ -164,7 +165,7 @@ def collect(root: str | Path) -> Records:
 def _attach_judge_scores(sweeps: list[SweepRun], judges: list[Run]) -> None:
     """Give each sweep point the score of the latest rubric judge run over its evaluation.
 
-    A sweep row names the eval run of its point (``scores._run_id``); a judge run names the
+    A sweep row names the eval run of its point (``eval_run_id``); a judge run names the
     eval run it judged (``target_run_id``). With several judges the mean of their means is
     used, with the smallest ``modal_share`` among them (see ``harness.judge.summary``). A row
     that already carries a ``judge_score`` keeps it.
@@ -187,7 +188,7 @@ def _attach_judge_scores(sweeps: list[SweepRun], judges: list[Run]) -> None:
                                         min(shares) if shares else None)
     for sweep in sweeps:
         for row in sweep.rows:
-            target = (row.get("scores") or {}).get("_run_id")
+            target = eval_run_of(row)
             if row.get("judge_score") is None and target in latest_by_target:
                 _, mean, share = latest_by_target[target]
                 row["judge_score"] = round(mean, 4)

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from harness.evaluation.result import eval_run_of, task_scores
 from harness.judge.summary import NEAR_CONSTANT_SHARE
 from harness.report import plots
 from harness.report.leaderboard_data import Records, SweepRun, canonical
@@ -25,8 +26,7 @@ MIN_SPEARMAN_N = 3  # two points always give +1 or -1: no evidence either way
 
 
 def benchmarks(rows: list[dict[str, Any]]) -> list[str]:
-    return sorted({name for row in rows for name, score in (row.get("scores") or {}).items()
-                   if not name.startswith("_") and isinstance(score, dict)})
+    return sorted({name for row in rows for name in task_scores(row.get("scores"))})
 
 
 def score(row: dict[str, Any], bench: str) -> dict[str, Any]:
@@ -205,7 +205,7 @@ def _neighbour_tests(rows: list[dict[str, Any]], benches: list[str], records: Re
 
 
 def _per_doc(row: dict[str, Any], bench: str, records: Records) -> dict[str, float] | None:
-    run = records.eval_runs.get(str((row.get("scores") or {}).get("_run_id")))
+    run = records.eval_runs.get(str(eval_run_of(row)))
     return run.per_doc(bench) if run is not None else None
 
 

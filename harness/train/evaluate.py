@@ -10,15 +10,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.evaluation.record import headline
+from harness.evaluation.result import EvalResult
 from harness.evaluation.spec import EvalSpec
 
 
 def run_tasks(tasks: list[str], model_args: dict[str, Any], output_path: Path,
               limit: int | None = None, data_dir: str | None = None, batch_size: int = 8,
               model: str = "hf", label: str | None = None,
-              metadata: dict[str, Any] | None = None) -> dict:
-    """Run lm-eval on ``tasks`` and return ``{task: {"metric", "value", "stderr", "n"}}``."""
+              metadata: dict[str, Any] | None = None) -> EvalResult:
+    """Run lm-eval on ``tasks``: each task's headline score, the run, the wall time."""
     from harness.evaluation.run import run_eval
 
     started = time.time()
@@ -26,14 +26,4 @@ def run_tasks(tasks: list[str], model_args: dict[str, Any], output_path: Path,
     run = run_eval(EvalSpec(model=model, model_args=model_args, tasks=tuple(tasks),
                             batch_size=str(batch_size), output_path=str(output_path),
                             limit=limit or None, metadata=metadata, label=label))
-    results = run.json("results.json")
-    scores = {}
-    for task in tasks:
-        found = headline(results["results"].get(task, {}))
-        if found:
-            metric, value, stderr = found
-            scores[task] = {"metric": metric, "value": value, "stderr": stderr,
-                            "n": results.get("n-samples", {}).get(task, {}).get("effective")}
-    scores["_wall_s"] = round(time.time() - started, 1)
-    scores["_run_id"] = run.run_id  # the run-store eval run, e.g. for judges to target
-    return scores
+    return EvalResult.of(run, tasks, time.time() - started)

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from harness.console import wide_console
 from harness.errors import SlmbenchError
+from harness.evaluation.result import EvalResult, eval_run_of, task_scores
 from harness.hashing import sha256_json
 from harness.runs.atomic import write_json_atomic, write_text_atomic
 from harness.train.config import ALL_LINEAR, ATTENTION_ONLY, TrainConfig
@@ -148,7 +149,7 @@ def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
     console.print(f"[{p.index}/{p.total}] {p.run_id}: training")
     cfg = p.cfg
     record = trainer_cls(cfg).run()
-    scores = _score(p) if p.eval_limit != 0 else {}
+    scored = _score(p) if p.eval_limit != 0 else None
     size_mb, params = _adapter_size(p.folder / BEST)
     result = {"run_id": p.run_id, "point": p.point, "rank": cfg.rank, "alpha": cfg.alpha,
               "module_set": p.point.get("module_set", "custom"),
@@ -156,7 +157,10 @@ def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
               "trainable_params": params, "best_val_loss": record["train"]["best_val_loss"],
               "best_val_answer_loss": record["train"]["best_val_answer_loss"],
               "train_wall_s": record["train"]["wall_s"],
-              "energy_wh": _wh(record["train"].get("energy")), "scores": scores}
+              "energy_wh": _wh(record["train"].get("energy")),
+              "scores": dict(scored.scores) if scored else {},
+              "eval_run_id": scored.run_id if scored else None,
+              "eval_wall_s": scored.wall_s if scored else None}
     write_json_atomic(done, result)
     return result
 
@@ -194,7 +198,7 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
     return results
 
 
-def _score(p: Point) -> dict:
+def _score(p: Point) -> EvalResult:
     from harness.train.evaluate import run_tasks
 
     tasks = list(p.cfg.benchmarks) + [f"{b}_maj4" for b in p.cfg.benchmarks if p.maj4]
@@ -209,10 +213,11 @@ def _rescore_if_stale(result: dict, done: Path, p: Point, console) -> None:
     The same run comes back at once, but a task edited since (a new eval run id) is scored
     anew, so the sweep never reports a score made under a task definition it no longer has.
     """
-    scores = _score(p)
-    if scores.get("_run_id") != (result.get("scores") or {}).get("_run_id"):
+    scored = _score(p)
+    if scored.run_id != eval_run_of(result):
         console.print(f"{p.folder.name}: its tasks changed since it was scored; re-scored")
-        result["scores"] = scores
+        result["scores"] = dict(scored.scores)
+        result["eval_run_id"], result["eval_wall_s"] = scored.run_id, scored.wall_s
         write_json_atomic(done, result)
 
 
@@ -251,7 +256,7 @@ def sweep_table(results: list[dict], title: str) -> Table:
                 "val answer loss", "accuracy", "train s"):
         table.add_column(col)
     for r in results:
-        accs = [s for k, s in r["scores"].items() if not k.startswith("_")]
+        accs = list(task_scores(r["scores"]).values())
         acc = ", ".join(f"{s['value']:.3f} ± {s['stderr'] or 0:.3f}" for s in accs) or "-"
         table.add_row(r["run_id"], str(r["rank"]), str(r["alpha"]), r["module_set"],
                       f"{r['trainable_params']:,}", f"{r['adapter_mb']:.2f}",

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from harness.console import wide_console
 from harness.data.seen import train_subset_record
+from harness.evaluation.result import task_scores
 from harness.runs.atomic import write_json_atomic
 from harness.train.config import TrainConfig
 from harness.train.evaluate import run_tasks
@@ -16,9 +17,12 @@ from harness.train.lora import BEST, RECORD, LoraTrainer, store_train_run
 
 def score_adapter(cfg: TrainConfig, adapter: Path | None, limit: int | None,
                   output: Path, seen_limit: int | None = None, label: str | None = None) -> dict:
-    """Pass@1 of each trained benchmark on its unseen (test) and seen (train) split."""
+    """Pass@1 of each trained benchmark on its unseen (test) and seen (train) split.
+
+    ``{"scores": {task: score}, "eval_runs": [unseen run, seen run], "wall_s": both}``.
+    """
     model_args = {"pretrained": cfg.base_model, **({"peft": str(adapter)} if adapter else {})}
-    scores = run_tasks(list(cfg.benchmarks), model_args, output, limit=limit,
+    unseen = run_tasks(list(cfg.benchmarks), model_args, output, limit=limit,
                        data_dir=cfg.data_dir, label=label)
     # Seen = the examples this config trained on, for the backbone's baseline too.
     subset = train_subset_record(cfg.seed, cfg.split_seed,
@@ -26,9 +30,9 @@ def score_adapter(cfg: TrainConfig, adapter: Path | None, limit: int | None,
     seen = run_tasks([f"{b}_seen" for b in cfg.benchmarks], model_args, output,
                      limit=seen_limit or limit, data_dir=cfg.data_dir, label=label,
                      metadata={"seen_from": subset, "split_seed": cfg.split_seed})
-    scores["_wall_s"] += seen.pop("_wall_s")
-    scores["_seen_run_id"] = seen.pop("_run_id")
-    return {**scores, **seen}
+    return {"scores": {**unseen.scores, **seen.scores},
+            "eval_runs": [unseen.run_id, seen.run_id],
+            "wall_s": round(unseen.wall_s + seen.wall_s, 1)}
 
 
 def score_table(title: str, rows: dict[str, dict]) -> Table:
@@ -38,8 +42,8 @@ def score_table(title: str, rows: dict[str, dict]) -> Table:
     for label in rows:
         table.add_column(f"{label} unseen")
         table.add_column(f"{label} seen")
-    benchmarks = sorted({t.removesuffix("_seen") for s in rows.values() for t in s
-                         if not t.startswith("_")})
+    rows = {label: task_scores(row.get("scores", row)) for label, row in rows.items()}
+    benchmarks = sorted({t.removesuffix("_seen") for s in rows.values() for t in s})
 
     def cell(score: dict | None) -> str:
         if not score:
@@ -83,7 +87,9 @@ def train_and_publish(cfg: TrainConfig, name: str, zoo: Path | None = None,
                   if len(cfg.benchmarks) > 1 else None)
         entry = publish_adapter(out / BEST, zoo, name, "+".join(cfg.benchmarks),
                                 entry_fields_from_record(record),
-                                test_metrics=scores.get("adapter"), routes=routes)
+                                test_metrics=scores.get("adapter", {}).get("scores"),
+                                eval_runs=scores.get("adapter", {}).get("eval_runs"),
+                                routes=routes)
         console.print(f"published {entry.name} to {zoo} ({entry.size_mb} MB, "
                       f"sha256 {entry.sha256[:12]}...)")
     return record

@@ -36,7 +36,8 @@ def entry_fields_from_record(record: dict) -> dict:
 
 def publish_adapter(adapter_dir: Path, manifest: Path, name: str, task: str,
                     fields: dict, test_metrics: dict | None = None,
-                    routes: list[str] | None = None) -> AdapterEntry:
+                    routes: list[str] | None = None,
+                    eval_runs: list[str] | None = None) -> AdapterEntry:
     """Copy ``adapter_dir`` into ``<manifest stem>/<name>/`` and upsert its manifest entry.
 
     Weights are stored in fp16: half the bytes, and peft upcasts them on load.
@@ -69,6 +70,6 @@ def publish_adapter(adapter_dir: Path, manifest: Path, name: str, task: str,
     entry = AdapterEntry(name=name, task=task, path=str(relative),
                          base_fingerprint=base_fingerprint(base_config), sha256=sha,
                          size_mb=size, test_metrics=test_metrics or {}, routes=routes or [],
-                         **fields)
+                         eval_runs=list(eval_runs or []), **fields)
     upsert_entry(manifest, entry)
     return entry

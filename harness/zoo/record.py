@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import SlmbenchError
+from harness.evaluation.result import task_scores
 from harness.runs.store import load_run
 from harness.zoo.manifest import AdapterEntry, load_manifest, write_manifest
 
@@ -40,8 +41,7 @@ def record_eval_runs(manifest_path: str | Path, run_folders: list[str | Path]
             entry = manifest.route(task)
             if entry is None or not isinstance(info, dict):
                 continue
-            entry.test_metrics = {k: v for k, v in entry.test_metrics.items()
-                                  if not k.startswith("_")}
+            entry.test_metrics = task_scores(entry.test_metrics)
             entry.test_metrics[task] = {"metric": info.get("metric"), "value": info.get("value"),
                                         "stderr": info.get("stderr"), "n": info.get("n"),
                                         "split": info.get("split")}
