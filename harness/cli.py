@@ -42,15 +42,16 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.data.source import LOAD_REPORTS, load_splits
+    from harness.data.source import collect_load_reports, load_splits
 
     table = Table(title="slmbench data")
     # The name never wraps or gets cut: in 80 columns "three_gpp_tsg" became "three_gpp_…".
     for col in ("benchmark", "train", "validation", "test", "duplicates", "skipped", "source"):
         table.add_column(col, no_wrap=col == "benchmark")
     for name in args.benchmarks:
-        parts = load_splits(name, data_dir=args.data_dir, seed=args.seed)
-        report = LOAD_REPORTS[name]
+        with collect_load_reports() as reports:
+            parts = load_splits(name, data_dir=args.data_dir, seed=args.seed)
+        report = reports[name]
         table.add_row(name, *(str(len(parts[s])) for s in ("train", "validation", "test")),
                       str(report.duplicates), str(len(report.skipped)), report.source)
     Console().print(table)

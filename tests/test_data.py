@@ -183,3 +183,21 @@ def test_real_teleqna_split_is_stable_under_shuffled_files(tmp_path):
 def test_stable_id_ignores_whitespace_but_not_content():
     assert stable_id("What is  LTE?", ["a", "b"]) == stable_id("What is LTE?", ["a ", "b"])
     assert stable_id("What is LTE?", ["a", "b"]) != stable_id("What is LTE?", ["b", "a"])
+
+
+def test_a_run_collects_its_own_load_reports_cached_loads_included(tmp_path):
+    """run_eval records what the run read; a second run in the process hits the cache and
+    must still see its report."""
+    from conftest import write_fixture_benchmarks
+
+    from harness.data.source import collect_load_reports
+
+    data = write_fixture_benchmarks(tmp_path / "data")
+    with collect_load_reports() as first:
+        load_splits("teletables", data_dir=str(data))
+    with collect_load_reports() as second:
+        load_splits("teletables", data_dir=str(data))  # answered from the process cache
+    with collect_load_reports() as third:
+        pass
+    assert set(first) == set(second) == {"teletables"} and third == {}
+    assert first["teletables"] is second["teletables"]

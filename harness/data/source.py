@@ -14,6 +14,8 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,11 @@ from harness.hashing import sha256_json
 log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "SLMBENCH_DATA_DIR"
-# Reports of the loads done in this process, read by the CLI to print and save them.
+# Reports of every load done in this process (``slmbench data``, tests). A run reads its own
+# loads through ``collect_load_reports``: lm-eval calls the loader, so this is the way back.
 LOAD_REPORTS: dict[str, LoadReport] = {}
-_CACHE: dict[tuple, dict[str, list[dict[str, Any]]]] = {}
+_COLLECTORS: list[dict[str, LoadReport]] = []
+_CACHE: dict[tuple, tuple[dict[str, list[dict[str, Any]]], LoadReport]] = {}
 # Fields a task may ask for through ``dataset_kwargs: {fields: [...]}`` (the free-form
 # TeleQnA scores against the explanation). Left out otherwise, so the records and their hash
 # (``data_sha256``) of every other task do not depend on them.
@@ -248,10 +252,27 @@ def load_splits(
         else:
             source, rows = _rows_from_hub(bench)
         records, report = build_records(bench, rows, source, fields)
-        LOAD_REPORTS[name] = report
         (log.warning if report.skipped else log.info)("%s", report.summary())
-        _CACHE[key] = split_records(records, seed)
-    return _CACHE[key]
+        _CACHE[key] = split_records(records, seed), report
+    splits, report = _CACHE[key]
+    LOAD_REPORTS[name] = report
+    for reports in _COLLECTORS:
+        reports[name] = report
+    return splits
+
+
+@contextmanager
+def collect_load_reports() -> Iterator[dict[str, LoadReport]]:
+    """The data reports of the loads done inside the block (answered from cache or not).
+
+    ``run_eval`` wraps lm-eval in it, so a run records what it read, and only that.
+    """
+    reports: dict[str, LoadReport] = {}
+    _COLLECTORS.append(reports)
+    try:
+        yield reports
+    finally:
+        _COLLECTORS.remove(reports)
 
 
 def load_task_dataset(benchmark: str, data_dir: Any = None, split_seed: Any = DEFAULT_SEED,

@@ -176,14 +176,14 @@ def _prompt_of(arguments: Any) -> str | None:
 
 
 def record_eval_run(spec: Any, key: dict[str, Any], results: dict[str, Any],
-                    samples: dict[str, list[dict[str, Any]]], started: float) -> Path:
+                    samples: dict[str, list[dict[str, Any]]], started: float,
+                    reports: dict[str, Any]) -> Path:
     """Record the run just finished, from what ``simple_evaluate`` returned, in its folder.
 
     ``key`` is the run's ``identity``, taken before it ran: the folder it was looked up under.
-    ``results`` and ``samples`` are JSON-safe (as lm-eval wrote them to its own files).
+    ``results`` and ``samples`` are JSON-safe (as lm-eval wrote them to its own files);
+    ``reports`` are the data reports of the loads the run made.
     """
-    from harness.data.source import LOAD_REPORTS
-
     run_id = id_of(key)
     folder = run_folder(run_id, spec.store)
     folder.mkdir(parents=True, exist_ok=True)
@@ -204,7 +204,7 @@ def record_eval_run(spec: Any, key: dict[str, Any], results: dict[str, Any],
             "split": config.get("test_split"),
             "n": (results.get("n-samples", {}).get(task) or {}).get("effective"),
         }
-        report = LOAD_REPORTS.get(info["benchmark"])
+        report = reports.get(info["benchmark"])
         info["data_sha256"] = report.sha256 if report else None
         if task in samples:
             rows = sample_rows(samples[task], metric, filt,
@@ -220,7 +220,7 @@ def record_eval_run(spec: Any, key: dict[str, Any], results: dict[str, Any],
     write_run(folder, "eval", run_id, key, files, started=started,
               extra={"label": spec.label or _default_label(spec), "tasks": tasks,
                      "model": _model_info(spec),
-                     "data": {name: r.as_dict() for name, r in LOAD_REPORTS.items()}})
+                     "data": {name: r.as_dict() for name, r in reports.items()}})
     return folder
 
 
@@ -307,26 +307,22 @@ def headline(task_result: dict[str, Any]) -> tuple[str, float, float | None] | N
     return None
 
 
-def data_report_payload() -> dict[str, Any] | None:
-    """What this process's data loads skipped and kept, per benchmark (None if none ran)."""
-    from harness.data.source import LOAD_REPORTS
-
-    return {name: r.as_dict() for name, r in LOAD_REPORTS.items()} or None
+def data_report_payload(reports: dict[str, Any]) -> dict[str, Any] | None:
+    """What a run's data loads skipped and kept, per benchmark (None if it loaded none)."""
+    return {name: r.as_dict() for name, r in reports.items()} or None
 
 
-def print_data_report(output_path: str | None = None) -> None:
+def print_data_report(reports: dict[str, Any], output_path: str | None = None) -> None:
     """The data-quality table on stderr; with ``output_path``, its JSON beside lm-eval's."""
     from rich.console import Console
     from rich.table import Table
 
-    from harness.data.source import LOAD_REPORTS
-
-    if not LOAD_REPORTS:
+    if not reports:
         return
     table = Table(title="slmbench data report")
     for col in ("benchmark", "kept", "duplicates", "skipped", "first skipped row"):
         table.add_column(col)
-    for report in LOAD_REPORTS.values():
+    for report in reports.values():
         table.add_row(report.benchmark, str(report.kept), str(report.duplicates),
                       str(len(report.skipped)), report.skipped[0] if report.skipped else "")
     Console(stderr=True).print(table)
@@ -334,4 +330,4 @@ def print_data_report(output_path: str | None = None) -> None:
         out = Path(output_path)
         folder = out.parent if out.suffix == ".json" else out
         folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(folder / "slmbench_data_report.json", data_report_payload())
+        write_json_atomic(folder / "slmbench_data_report.json", data_report_payload(reports))

@@ -175,17 +175,21 @@ def run_eval(spec: EvalSpec) -> Run | None:
         cfg = EvaluatorConfig.from_cli(spec.with_(options=options).lm_eval_namespace())
     except ValueError as err:
         raise SlmbenchError(f"lm-eval: {err}") from None
-    task_manager = _task_manager(cfg)
+    from harness.data.source import collect_load_reports
+
     started = time.time()
-    results, samples = _simple_evaluate(cfg, task_manager)
+    with collect_load_reports() as reports:
+        task_manager = _task_manager(cfg)
+        results, samples = _simple_evaluate(cfg, task_manager, reports)
     if results is None or process_rank() != 0:
         return None
-    folder = record.record_eval_run(spec, key, results, samples, started)
+    folder = record.record_eval_run(spec, key, results, samples, started, reports)
     print(f"slmbench: run folder {folder}", file=sys.stderr)
     return load_run(folder)
 
 
-def _simple_evaluate(cfg: Any, task_manager: Any) -> tuple[dict | None, dict]:
+def _simple_evaluate(cfg: Any, task_manager: Any, reports: dict[str, Any]
+                     ) -> tuple[dict | None, dict]:
     """``lm_eval.simple_evaluate`` as lm-eval's ``run`` command calls it, with its outputs.
 
     Mirrors lm-eval's CLI (``lm_eval._cli.run``): the evaluation tracker writes the usual
@@ -229,7 +233,7 @@ def _simple_evaluate(cfg: Any, task_manager: Any) -> tuple[dict | None, dict]:
     if results is None:
         return None, {}
     samples = results.pop("samples", {}) if cfg.log_samples else {}
-    report = record.data_report_payload()
+    report = record.data_report_payload(reports)
     if report:  # travels with the scores, in lm-eval's results file and the store's copy
         results["slmbench_data_report"] = report
     if cfg.show_config:
@@ -250,7 +254,7 @@ def _simple_evaluate(cfg: Any, task_manager: Any) -> tuple[dict | None, dict]:
             tracker.save_results_samples(task_name=task, samples=samples[task])
     if tracker.push_results_to_hub or tracker.push_samples_to_hub:
         tracker.recreate_metadata_card()
-    record.print_data_report(cfg.output_path)
+    record.print_data_report(reports, cfg.output_path)
     batch_sizes = ",".join(map(str, results["config"].get("batch_sizes", [])))
     shown = {k: v for k, v in cfg.model_args.items() if k != "trust_remote_code"}
     print(f"{cfg.model} ({shown}), gen_kwargs: ({cfg.gen_kwargs}), limit: {cfg.limit}, "
