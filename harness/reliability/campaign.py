@@ -235,7 +235,9 @@ def _render_killed(killed: dict[str, Any]) -> str:
            "their sha256, JSON/JSONL/safetensors files that do not parse. Differs: answers, "
            "scores, adapter weights, loss curves, sweep points, bench accuracy or verdicts "
            "unlike the reference's (times are not compared). Redone: killed part + re-run "
-           "- reference, process start-ups included.\n\n"]
+           "- reference, process start-ups included (below 0 when the machine was less busy "
+           "than during the reference). A kill drawn after the run had ended is drawn again, "
+           "earlier (\"mid-run\" counts the kills that landed in a running command).\n\n"]
     body = []
     for job in dict.fromkeys(k["job"] for k in kills):
         mine = [k for k in kills if k["job"] == job]
