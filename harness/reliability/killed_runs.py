@@ -44,7 +44,7 @@ JOBS = ("lm-eval", "train", "sweep", "bench", "judge")
 VOLATILE = {"wall_s", "_wall_s", "train_wall_s", "tokens_per_s", "peak_rss_mb", "peak_vram_mb",
             "energy", "energy_wh", "started", "finished", "environment", "meta", "load_s",
             "manifest_sha256", "latency_s", "latency_ms", "elapsed_s", "path", "run_folder",
-            "cached", "calls", "cache_hits"}
+            "cached", "calls", "cache_hits", "eval_wall_s"}
 JUDGE_ITEMS = 40
 # Commands whose finished run is never reused: the same command again is a new measurement
 # (bench). Only when a kill lands after such a run finished are two runs expected.
