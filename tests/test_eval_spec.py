@@ -84,3 +84,14 @@ def test_bad_metadata_and_no_tasks_are_one_line_errors():
         EvalSpec.from_namespace(argparse.Namespace(tasks=["teleqna"], metadata="oops"))
     with pytest.raises(SlmbenchError, match="--tasks is required"):
         run_eval(EvalSpec())
+
+
+def test_registering_twice_adds_the_log_filter_once():
+    import logging
+
+    from harness.evaluation.run import register_components
+
+    register_components()
+    register_components()
+    names = [type(f).__name__ for f in logging.getLogger("lm_eval.api.task").filters]
+    assert names.count("_QuietCustomDatasetHint") == 1

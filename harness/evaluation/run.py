@@ -38,7 +38,9 @@ def register_components() -> None:
     from harness.models import register_models
 
     register_models()
-    logging.getLogger("lm_eval.api.task").addFilter(_QuietCustomDatasetHint())
+    # One instance: addFilter ignores a filter already there, so the many evaluations of one
+    # process (a sweep, `slmbench lm-eval` then run_eval) do not stack copies of it.
+    logging.getLogger("lm_eval.api.task").addFilter(_QUIET_HINT)
 
 
 class _QuietCustomDatasetHint(logging.Filter):
@@ -46,6 +48,9 @@ class _QuietCustomDatasetHint(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "Custom kwargs can be passed" not in str(record.msg)
+
+
+_QUIET_HINT = _QuietCustomDatasetHint()
 
 
 def with_include_path(current: Any) -> list[str]:
