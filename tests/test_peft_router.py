@@ -142,6 +142,11 @@ def test_missing_manifest_and_bad_entries(tmp_path):
     bad.write_text("adapters:\n  - name: x\n    colour: red\n")
     with pytest.raises(SlmbenchError, match="entry 0"):
         load_manifest(bad)
+    # A damaged seal key is not "no seal": the file is refused, not vouched for.
+    bad.write_text("adapters:\n  - name: x\nadapters_sha2u6: abc\n")
+    with pytest.raises(SlmbenchError,
+                       match=r"bad.yaml: unknown top-level key\(s\) \['adapters_sha2u6'\]"):
+        load_manifest(bad)
 
 
 def test_routes_default_to_the_benchmark_and_its_variants():

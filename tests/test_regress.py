@@ -260,6 +260,36 @@ def test_export_round_trip_and_labels(tmp_path):
     assert report.errors and "question_set_sha256" in report.errors[0]
 
 
+def test_every_flipped_byte_of_an_export_is_refused_or_named(tmp_path):
+    """Wherever a byte lands (scores, ids, label, config), the export is not read as written."""
+    base = make_run(tmp_path, "base", {"teleqna": binary(6, 3), "oranbench": binary(4, 2)},
+                    label="main")
+    export = tmp_path / "baseline.json"
+    write_export([base], export)
+    clean = export.read_bytes()
+    accepted = []
+    for at in range(len(clean)):
+        damaged = bytearray(clean)
+        damaged[at] ^= 0x40
+        export.write_bytes(bytes(damaged))
+        try:
+            side = load_baseline(export)
+        except SlmbenchError as err:
+            assert "\n" not in str(err) and str(export) in str(err)
+            continue
+        if not side.problems:
+            accepted.append(clean[max(0, at - 20):at + 20])
+    assert accepted == []
+    # An export from before the seal still loads; one whose seal key was damaged does not.
+    data = json.loads(clean)
+    seal = data.pop("export_sha256")
+    export.write_text(json.dumps(data))
+    assert load_baseline(export).scores == load_baseline(base).scores
+    export.write_text(json.dumps({**data, "export_sha2u6": seal}))
+    with pytest.raises(SlmbenchError, match=r"unknown field\(s\) \['export_sha2u6'\]"):
+        load_baseline(export)
+
+
 def test_export_refuses_damaged_run(tmp_path):
     base = make_run(tmp_path, "base", {"teleqna": binary()})
     (base / "samples" / "teleqna.jsonl").write_text("")

@@ -27,6 +27,12 @@ from harness.significance import mcnemar_exact, paired_bootstrap, paired_ci
 
 EXPORT_SCHEMA = 1
 EXPORT_KIND = "slmbench-baseline"
+# The export's own seal, over every other field: per-task hashes guard the scores, this
+# guards the rest (label, run id, config), so a file edited outside slmbench is never read
+# as if it were what ``regress --export`` wrote.
+EXPORT_SEAL = "export_sha256"
+EXPORT_FIELDS = {"schema_version", "kind", "run_id", "label", "source", "finished", "config",
+                 "model", "environment", "tasks", EXPORT_SEAL}
 # Task fields copied into an export; the samples path is replaced by the scores themselves.
 TASK_FIELDS = ("metric", "filter", "value", "stderr", "version", "benchmark", "split", "n",
                "data_sha256", "question_set_sha256")
@@ -82,10 +88,17 @@ def export_run(run: Run) -> dict[str, Any]:
         # ids alone (question_set_sha256) cannot tell a flipped score: this hash can.
         entry["per_doc_sha256"] = sha256_json(entry["per_doc"])
         tasks[task] = entry
-    return {"schema_version": EXPORT_SCHEMA, "kind": EXPORT_KIND, "run_id": run.run_id,
-            "label": run.label, "source": str(run.path), "finished": run.manifest.get("finished"),
-            "config": run.manifest.get("config"), "model": run.manifest.get("model"),
-            "environment": run.manifest.get("environment"), "tasks": tasks}
+    exported = {"schema_version": EXPORT_SCHEMA, "kind": EXPORT_KIND, "run_id": run.run_id,
+                "label": run.label, "source": str(run.path),
+                "finished": run.manifest.get("finished"), "config": run.manifest.get("config"),
+                "model": run.manifest.get("model"),
+                "environment": run.manifest.get("environment"), "tasks": tasks}
+    exported[EXPORT_SEAL] = _export_digest(exported)
+    return exported
+
+
+def _export_digest(exported: dict[str, Any]) -> str:
+    return sha256_json({k: v for k, v in exported.items() if k != EXPORT_SEAL})
 
 
 def write_export(folders: list[str | Path], out: str | Path) -> dict[str, Any]:
@@ -126,6 +139,19 @@ def _side_from_export(data: Any, path: Path) -> Side:
             continue
         side.scores[task] = {str(k): float(v) for k, v in per_doc.items()}
     side.problems = list(side.unreadable.values())
+    unknown = sorted(set(data) - EXPORT_FIELDS)
+    if unknown:
+        # Also how a damaged seal's key shows up: never read as an export from before seals.
+        raise SlmbenchError(f"{path}: baseline {side.label!r} has unknown field(s) {unknown} "
+                            "(edited outside slmbench? re-export it with slmbench regress "
+                            "--export)")
+    sealed = EXPORT_SEAL in data
+    if sealed and data[EXPORT_SEAL] != _export_digest(data) and not side.unreadable:
+        # A damaged task is named above and the rest still compared; damage anywhere else
+        # leaves nothing in the file to trust.
+        raise SlmbenchError(f"{path}: baseline {side.label!r} does not match its {EXPORT_SEAL} "
+                            "(edited outside slmbench? re-export it with slmbench regress "
+                            "--export)")
     return side
 
 

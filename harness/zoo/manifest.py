@@ -148,6 +148,11 @@ def load_manifest(path: str | Path) -> Manifest:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         what = " ".join(str(getattr(err, "problem", None) or err).split())
         raise SlmbenchError(f"adapter manifest {path}: not valid YAML{where} ({what})") from None
+    unknown = sorted(set(raw) - {"adapters", SELF_HASH}) if isinstance(raw, dict) else []
+    if unknown:
+        # Also how a damaged seal's key shows up: never read as "no seal, vouched for".
+        raise SlmbenchError(f"adapter manifest {path}: unknown top-level key(s) {unknown}; "
+                            f"a manifest holds 'adapters:' and optionally '{SELF_HASH}:'")
     rows = raw.get("adapters") if isinstance(raw, dict) else None
     if not isinstance(rows, list) or not rows:
         raise SlmbenchError(f"adapter manifest {path}: needs a non-empty 'adapters:' list")
