@@ -51,14 +51,14 @@ def test_a_key_echoed_by_the_server_is_redacted_and_a_leak_would_be_seen(tmp_pat
     from harness.reliability.secrets import canary_check
 
     assert canary_check(tmp_path / "ok").passed
-    monkeypatch.setattr("harness.openai_http.redact", lambda text, env, mask="": text)
+    monkeypatch.setattr("harness.openai_compat.transport.redact", lambda text, env, mask="": text)
     leaked = canary_check(tmp_path / "leak")
     assert not leaked.passed and "key found in" in leaked.detail
 
 
 def test_plain_http_to_another_host_is_refused_in_one_line(monkeypatch):
     from harness.errors import SlmbenchError
-    from harness.openai_http import ChatEndpoint
+    from harness.openai_compat.transport import ChatEndpoint
 
     monkeypatch.delenv("SLMBENCH_ALLOW_HTTP", raising=False)
     with pytest.raises(SlmbenchError, match=r"^endpoint http://llm.example.com: plain HTTP"):

@@ -28,18 +28,14 @@ import pytest
 
 from harness.errors import SlmbenchError
 from harness.judge.agreement import agreement_rate, cohen_kappa, judges_agreement
-from harness.judge.cache import VerdictCache
-from harness.judge.client import (
-    HttpJudgeClient,
-    JudgeCallError,
-    LocalJudgeClient,
-    parse_judge_spec,
-    parse_retry_after,
-)
+from harness.judge.client import HttpJudgeClient, LocalJudgeClient, parse_judge_spec
 from harness.judge.pairwise import combine, parse_pairwise
 from harness.judge.parsing import VerdictError
 from harness.judge.rubric import CRITERIA, parse_rubric
 from harness.judge.runner import JudgeJob, run_judge
+from harness.openai_compat.cache import ReplyCache
+from harness.openai_compat.client import ChatCallError
+from harness.openai_compat.transport import parse_retry_after
 from harness.runs import store
 from harness.significance import spearman
 
@@ -343,13 +339,13 @@ def test_second_run_makes_no_calls(serve, tmp_path):
 
 def test_cache_survives_reopen(tmp_path):
     path = tmp_path / "c" / "v.sqlite"
-    with VerdictCache(path) as cache:
+    with ReplyCache(path) as cache:
         cache.put("k1", "m", "v", "reply one")
-    with VerdictCache(path) as cache:
+    with ReplyCache(path) as cache:
         assert cache.get("k1") == "reply one" and cache.get("k2") is None
     path.write_bytes(b"not a database at all" * 100)
     with pytest.raises(SlmbenchError, match="delete it"):
-        VerdictCache(path)
+        ReplyCache(path)
 
 
 # --- pairwise --------------------------------------------------------------------------------
@@ -530,12 +526,12 @@ def test_api_key_never_written_nor_in_errors(serve, tmp_path, caplog):
         assert SECRET.encode() not in path.read_bytes(), path
     assert manifest["config"]["judges"][0]["api_key_env"] == KEY_ENV
     assert SECRET not in caplog.text
-    with pytest.raises(JudgeCallError) as err:
+    with pytest.raises(ChatCallError) as err:
         client(server.url, max_retries=0).chat(
             [{"role": "system", "content": ""}, {"role": "user",
                                                  "content": "[Response to judge]\nECHO"}])
     assert SECRET not in str(err.value) and SECRET not in repr(err.value)
-    with pytest.raises(JudgeCallError) as err:
+    with pytest.raises(ChatCallError) as err:
         client(closed_port_url(), max_retries=0).chat([{"role": "user", "content": "hi"}])
     assert SECRET not in str(err.value) and "connection failed" in str(err.value)
     assert SECRET not in repr(client(server.url)) and SECRET not in str(vars(client(server.url)))

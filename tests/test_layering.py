@@ -13,7 +13,7 @@ ROOT = Path(__file__).parents[1] / "harness"
 # The ground floor: errors, paths and hashes, atomic writes and the run store, meters, the
 # embedded model, stats. Everything else may stand on it; it stands on nothing above.
 GROUND = ("harness.errors", "harness.paths", "harness.hashing", "harness.console",
-          "harness.child", "harness.significance", "harness.openai_http", "harness.runs",
+          "harness.child", "harness.significance", "harness.openai_compat", "harness.runs",
           "harness.meters", "harness.models.embedded", "harness.models.params")
 # Who may read the renderers and the regression gate: the commands on top.
 REPORT_READERS = ("harness.cli", "harness.reliability", "harness.report")

@@ -27,7 +27,7 @@ from harness.data.synth.intents import (
     load_intent_set,
     split_intents,
 )
-from harness.data.synth.llm import ChatClient, LLMConfig, LLMItem, RateLimiter, run_items
+from harness.data.synth.llm import ExpanderChat, LLMConfig, LLMItem, RateLimiter, run_items
 from harness.data.synth.pipeline import SynthOptions, run_synth
 from harness.data.synth.scenario_split import split_by_scenario
 from harness.data.synth.scenarios import build_scenarios
@@ -394,7 +394,7 @@ def _no_secret_under(root: Path) -> None:
     files = [p for p in root.rglob("*") if p.is_file()]
     assert files
     for path in files:
-        assert SECRET not in path.read_text(encoding="utf-8"), path
+        assert SECRET.encode() not in path.read_bytes(), path
 
 
 def _items(tags):
@@ -414,7 +414,7 @@ def test_llm_retries_cache_failures_and_no_key_on_disk(tmp_path, api_key, transp
     sleeps: list[float] = []
 
     def client():
-        return ChatClient(LLMConfig(base_url=server.url, model="test-model",
+        return ExpanderChat(LLMConfig(base_url=server.url, model="test-model",
                                     api_key_env=KEY_ENV, rps=1000, price_per_1k=2.0,
                                     cache_dir=tmp_path / "cache", log_path=tmp_path / "log.jsonl",
                                     max_retries=3, backoff_base=0.01, timeout=0.5,
@@ -462,7 +462,7 @@ def test_llm_connection_refused_is_retried_then_counted(tmp_path, api_key):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     sleeps: list[float] = []
-    client = ChatClient(LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m",
+    client = ExpanderChat(LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m",
                                   api_key_env=KEY_ENV, rps=1000, max_retries=2, backoff_base=0.5,
                                   backoff_max=0.75, log_path=tmp_path / "log.jsonl",
                                   transport="urllib"), sleep=sleeps.append)

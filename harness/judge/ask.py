@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.judge.cache import VerdictCache, cache_key
-from harness.judge.client import JudgeCallError, JudgeClient, Messages
+from harness.judge.client import JudgeClient, Messages
 from harness.judge.parsing import VerdictError
+from harness.openai_compat.cache import ReplyCache, reply_key
+from harness.openai_compat.client import ChatCallError
 
 
 class Unjudged(Exception):
@@ -24,7 +25,7 @@ class Answer:
 
 
 def ask(client: JudgeClient, messages: Messages, parse: Callable[[str], Any],
-        version: str, cache: VerdictCache | None = None, max_retries: int = 3,
+        version: str, cache: ReplyCache | None = None, max_retries: int = 3,
         max_tokens: int = 512, reminder: str = "Reply with only the JSON object.",
         schema: dict[str, Any] | None = None) -> Answer:
     """Ask ``client`` until ``parse`` accepts the reply, at most ``1 + max_retries`` times.
@@ -35,7 +36,7 @@ def ask(client: JudgeClient, messages: Messages, parse: Callable[[str], Any],
     """
     # A grammar-enforced schema shapes the reply, so it is part of what the reply depends on.
     enforced = schema if client.json_mode == "schema" else None
-    key = cache_key(client.model_id, version,
+    key = reply_key(client.model_id, version,
                     messages if enforced is None else {"messages": messages, "schema": enforced})
     if cache is not None:
         hit = cache.get(key)
@@ -48,7 +49,7 @@ def ask(client: JudgeClient, messages: Messages, parse: Callable[[str], Any],
     for attempt in range(max_retries + 1):
         try:
             reply = client.chat(convo, max_tokens=max_tokens, schema=schema)
-        except JudgeCallError as err:
+        except ChatCallError as err:
             raise Unjudged(str(err)) from None
         try:
             verdict = parse(reply)

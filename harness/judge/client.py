@@ -1,41 +1,30 @@
 """Judge backends behind one interface: an OpenAI-compatible HTTP server, or llama.cpp in process.
 
-``HttpJudgeClient`` posts to ``{base_url}/chat/completions`` through ``harness.openai_http``
-(shared with the synthetic-data expander) with a per-request timeout, a requests-per-second
-limit and bounded retries with jittered exponential backoff on connection errors, timeouts,
-429 (honouring ``Retry-After``) and 5xx; after repeated failures it fails fast. The API key
-is read from the environment variable the user names at each request and is sent only as the
+``HttpJudgeClient`` calls ``{base_url}/chat/completions`` through the shared client
+(``harness.openai_compat``, also the synthetic-data expander's): per-request timeout,
+requests-per-second limit, bounded retries with jittered exponential backoff on connection
+errors, timeouts, 429 (honouring ``Retry-After``), 5xx and garbled bodies. On top it adds
+the JSON mode and a breaker: after repeated failures it fails fast. The API key is read from
+the environment variable the user names at each request and is sent only as the
 ``Authorization`` header: it is never stored on the client, logged, put in an exception's
 message or written to a record (a server echoing it back is redacted).
 
 ``LocalJudgeClient`` runs a GGUF through ``llama_cpp.Llama.create_chat_completion``; the
-import and the model load happen at the first call.
+import and the model load happen at the first call. Both raise ``ChatCallError``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from harness.errors import SlmbenchError
-from harness.openai_http import (
-    DEFAULT_KEY_ENV,
-    RETRYABLE,
-    ChatEndpoint,
-    RateLimiter,
-    backoff_delay,
-    completion_text,
-)
-from harness.openai_http import parse_retry_after as parse_retry_after  # re-exported
+from harness.openai_compat.client import Attempt, ChatCallError, ChatClient, RetryPolicy
+from harness.openai_compat.transport import DEFAULT_KEY_ENV, ChatEndpoint
 
 log = logging.getLogger(__name__)
-
-MAX_RETRY_AFTER_S = 120.0  # a server asking for longer than this is waited on this long
 
 Messages = list[dict[str, str]]
 
@@ -66,9 +55,6 @@ def _mode_tag(mode: str) -> str:
     """Part of the cache key: replies under different JSON modes differ."""
     return "" if mode == "off" else f"+json-{mode}"
 
-class JudgeCallError(Exception):
-    """A judge call that failed for good (retries spent or not retryable); message is key-free."""
-
 
 class JudgeClient(Protocol):
     name: str
@@ -88,17 +74,10 @@ class JudgeClient(Protocol):
 
     def chat(self, messages: Messages, max_tokens: int = 512,
              schema: dict[str, Any] | None = None) -> str:
-        """The assistant's reply text; raises ``JudgeCallError``."""
+        """The assistant's reply text; raises ``ChatCallError``."""
 
     def redact(self, text: str) -> str:
         """``text`` with any credential of this judge replaced by ``***``."""
-
-
-@dataclass
-class _Failure:
-    message: str
-    retryable: bool
-    retry_after: float | None = None
 
 
 class HttpJudgeClient:
@@ -120,20 +99,23 @@ class HttpJudgeClient:
         self.model_id = f"{model}@{self.base_url}" + _mode_tag(json_mode)
         self.name = name or model
         self.api_key_env = api_key_env or None
-        self.timeout = timeout
         self.endpoint = ChatEndpoint(self.base_url, self.api_key_env, timeout, mask="***")
-        self.max_retries = max(0, max_retries)
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        policy = RetryPolicy(max_retries=max(0, max_retries), backoff_base=backoff,
+                             backoff_max=max_backoff, jitter=True, retry_malformed=True)
+        self.client = ChatClient(self.endpoint, model, policy, rps, name=f"judge {self.name}",
+                                 on_attempt=self._warn_on_retry)
         self.max_workers = max(1, max_workers)
-        self.limiter = RateLimiter(rps)
-        self.calls = 0  # HTTP requests sent, retries included
         self._failures = 0
         self._max_failures = max_consecutive_failures
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"HttpJudgeClient({self.base_url!r}, {self.model!r})"
+
+    @property
+    def calls(self) -> int:
+        """HTTP requests sent, retries included."""
+        return self.client.calls
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "backend": "http", "base_url": self.base_url,
@@ -143,56 +125,32 @@ class HttpJudgeClient:
     def redact(self, text: str) -> str:
         return self.endpoint.redact(text)
 
-    def _attempt(self, payload: dict[str, Any]) -> str | _Failure:
-        self.limiter.wait()
-        with self._lock:
-            self.calls += 1
-        out = self.endpoint.post(payload)
-        if out.problem == "timeout":
-            return _Failure(f"timed out after {self.timeout:g}s", True)
-        if out.status is None:
-            return _Failure(f"connection failed ({out.detail or out.problem})", True)
-        if not out.ok:
-            message = f"HTTP {out.status}" + (f": {out.detail}" if out.detail else "")
-            return _Failure(message, out.kind == RETRYABLE, out.retry_after)
-        try:
-            return completion_text(json.loads(out.body))[0]
-        except ValueError as err:  # json's errors are ValueErrors too
-            excerpt = self.endpoint.excerpt(out.body)
-            return _Failure(f"malformed chat completion response ({err})"
-                            + (f": {excerpt}" if excerpt else ""), True)
-
-    def _delay(self, attempt: int, failure: _Failure) -> float:
-        return backoff_delay(attempt, self.backoff, self.max_backoff, failure.retry_after,
-                             MAX_RETRY_AFTER_S, jitter=True)
+    def _warn_on_retry(self, attempt: Attempt) -> None:
+        if attempt.outcome == "retry":
+            log.warning("judge %s: %s; retry %d/%d in %.1fs", self.name,
+                        self.redact(attempt.message), attempt.attempt + 1,
+                        self.client.policy.max_retries, attempt.wait_s)
 
     def chat(self, messages: Messages, max_tokens: int = 512,
              schema: dict[str, Any] | None = None) -> str:
         with self._lock:
             if self._max_failures and self._failures >= self._max_failures:
-                raise JudgeCallError(f"judge {self.name} skipped: {self._failures} consecutive "
-                                     "calls failed (server unreachable?)")
-        payload = {"model": self.model, "messages": messages, "temperature": 0,
-                   "max_tokens": max_tokens}
+                raise ChatCallError(f"judge {self.name} skipped: {self._failures} consecutive "
+                                    "calls failed (server unreachable?)")
+        params: dict[str, Any] = {"temperature": 0, "max_tokens": max_tokens}
         fmt = response_format(self.json_mode, schema)
         if fmt is not None:
-            payload["response_format"] = fmt
-        for attempt in range(self.max_retries + 1):
-            result = self._attempt(payload)
-            if isinstance(result, str):
-                with self._lock:
-                    self._failures = 0
-                return result
-            if not result.retryable or attempt == self.max_retries:
-                break
-            delay = self._delay(attempt, result)
-            log.warning("judge %s: %s; retry %d/%d in %.1fs", self.name,
-                        self.redact(result.message), attempt + 1, self.max_retries, delay)
-            time.sleep(delay)
-        with self._lock:  # only an unreachable or failing server trips the breaker
-            self._failures = self._failures + 1 if result.retryable else 0
-        tries = f" (gave up after {attempt + 1} attempts)" if result.retryable else ""
-        raise JudgeCallError(self.redact(f"judge {self.name}: {result.message}{tries}"))
+            params["response_format"] = fmt
+        try:
+            text = self.client.complete(messages, **params).text
+        except ChatCallError as err:
+            with self._lock:  # only an unreachable or failing server trips the breaker
+                given_up = err.reason.startswith("retries exhausted")
+                self._failures = self._failures + 1 if given_up else 0
+            raise
+        with self._lock:
+            self._failures = 0
+        return text
 
 
 class LocalJudgeClient:
@@ -252,7 +210,7 @@ class LocalJudgeClient:
                     response_format=response_format(self.json_mode, schema))
                 return out["choices"][0]["message"]["content"] or ""
             except Exception as err:  # noqa: BLE001 - any llama.cpp failure fails this item
-                raise JudgeCallError(f"local judge {self.name}: {type(err).__name__}: "
+                raise ChatCallError(f"local judge {self.name}: {type(err).__name__}: "
                                      f"{err}") from None
 
 

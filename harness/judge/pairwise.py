@@ -13,10 +13,10 @@ import re
 from typing import Any
 
 from harness.judge.ask import ask
-from harness.judge.cache import VerdictCache
 from harness.judge.client import JudgeClient, Messages
 from harness.judge.parsing import VerdictError, extract_json, norm_key
 from harness.judge.rubric import DEFAULT_DOMAIN, REASON_MAX_CHARS, clip
+from harness.openai_compat.cache import ReplyCache
 
 PAIRWISE_VERSION = "pairwise-v1"
 _PLAIN = re.compile(r"\b(?:winner|better|verdict)\b\W*(?:is\W*)?(?:response\W*)?(1|2|tie)\b",
@@ -86,7 +86,7 @@ def combine(first_order: str, second_order: str) -> dict[str, Any]:
 
 
 def judge_pair(client: JudgeClient, question: str | None, response_a: str, response_b: str,
-               reference: str | None = None, cache: VerdictCache | None = None,
+               reference: str | None = None, cache: ReplyCache | None = None,
                max_retries: int = 3, domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
     """A ``judged`` pairwise record; raises ``Unjudged`` when either order gets no verdict."""
     orders, calls, cached = [], 0, True

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.judge.ask import ask
-from harness.judge.cache import VerdictCache
 from harness.judge.client import JudgeClient, Messages
 from harness.judge.parsing import VerdictError, extract_json, norm_key, parse_score
+from harness.openai_compat.cache import ReplyCache
 
 RUBRIC_VERSION = "rubric-v1"
 CRITERIA = ("correctness", "helpfulness", "domain_accuracy", "clarity")
@@ -163,7 +163,7 @@ def parse_rubric(text: str) -> RubricVerdict:
 
 
 def judge_rubric(client: JudgeClient, question: str | None, response: str,
-                 reference: str | None = None, cache: VerdictCache | None = None,
+                 reference: str | None = None, cache: ReplyCache | None = None,
                  max_retries: int = 3, domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
     """A ``judged`` record (scores, reasons, overall); raises ``Unjudged`` with the reason."""
     answer = ask(client, rubric_messages(question, response, reference, domain), parse_rubric,

@@ -23,12 +23,12 @@ from typing import Any
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
 from harness.judge.ask import Unjudged
-from harness.judge.cache import VerdictCache
 from harness.judge.client import JudgeClient
 from harness.judge.items import Item, Source, load_items
 from harness.judge.pairwise import PAIRWISE_VERSION, judge_pair
 from harness.judge.rubric import DEFAULT_DOMAIN, RUBRIC_VERSION, judge_rubric
 from harness.judge.summary import summarize
+from harness.openai_compat.cache import ReplyCache
 from harness.runs.store import RUN_FILE, store_root, write_run, write_samples
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def _pairs(job: JudgeJob) -> tuple[list[Pair], dict[str, Any], dict[str, Any] | 
     return pairs, source.info, other.info
 
 
-def judge_one(judge: JudgeClient, pair: Pair, mode: str, cache: VerdictCache | None,
+def judge_one(judge: JudgeClient, pair: Pair, mode: str, cache: ReplyCache | None,
               max_retries: int, domain: str) -> dict[str, Any]:
     item = pair.item
     record: dict[str, Any] = {"key": item.key, "id": item.id, "task": item.task,
@@ -128,7 +128,7 @@ def judge_one(judge: JudgeClient, pair: Pair, mode: str, cache: VerdictCache | N
 
 
 def judge_all(judges: list[JudgeClient], pairs: list[Pair], mode: str,
-              cache: VerdictCache | None, max_retries: int = 3, domain: str = DEFAULT_DOMAIN,
+              cache: ReplyCache | None, max_retries: int = 3, domain: str = DEFAULT_DOMAIN,
               progress: Callable[[], None] | None = None) -> list[dict[str, Any]]:
     """All (item, judge) records; each judge runs its own pool of ``max_workers`` calls."""
     pools = [ThreadPoolExecutor(max_workers=j.max_workers, thread_name_prefix="judge")
@@ -171,7 +171,7 @@ def run_judge(job: JudgeJob, progress: Callable[[int], Callable[[], None]] | Non
     run_id = sha256_json(identity)[:16]
     cache_path = (default_cache_path(job.store) if job.cache is True
                   else (Path(job.cache) if job.cache else None))
-    cache = VerdictCache(cache_path) if cache_path else None
+    cache = ReplyCache(cache_path) if cache_path else None
     calls_before = sum(getattr(j, "calls", 0) for j in job.judges)
     try:
         tick = progress(len(pairs) * len(job.judges)) if progress else None

@@ -55,7 +55,8 @@ def _files_holding(root: Path, needle: bytes) -> list[str]:
 
 def canary_check(work: Path) -> Check:
     """Drive the LLM client through echoed-key errors; search every byte it left."""
-    from harness.data.synth.llm import CallFailed, ChatClient, LLMConfig
+    from harness.data.synth.llm import ExpanderChat, LLMConfig
+    from harness.openai_compat.client import ChatCallError
 
     work.mkdir(parents=True, exist_ok=True)
     captured = io.StringIO()
@@ -69,13 +70,11 @@ def canary_check(work: Path) -> Check:
         config = LLMConfig(base_url=server.url, model="canary-model", api_key_env=KEY_ENV,
                            rps=1000, cache_dir=work / "cache", log_path=work / "calls.jsonl",
                            max_retries=0, backoff_base=0.0)
-        client = ChatClient(config, sleep=lambda s: None)
+        client = ExpanderChat(config, sleep=lambda s: None)
         for n in range(6):
             try:
                 client.complete([{"role": "user", "content": f"question {n}"}], item=str(n))
-            except CallFailed as err:
-                errors.append(str(err))
-            except SlmbenchError as err:
+            except (ChatCallError, SlmbenchError) as err:
                 errors.append(str(err))
     finally:
         server.close()
@@ -93,7 +92,7 @@ def canary_check(work: Path) -> Check:
 
 
 def http_policy_checks() -> list[Check]:
-    from harness.openai_http import ALLOW_HTTP_ENV, check_endpoint
+    from harness.openai_compat.transport import ALLOW_HTTP_ENV, check_endpoint
 
     cases = [("http://llm.example.com/v1", False, None), ("https://llm.example.com/v1", True, None),
              ("http://127.0.0.1:8000/v1", True, None), ("http://localhost:8000/v1", True, None),

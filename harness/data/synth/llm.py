@@ -1,14 +1,13 @@
 """Optional expansion through an OpenAI-compatible endpoint (``POST {base_url}/chat/completions``).
 
-- Transport, outcome classification, ``Retry-After``, rate limiter, backoff and key redaction
-  come from ``harness.openai_http`` (shared with the judge); this module adds the rest.
-- Cache: one JSON file per request under ``cache_dir``, keyed by the sha256 of
-  ``(model, messages, params)``; a re-run with the same inputs makes no calls.
-- Retries: connection errors, timeouts, 429 and 5xx are retried up to ``max_retries`` times
-  with exponential backoff (``backoff_base * 2**attempt``, capped), or longer when the server's
-  ``Retry-After`` (seconds or an HTTP date) asks for it. Other statuses and malformed bodies
-  fail at once.
-- Rate limit: at most ``rps`` requests per second (calls are made one at a time).
+- The call itself (transport, rate limit, retries with backoff or the server's
+  ``Retry-After``, the one error type, key redaction) is the shared client's
+  (``harness.openai_compat``, also the judge's). Connection errors, timeouts, 429 and 5xx are
+  retried up to ``max_retries`` times; other statuses and malformed bodies fail at once, so a
+  billed reply is never asked for twice.
+- Cache: the shared reply cache (``replies.sqlite`` under ``cache_dir``), keyed by the sha256
+  of ``(model, params, messages)``; a re-run with the same inputs makes no calls. Entries from
+  the file-per-request cache of earlier versions are taken over, not asked again.
 - Log: one JSONL line per HTTP attempt and per cache hit, with the ``usage`` token counts
   and an estimated cost at ``price_per_1k`` (per 1,000 prompt + completion tokens).
 - The API key is read from the environment variable ``api_key_env`` at each request and is
@@ -19,7 +18,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -31,15 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SlmbenchError
-from harness.openai_http import (
-    DEFAULT_KEY_ENV,
-    RETRYABLE,
-    ChatEndpoint,
-    RateLimiter,
-    backoff_delay,
-    completion_text,
-)
-from harness.runs.atomic import write_text_atomic
+from harness.openai_compat.cache import ReplyCache, reply_key
+from harness.openai_compat.client import Attempt, ChatCallError, ChatClient, RetryPolicy
+from harness.openai_compat.transport import DEFAULT_KEY_ENV, ChatEndpoint, completion_text
+from harness.openai_compat.transport import RateLimiter as RateLimiter  # re-exported
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +86,6 @@ class LLMConfig:
                 "rps": self.rps, "price_per_1k": self.price_per_1k, **self.params}
 
 
-class CallFailed(Exception):
-    """A request that failed for good; ``reason`` is a short category, ``detail`` key-free."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(reason if not detail else f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
 @dataclass
 class LLMItem:
     """One request: ``parse`` turns the completion text into records or raises ValueError."""
@@ -136,10 +120,7 @@ class LLMReport:
         return out
 
 
-def cache_key(model: str, messages: Messages, params: dict[str, Any]) -> str:
-    payload = json.dumps({"model": model, "messages": messages, "params": params},
-                         sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+CACHE_FILE = "replies.sqlite"
 
 
 def _tokens(usage: dict[str, Any], name: str) -> int:
@@ -147,45 +128,44 @@ def _tokens(usage: dict[str, Any], name: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-class ChatClient:
-    """Cached, rate-limited, retrying chat completions; ``report`` tallies what happened."""
+class ExpanderChat:
+    """The expander's calls: the shared client, plus its cache, call log and cost tally."""
 
     def __init__(self, config: LLMConfig, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
-        self.sleep = sleep
-        self.limiter = RateLimiter(config.rps, clock=clock, sleep=sleep)
         self.report = LLMReport()
         self.endpoint = ChatEndpoint(config.base_url, config.api_key_env, config.timeout,
                                      config.transport)
+        policy = RetryPolicy(max_retries=config.max_retries, backoff_base=config.backoff_base,
+                             backoff_max=config.backoff_max,
+                             retry_after_max=config.retry_after_max)
+        self.client = ChatClient(self.endpoint, config.model, policy, config.rps,
+                                 sleep=sleep, clock=clock)
+        self.version = json.dumps(config.params, sort_keys=True)
+        self.cache = ReplyCache(config.cache_dir / CACHE_FILE) if config.cache_dir else None
+        if self.cache is not None:
+            self._take_over_file_cache(config.cache_dir)
         if not os.environ.get(config.api_key_env):
             log.warning("environment variable %s is not set: calling %s without an API key",
                         config.api_key_env, config.base_url)
 
-    # -- redaction, cache and log -------------------------------------------------------
-    def _redact(self, text: str) -> str:
+    def redact(self, text: str) -> str:
         return self.endpoint.redact(text)
 
-    def _cache_path(self, key: str) -> Path | None:
-        return self.config.cache_dir / key[:2] / f"{key}.json" if self.config.cache_dir else None
-
-    def _cached(self, key: str) -> tuple[str, dict[str, Any]] | None:
-        path = self._cache_path(key)
-        if path is None or not path.is_file():
-            return None
-        try:
-            return completion_text(json.loads(path.read_text(encoding="utf-8"))["response"])
-        except (OSError, ValueError, KeyError, TypeError):
-            log.warning("ignoring unreadable LLM cache entry %s", path)
-            return None
-
-    def _store(self, key: str, messages: Messages, body: dict[str, Any]) -> None:
-        path = self._cache_path(key)
-        if path is None:
-            return
-        entry = {"key": key, "model": self.config.model, "params": self.config.params,
-                 "messages": messages, "response": body}
-        write_text_atomic(path, self._redact(json.dumps(entry, ensure_ascii=False, indent=1)))
+    def _take_over_file_cache(self, folder: Path) -> None:
+        """Replies cached one JSON file each (before the shared cache) are not paid twice."""
+        for path in sorted(folder.glob("??/*.json")):
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+                if entry["model"] != self.config.model or entry["params"] != self.config.params:
+                    continue
+                text, usage = completion_text(entry["response"])
+                key = reply_key(self.config.model, self.version, entry["messages"])
+            except (OSError, ValueError, KeyError, TypeError):
+                log.warning("ignoring unreadable LLM cache entry %s", path)
+                continue
+            self.cache.put(key, self.config.model, self.version, text, usage, replace=False)
 
     def _log(self, **entry: Any) -> None:
         if self.config.log_path is None:
@@ -194,13 +174,12 @@ class ChatClient:
                  "model": self.config.model, **entry}
         self.config.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.config.log_path.open("a", encoding="utf-8") as fh:
-            fh.write(self._redact(json.dumps(entry, ensure_ascii=False)) + "\n")
+            fh.write(self.redact(json.dumps(entry, ensure_ascii=False)) + "\n")
 
-    # -- the call ----------------------------------------------------------------------
     def complete(self, messages: Messages, item: str = "") -> str:
         """The completion text for ``messages`` (from the cache when present)."""
-        key = cache_key(self.config.model, messages, self.config.params)
-        hit = self._cached(key)
+        key = reply_key(self.config.model, self.version, messages)
+        hit = self.cache.get_with_usage(key) if self.cache is not None else None
         if hit is not None:
             text, usage = hit
             self.report.cache_hits += 1
@@ -208,55 +187,39 @@ class ChatClient:
                       prompt_tokens=_tokens(usage, "prompt_tokens"),
                       completion_tokens=_tokens(usage, "completion_tokens"), cost=0.0)
             return text
-        payload = {"model": self.config.model, "messages": messages, **self.config.params}
-        attempt = 0
-        while True:
-            self.limiter.wait()
-            started = time.monotonic()
-            out = self.endpoint.post(payload)
-            self.report.http_calls += 1
-            latency = round(time.monotonic() - started, 3)
-            if out.ok:
-                return self._accept(key, messages, item, attempt, out.body, latency)
-            retryable = out.kind == RETRYABLE
-            if not retryable or attempt >= self.config.max_retries:
-                reason = out.problem if not retryable else f"retries exhausted ({out.problem})"
-                self._log(item=item, cache_key=key, outcome="failed", status=out.status,
-                          attempt=attempt, error=out.problem, detail=out.detail,
-                          latency_s=latency)
-                raise CallFailed(reason, out.detail)
-            wait = backoff_delay(attempt, self.config.backoff_base, self.config.backoff_max,
-                                 out.retry_after, self.config.retry_after_max)
-            self._log(item=item, cache_key=key, outcome="retry", status=out.status,
-                      attempt=attempt, error=out.problem, detail=out.detail, latency_s=latency,
-                      wait_s=round(wait, 3))
-            self.report.retries += 1
-            self.sleep(wait)
-            attempt += 1
 
-    def _accept(self, key: str, messages: Messages, item: str, attempt: int, data: bytes,
-                latency: float) -> str:
+        def log_attempt(attempt: Attempt) -> None:
+            entry: dict[str, Any] = {"item": item, "cache_key": key,
+                                     "outcome": attempt.outcome, "status": attempt.status,
+                                     "attempt": attempt.attempt, "latency_s": attempt.latency_s}
+            if attempt.outcome == "ok":
+                prompt = _tokens(attempt.usage, "prompt_tokens")
+                completion = _tokens(attempt.usage, "completion_tokens")
+                cost = (prompt + completion) / 1000 * self.config.price_per_1k
+                self.report.prompt_tokens += prompt
+                self.report.completion_tokens += completion
+                self.report.cost += cost
+                entry.update(prompt_tokens=prompt, completion_tokens=completion,
+                             cost=round(cost, 6))
+            else:
+                entry.update(error=attempt.problem, detail=attempt.detail)
+                if attempt.wait_s is not None:
+                    entry["wait_s"] = attempt.wait_s
+            self._log(**entry)
+
+        calls, retries = self.client.calls, self.client.retries
         try:
-            body = json.loads(data.decode("utf-8"))
-            text, usage = completion_text(body)
-        except (UnicodeDecodeError, ValueError) as err:
-            detail = self._redact(str(err))
-            self._log(item=item, cache_key=key, outcome="failed", status=200, attempt=attempt,
-                      error="malformed response", detail=detail, latency_s=latency)
-            raise CallFailed("malformed response", detail) from None
-        prompt, completion = _tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens")
-        cost = (prompt + completion) / 1000 * self.config.price_per_1k
-        self.report.prompt_tokens += prompt
-        self.report.completion_tokens += completion
-        self.report.cost += cost
-        self._log(item=item, cache_key=key, outcome="ok", status=200, attempt=attempt,
-                  latency_s=latency, prompt_tokens=prompt, completion_tokens=completion,
-                  cost=round(cost, 6))
-        self._store(key, messages, body)
-        return text
+            reply = self.client.complete(messages, on_attempt=log_attempt, **self.config.params)
+        finally:
+            self.report.http_calls += self.client.calls - calls
+            self.report.retries += self.client.retries - retries
+        if self.cache is not None:
+            self.cache.put(key, self.config.model, self.version, self.redact(reply.text),
+                           reply.usage)
+        return reply.text
 
 
-def run_items(client: ChatClient, items: Iterable[LLMItem]) -> list[dict[str, Any]]:
+def run_items(client: ExpanderChat, items: Iterable[LLMItem]) -> list[dict[str, Any]]:
     """Records from every item that succeeds; failures are counted in ``client.report``."""
     out: list[dict[str, Any]] = []
     report = client.report
@@ -264,13 +227,13 @@ def run_items(client: ChatClient, items: Iterable[LLMItem]) -> list[dict[str, An
         report.items += 1
         try:
             records = item.parse(client.complete(item.messages, item=item.key))
-        except CallFailed as err:
+        except ChatCallError as err:
             report.fail(err.reason)
             log.warning("LLM item %s failed: %s", item.key, err.reason)
             continue
         except ValueError as err:
             report.fail("unusable completion")
-            client._log(item=item.key, outcome="unusable", error=client._redact(str(err)))
+            client._log(item=item.key, outcome="unusable", error=client.redact(str(err)))
             log.warning("LLM item %s: unusable completion (%s)", item.key, err)
             continue
         report.succeeded += 1

@@ -29,7 +29,7 @@ from harness.data.synth.intents import (
     load_intent_set,
 )
 from harness.data.synth.intents import DEFAULT_PER_SCENARIO as INTENT_PER_SCENARIO
-from harness.data.synth.llm import ChatClient, LLMConfig, run_items
+from harness.data.synth.llm import ExpanderChat, LLMConfig, run_items
 from harness.data.synth.scenario_split import assign_scenarios, split_by_scenario
 from harness.data.synth.scenarios import build_scenarios
 from harness.errors import SlmbenchError
@@ -69,7 +69,7 @@ class SynthOptions:
             self.llm.log_path = self.llm.log_path or self.out / "llm_calls.jsonl"
 
 
-def _telecom(opts: SynthOptions, client: ChatClient | None) -> tuple[list, dict[str, Any]]:
+def _telecom(opts: SynthOptions, client: ExpanderChat | None) -> tuple[list, dict[str, Any]]:
     glossary = load_glossary(opts.source)
     scenarios = build_scenarios(glossary)
     per = opts.per_scenario or DEFAULT_PER_SCENARIO
@@ -90,7 +90,7 @@ def _telecom(opts: SynthOptions, client: ChatClient | None) -> tuple[list, dict[
     return kept, info
 
 
-def _ecommerce(opts: SynthOptions, client: ChatClient | None) -> tuple[list, dict[str, Any]]:
+def _ecommerce(opts: SynthOptions, client: ExpanderChat | None) -> tuple[list, dict[str, Any]]:
     intent_set = load_intent_set(opts.source)
     scenarios = build_intent_scenarios(intent_set, opts.seed, opts.contexts)
     per = opts.per_scenario or INTENT_PER_SCENARIO
@@ -116,7 +116,7 @@ def _jsonl(records: list[dict[str, Any]]) -> str:
 
 
 def run_synth(opts: SynthOptions,
-              client_factory: Callable[[LLMConfig], ChatClient] = ChatClient) -> dict[str, Any]:
+              client_factory: Callable[[LLMConfig], ExpanderChat] = ExpanderChat) -> dict[str, Any]:
     """Generate, deduplicate, split and write one synthetic data set; returns the report."""
     client = client_factory(opts.llm) if opts.llm is not None else None
     build = _telecom if opts.domain == "telecom" else _ecommerce
