@@ -42,16 +42,14 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.data.source import collect_load_reports, load_splits
+    from harness.data.source import load_splits_and_report
 
     table = Table(title="slmbench data")
     # The name never wraps or gets cut: in 80 columns "three_gpp_tsg" became "three_gpp_…".
     for col in ("benchmark", "train", "validation", "test", "duplicates", "skipped", "source"):
         table.add_column(col, no_wrap=col == "benchmark")
     for name in args.benchmarks:
-        with collect_load_reports() as reports:
-            parts = load_splits(name, data_dir=args.data_dir, seed=args.seed)
-        report = reports[name]
+        parts, report = load_splits_and_report(name, data_dir=args.data_dir, seed=args.seed)
         table.add_row(name, *(str(len(parts[s])) for s in ("train", "validation", "test")),
                       str(report.duplicates), str(len(report.skipped)), report.source)
     Console().print(table)

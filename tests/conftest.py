@@ -96,5 +96,4 @@ def _clean_load_cache():
     from harness.data import source
 
     source._CACHE.clear()
-    source.LOAD_REPORTS.clear()
     yield

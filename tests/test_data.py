@@ -11,7 +11,12 @@ from conftest import shared_data_or_skip, write_fixture_benchmarks
 from harness.data.benchmarks import BENCHMARKS
 from harness.data.importers import read_oranbench_json, read_teleqna_txt
 from harness.data.records import RowError, make_record, stable_id
-from harness.data.source import LOAD_REPORTS, build_records, load_splits, load_task_dataset
+from harness.data.source import (
+    build_records,
+    load_splits,
+    load_splits_and_report,
+    load_task_dataset,
+)
 from harness.data.splits import split_records
 from harness.errors import SlmbenchError
 
@@ -50,9 +55,9 @@ def test_ot_full_schema_round_trip(tmp_path):
     root = write_fixture_benchmarks(tmp_path)
     for name in ("sixg_bench", "srsranbench", "teletables", "three_gpp_tsg", "telemath",
                  "telelogs"):
-        parts = load_splits(name, data_dir=root)
+        parts, report = load_splits_and_report(name, data_dir=root)
         records = [r for s in parts.values() for r in s]
-        assert len(records) == LOAD_REPORTS[name].kept > 0
+        assert len(records) == report.kept > 0
         for r in records:
             again = make_record(kind=BENCHMARKS[name].kind, question=r["question"],
                                 choices=r["choices"], answer=r["answer"], subject=r["subject"])
@@ -90,8 +95,7 @@ def test_malformed_rows_are_skipped_counted_and_named(tmp_path):
         "{not json",
         {"question": "q4?", "choices": ["a", "b", "c"], "answer": 1},
     ])
-    parts = load_splits("teleqna", data_dir=tmp_path)
-    report = LOAD_REPORTS["teleqna"]
+    parts, report = load_splits_and_report("teleqna", data_dir=tmp_path)
     assert sum(len(v) for v in parts.values()) == report.kept == 2
     assert report.skipped == [
         "mine.jsonl line 2: missing field 'question'",

@@ -111,11 +111,10 @@ def test_explanation_is_loaded_only_for_the_task_that_asks_and_never_changes_the
     from harness.errors import SlmbenchError
 
     data = shared_data_or_skip()
-    plain = source.load_splits("teleqna", data)
-    plain_sha = source.LOAD_REPORTS["teleqna"].sha256
-    rich = source.load_splits("teleqna", data, fields=["explanation"])
+    plain, plain_report = source.load_splits_and_report("teleqna", data)
+    rich, rich_report = source.load_splits_and_report("teleqna", data, fields=["explanation"])
     assert "explanation" not in plain["test"][0]
-    assert source.LOAD_REPORTS["teleqna"].sha256 == plain_sha
+    assert rich_report.sha256 == plain_report.sha256
     assert [r["id"] for r in rich["test"]] == [r["id"] for r in plain["test"]]
     explained = [r for r in rich["test"] if r["explanation"]]
     assert len(explained) > 0.9 * len(rich["test"])

@@ -18,7 +18,11 @@ from conftest import SHARED_DATA
 from harness.data import source
 from harness.data.benchmarks import BENCHMARKS
 from harness.data.importers import read_canonical_jsonl, read_srsranbench_json
-from harness.data.source import LOAD_REPORTS, build_records, load_splits, load_task_dataset
+from harness.data.source import (
+    build_records,
+    load_splits_and_report,
+    load_task_dataset,
+)
 from harness.errors import SlmbenchError
 from harness.prompts import label_prompt, target_text
 
@@ -50,8 +54,7 @@ def _raw_lines(path):
 
 def _load(name, data_dir=SHARED_DATA):
     source._CACHE.clear()
-    parts = load_splits(name, data_dir=data_dir)
-    return parts, LOAD_REPORTS[name]
+    return load_splits_and_report(name, data_dir=data_dir)
 
 
 def _ids(parts):

@@ -29,9 +29,8 @@ from harness.hashing import sha256_json
 log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "SLMBENCH_DATA_DIR"
-# Reports of every load done in this process (``slmbench data``, tests). A run reads its own
-# loads through ``collect_load_reports``: lm-eval calls the loader, so this is the way back.
-LOAD_REPORTS: dict[str, LoadReport] = {}
+# A run reads the reports of its own loads through ``collect_load_reports``: lm-eval calls
+# the loader, so this is the way back.
 _COLLECTORS: list[dict[str, LoadReport]] = []
 _CACHE: dict[tuple, tuple[dict[str, list[dict[str, Any]]], LoadReport]] = {}
 # Fields a task may ask for through ``dataset_kwargs: {fields: [...]}`` (the free-form
@@ -232,6 +231,13 @@ def load_splits(
 
     ``fields`` names optional fields (``OPTIONAL_FIELDS``) to include in each record.
     """
+    return load_splits_and_report(name, data_dir, seed, fields)[0]
+
+
+def load_splits_and_report(
+    name: str, data_dir: Any = None, seed: Any = DEFAULT_SEED, fields: Any = ()
+) -> tuple[dict[str, list[dict[str, Any]]], LoadReport]:
+    """``load_splits`` and what the load kept and skipped (the same report on a cache hit)."""
     bench = benchmark(name)
     try:
         seed = int(seed)
@@ -255,10 +261,9 @@ def load_splits(
         (log.warning if report.skipped else log.info)("%s", report.summary())
         _CACHE[key] = split_records(records, seed), report
     splits, report = _CACHE[key]
-    LOAD_REPORTS[name] = report
     for reports in _COLLECTORS:
         reports[name] = report
-    return splits
+    return splits, report
 
 
 @contextmanager
