@@ -364,3 +364,14 @@ def test_rank_ablation_pairs_neighbouring_ranks_question_by_question(tmp_path):
     pairs = [r for r in table_rows(page) if r[0].startswith("r") and "→" in r[0]]
     assert pairs == [["r4 → r8", "oranbench", "10", "+0.400", "4 / 0", "0.125"],
                      ["r8 → r16", "oranbench", "10", "+0.100", "1 / 0", "1.000"]]
+
+
+@pytest.mark.parametrize("name", ["study", "rank_ablation", "distill"])
+def test_committed_leaderboards_re_render_byte_for_byte(name, tmp_path):
+    """The committed pages are what today's code renders from the committed runs."""
+    committed = Path(__file__).parents[1] / "leaderboards" / name
+    written = render_leaderboards(committed / "runs", tmp_path)
+    pages = sorted(p for p in written if p.suffix == ".md")
+    assert pages
+    for page in pages:
+        assert page.read_bytes() == (committed / page.name).read_bytes(), page.name
