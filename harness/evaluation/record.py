@@ -15,7 +15,8 @@ from typing import Any
 
 from harness.hashing import files_digest, sha256_file, sha256_json
 from harness.runs.atomic import write_json_atomic
-from harness.runs.store import RUN_FILE, load_run, store_root, write_run, write_samples
+from harness.scoring import baselines
+from harness.runs.store import RUN_FILE, Run, load_run, store_root, write_run, write_samples
 
 # lm-eval run arguments that change what is scored (batch size, verbosity and paths do not).
 IDENTITY_ARGS = ("model", "tasks", "limit", "samples", "num_fewshot", "apply_chat_template",
@@ -150,6 +151,7 @@ def sample_rows(lines: list[dict[str, Any]], metric: str, filt: str,
                 extra["corpus_pair"] = [str(pair[0]), str(pair[1])]
         rows.append({
             "doc_id": sample["doc_id"],
+            **answer_space(doc),
             "id": str(doc.get("id") or sample.get("doc_hash") or sample["doc_id"]),
             "prompt": _prompt_of(sample.get("arguments")),
             "question": doc.get("question"),
@@ -162,6 +164,25 @@ def sample_rows(lines: list[dict[str, Any]], metric: str, filt: str,
             **extra,
         })
     return sorted(rows, key=lambda r: r["doc_id"])
+
+
+def answer_space(doc: dict[str, Any]) -> dict[str, Any]:
+    """The keys a question could be answered with, and its circular group, for baselines.
+
+    Kept with every scored row so that chance and constant-answer baselines can be computed
+    from the record alone, on exactly the questions scored (``harness.scoring.baselines``).
+    """
+    from harness.scoring.extract import LETTERS
+
+    out: dict[str, Any] = {}
+    if isinstance(doc.get("labels"), list):
+        out["options"] = [str(label) for label in doc["labels"]]
+    elif isinstance(doc.get("choices"), list) and isinstance(doc.get("answer"), int):
+        out["options"] = list(LETTERS[:len(doc["choices"])])
+    if doc.get("circular_id") is not None:
+        out["circular_id"] = str(doc["circular_id"])
+        out["rotation"] = doc.get("rotation")
+    return out
 
 
 def _prompt_of(arguments: Any) -> str | None:
@@ -215,7 +236,12 @@ def record_eval_run(spec: Any, key: dict[str, Any], results: dict[str, Any],
             files.append(name)
             info["samples"] = name
             info["question_set_sha256"] = sha256_json(sorted(r["id"] for r in rows))
+            found = baselines.compute(rows)
+            if found is not None:
+                info["baselines"] = found.as_dict()
         tasks[task] = info
+    results = {**results, "slmbench_baselines": {
+        task: info["baselines"] for task, info in tasks.items() if "baselines" in info}}
     write_json_atomic(folder / "results.json", results)
     write_run(folder, "eval", run_id, key, files, started=started,
               extra={"label": spec.label or _default_label(spec), "tasks": tasks,
@@ -268,6 +294,26 @@ def print_reused(folder: Path) -> None:
         table.add_row(task, info["metric"], f"{info['value']:.4f}",
                       f"{stderr:.4f}" if isinstance(stderr, float) else "-", str(info.get("n")))
     Console().print(table)
+    print_baselines(run)
+
+
+def print_baselines(run: Run) -> None:
+    """Every choice and label score of a run beside what a constant answer scores."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = [baselines.table_cells(task, info["baselines"]) for task, info in sorted(run.tasks().items())
+            if isinstance(info.get("baselines"), dict)]
+    if not rows:
+        return
+    table = Table(title="slmbench: scores beside their baselines (same questions)",
+                  caption="collapse = not above the best constant answer, paired "
+                          "(exact McNemar, p < 0.05)")
+    for col in baselines.TABLE_COLUMNS:
+        table.add_column(col, justify="left" if col in ("task", "vs constant (p)") else "right")
+    for row in rows:
+        table.add_row(*row)
+    Console(stderr=True, width=200).print(table)
 
 
 def model_fingerprint(model: str, model_args: dict[str, Any]) -> str:

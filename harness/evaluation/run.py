@@ -189,8 +189,10 @@ def run_eval(spec: EvalSpec) -> Run | None:
     if results is None or process_rank() != 0:
         return None
     folder = record.record_eval_run(spec, key, results, samples, started, reports)
+    run = load_run(folder)
+    record.print_baselines(run)
     print(f"slmbench: run folder {folder}", file=sys.stderr)
-    return load_run(folder)
+    return run
 
 
 def _simple_evaluate(cfg: Any, task_manager: Any, reports: dict[str, Any]

@@ -69,8 +69,34 @@ def accuracy(records: Records, out: Path) -> Section | None:
         "error; the best value per column is in bold; — means not evaluated. When several "
         "runs scored the same model and task, the one over the most questions (then the "
         "latest) is shown.\n\n"
-        + table(headers, rows, right=range(1, len(headers))) + "\n" + run_sources(cells))
+        + table(headers, rows, right=range(1, len(headers))) + "\n"
+        + baselines_table(records, cells) + run_sources(cells))
     return Section("accuracy", "Accuracy (unseen split)", text)
+
+
+def baselines_table(records: Records, cells: list[EvalCell]) -> str:
+    """Every choice and label cell beside its constant-answer baselines, same questions."""
+    from harness.report.baseline_view import cell_baselines
+    from harness.scoring.baselines import TABLE_COLUMNS, table_cells
+
+    rows = []
+    for cell in sorted(cells, key=lambda c: (c.benchmark, *kind_sort_key(c.kind), c.label)):
+        found = cell_baselines(records, cell)
+        if found is not None:
+            cells_text = table_cells(cell.task, found)
+            rows.append([esc(cell.label), esc(cell.kind), *(esc(c) for c in cells_text)])
+    if not rows:
+        return ""
+    headers = ["model", "metric", *TABLE_COLUMNS]
+    return ("## Beside their baselines\n\n"
+            "Each choice and label score beside what answering without reading the question "
+            "scores on exactly the same questions: a uniform guess (chance), always the first "
+            "option, always the most frequent key, and the best single constant answer; then "
+            "the difference from that constant, paired per question (exact McNemar p), and "
+            "the model's most given answer with the normalised entropy of its answers (0: "
+            "always the same answer; 1: spread evenly). \"≈ constant\" means the score is "
+            "not above the constant answer, whatever its size.\n\n"
+            + table(headers, rows, right=range(3, len(headers))) + "\n")
 
 
 def seen_unseen(records: Records, out: Path) -> Section | None:

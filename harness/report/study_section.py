@@ -3,21 +3,28 @@
 An eval run labelled ``B+A`` is adapter(s) ``A`` over backbone ``B``; its page compares it
 with the run labelled ``B`` on the same benchmarks. Every cell carries its n and standard
 error, because the limits differ per benchmark (TeleTables has 100 test questions, TeleQnA
-2,000) and a difference means nothing without them. A gain is called clear when it exceeds
-two standard errors of the difference (the two errors combined as if independent, which
-overstates the error of a paired comparison, so the call is conservative).
+2,000) and a difference means nothing without them. Differences are paired on the questions
+both runs answered (exact McNemar). A gain is called only when the adapter beats both the
+backbone and the best constant answer on the same questions: a 135M model tuned on a few
+hundred questions learns the key's prior first, which beats a weak backbone but never the
+constant (``harness.report.baseline_view``).
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
+from harness.report.baseline_view import (
+    ALPHA,
+    cell_baselines,
+    constant_text,
+    paired,
+    top_text,
+    versus_constant,
+)
 from harness.report.leaderboard_data import EvalCell, Records, latest
 from harness.report.mdtable import DASH, esc, is_num, table
 from harness.report.sections import Section, run_sources
-
-CLEAR_Z = 2.0
 
 
 def cell_text(cell: EvalCell | None) -> str:
@@ -28,19 +35,22 @@ def cell_text(cell: EvalCell | None) -> str:
     return f"{cell.value:.3f}{se}{n}"
 
 
-def delta_text(base: EvalCell | None, tuned: EvalCell | None) -> str:
-    """``Δ (z)``: the gain and how many combined standard errors it spans."""
-    if base is None or tuned is None or not (is_num(base.value) and is_num(tuned.value)):
+def _paired_text(records: Records, base: EvalCell | None, tuned: EvalCell | None) -> str:
+    found = paired(records, base, tuned)
+    return found.text() if found else DASH
+
+
+def _verdict(records: Records, base: EvalCell | None, tuned: EvalCell | None) -> str:
+    """✔ only when the adapter beats the backbone and the best constant, both paired."""
+    vs_base = paired(records, base, tuned)
+    vs_constant = versus_constant(cell_baselines(records, tuned)) if tuned else None
+    if vs_base is None or vs_constant is None:
         return DASH
-    delta = tuned.value - base.value
-    if not (is_num(base.stderr) and is_num(tuned.stderr)):
-        return f"{delta:+.3f}"
-    se = math.hypot(base.stderr, tuned.stderr)
-    if se == 0:
-        return f"{delta:+.3f}"
-    z = delta / se
-    mark = " ✔" if z > CLEAR_Z else ""
-    return f"{delta:+.3f} ({z:+.1f}σ){mark}"
+    if vs_base.significant_gain and vs_constant.significant_gain:
+        return "✔ gain"
+    if vs_base.significant_gain:
+        return "prior only"  # beats the backbone, not the constant answer
+    return "no gain"
 
 
 def _pairs(cells: list[EvalCell]) -> list[tuple[str, str]]:
@@ -49,30 +59,33 @@ def _pairs(cells: list[EvalCell]) -> list[tuple[str, str]]:
                   if "+" in lab and lab.split("+", 1)[0] in labels)
 
 
-def _unseen_table(grid: dict, base: str, tuned: str, benches: list[str],
-                  kinds: list[str]) -> str:
-    headers = ["category"]
-    for kind in kinds:
-        headers += [f"{esc(base)} {kind}", f"{esc(tuned)} {kind}", f"Δ {kind} (z)"]
+def _unseen_table(records: Records, grid: dict, base: str, tuned: str, benches: list[str],
+                  kind: str) -> str:
+    headers = ["category", f"{esc(base)}", f"{esc(tuned)}", "best constant",
+               f"{esc(tuned)} top answer", "Δ vs backbone (p, −lost/+gained)",
+               "Δ vs constant (p, −lost/+gained)", "verdict"]
     rows = []
     for bench in benches:
-        row = [esc(bench)]
-        for kind in kinds:
-            b, t = grid.get((base, bench, "test", kind)), grid.get((tuned, bench, "test", kind))
-            row += [cell_text(b), cell_text(t), delta_text(b, t)]
-        rows.append(row)
-    return table(headers, rows, right=range(1, len(headers)))
+        b, t = grid.get((base, bench, "test", kind)), grid.get((tuned, bench, "test", kind))
+        found = cell_baselines(records, t) if t else None
+        vs_constant = versus_constant(found)
+        rows.append([esc(bench), cell_text(b), cell_text(t), constant_text(found),
+                     top_text(found), _paired_text(records, b, t),
+                     vs_constant.text() if vs_constant else DASH, _verdict(records, b, t)])
+    return table(headers, rows, right=range(1, len(headers) - 1))
 
 
-def _seen_table(grid: dict, base: str, tuned: str, benches: list[str]) -> str:
+def _seen_table(records: Records, grid: dict, base: str, tuned: str,
+                benches: list[str]) -> str:
     headers = ["category", f"{esc(base)} seen", f"{esc(base)} unseen", f"{esc(tuned)} seen",
-               f"{esc(tuned)} unseen", "adapter gain seen", "adapter gain unseen"]
+               f"{esc(tuned)} unseen", "adapter gain seen (p)", "adapter gain unseen (p)"]
     rows = []
     for bench in benches:
         cells = [grid.get((lab, bench, split, "Pass@1"))
                  for lab in (base, tuned) for split in ("train", "test")]
         rows.append([esc(bench), *(cell_text(c) for c in cells),
-                     delta_text(cells[0], cells[2]), delta_text(cells[1], cells[3])])
+                     _paired_text(records, cells[0], cells[2]),
+                     _paired_text(records, cells[1], cells[3])])
     return table(headers, rows, right=range(1, len(headers)))
 
 
@@ -91,21 +104,27 @@ def study(records: Records, out: Path) -> Section | None:
         kinds = [k for k in ("Pass@1", "Maj@4")
                  if any((lab, b, "test", k) in grid for lab in (base, tuned) for b in benches)]
         used += [c for c in cells if c.label in (base, tuned) and c.benchmark in benches]
-        parts.append(f"## {esc(tuned)} vs {esc(base)}\n\n"
-                     "Unseen questions (test split):\n\n"
-                     + _unseen_table(grid, base, tuned, benches, kinds))
+        parts.append(f"## {esc(tuned)} vs {esc(base)}\n")
+        for kind in kinds:
+            parts.append(f"Unseen questions (test split), {kind}:\n\n"
+                         + _unseen_table(records, grid, base, tuned, benches, kind))
         if any((lab, b, "train", "Pass@1") in grid for lab in (base, tuned) for b in benches):
             parts.append("Seen (the questions each adapter trained on) vs unseen, Pass@1, "
                          "in the layout of the study's Table 2:\n\n"
-                         + _seen_table(grid, base, tuned, benches))
+                         + _seen_table(records, grid, base, tuned, benches))
     if not parts:
         return None
     text = (
         "# The reference study, per category\n\n"
         "Each adapter against the zero-shot backbone it was trained on. Cells are value ± "
-        "standard error (n questions). Δ is adapter − backbone; z is Δ over the two standard "
-        f"errors combined; ✔ marks a gain above {CLEAR_Z:.0f} of them. Seen questions are the "
-        "training examples of the category's adapter (`seen_from`), so the backbone's seen "
-        "column is scored on the same questions.\n\n"
+        "standard error (n questions). Beside them: the best constant answer on the adapter's "
+        "questions (always giving one answer, named), the adapter's most given answer and "
+        "its share, and the adapter's difference from the backbone and from that constant, "
+        "each paired on the same questions (exact McNemar p, questions lost/gained). The "
+        f"verdict is ✔ gain only when both differences are positive with p < {ALPHA}; "
+        "\"prior only\" beats the backbone but not the constant answer, which is what "
+        "learning the answer key's prior instead of the domain looks like. Seen questions are "
+        "the training examples of the category's adapter (`seen_from`), so the backbone's "
+        "seen column is scored on the same questions.\n\n"
         + "\n".join(parts) + "\n" + run_sources(used))
     return Section("study", "The reference study, per category", text)

@@ -198,11 +198,20 @@ class Run:
         return self.jsonl(info["samples"]) if info and info.get("samples") else None
 
     def per_doc(self, task: str) -> dict[str, float] | None:
-        """Question id -> score of the task's headline metric (1/0 for exact match)."""
+        """Question id -> score of the task's headline metric (1/0 for exact match).
+
+        A circular task logs one row per rotation of a question; the question scores 1 only
+        when every rotation is right (its ``circular_id`` keys it), as its strict metric does.
+        """
         rows = self.samples(task)
         if rows is None:
             return None
-        return {row["id"]: float(row["score"]) for row in rows}
+        scores: dict[str, float] = {}
+        for row in rows:
+            key = row.get("circular_id") or row["id"]
+            scores[key] = min(scores.get(key, 1.0), float(row["score"])) if (
+                "circular_id" in row) else float(row["score"])
+        return scores
 
 
 def load_run(folder: str | Path) -> Run:
