@@ -15,8 +15,8 @@ from typing import Any
 
 from harness.hashing import files_digest, sha256_file, sha256_json
 from harness.runs.atomic import write_json_atomic
-from harness.scoring import baselines
 from harness.runs.store import RUN_FILE, Run, load_run, store_root, write_run, write_samples
+from harness.scoring import baselines
 
 # lm-eval run arguments that change what is scored (batch size, verbosity and paths do not).
 IDENTITY_ARGS = ("model", "tasks", "limit", "samples", "num_fewshot", "apply_chat_template",
@@ -302,7 +302,8 @@ def print_baselines(run: Run) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    rows = [baselines.table_cells(task, info["baselines"]) for task, info in sorted(run.tasks().items())
+    rows = [baselines.table_cells(task, info["baselines"])
+            for task, info in sorted(run.tasks().items())
             if isinstance(info.get("baselines"), dict)]
     if not rows:
         return
