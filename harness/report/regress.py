@@ -23,6 +23,7 @@ from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
 from harness.runs.atomic import write_json_atomic, write_text_atomic
 from harness.runs.store import RUN_FILE, Run, load_run
+from harness.scoring import baselines
 from harness.significance import mcnemar_exact, paired_bootstrap, paired_ci
 
 EXPORT_SCHEMA = 1
@@ -35,7 +36,7 @@ EXPORT_FIELDS = {"schema_version", "kind", "run_id", "label", "source", "finishe
                  "model", "environment", "tasks", EXPORT_SEAL}
 # Task fields copied into an export; the samples path is replaced by the scores themselves.
 TASK_FIELDS = ("metric", "filter", "value", "stderr", "version", "benchmark", "split", "n",
-               "data_sha256", "question_set_sha256")
+               "data_sha256", "question_set_sha256", "baselines")
 
 
 # --- the two sides ---------------------------------------------------------------------------
@@ -60,12 +61,16 @@ class Side:
 def _side_from_run(run: Run) -> Side:
     if not run.tasks():
         raise SlmbenchError(f"{run.path}: run {run.run_id} ({run.kind}) has no eval tasks")
-    side = Side(run.label, run.run_id, str(run.path), run.tasks(), {},
+    side = Side(run.label, run.run_id, str(run.path),
+                {task: dict(info) for task, info in run.tasks().items()}, {},
                 problems=list(run.problems))
-    for task, info in run.tasks().items():
+    for task, info in side.tasks.items():
         scores = run.per_doc(task)
         if scores is not None:
             side.scores[task] = scores
+            if "baselines" not in info:  # recorded before baselines were: from its samples
+                found = baselines.compute(run.samples(task) or [])
+                info["baselines"] = found.as_dict() if found is not None else None
             continue
         name = info.get("samples")
         file = str(run.path / name) if name else None
@@ -211,6 +216,8 @@ class TaskRow:
     verdict: str
     lost: int | None = None  # binary scores: right in the baseline only
     gained: int | None = None  # right in the candidate only
+    chance: float | None = None  # the candidate's questions: a uniform guess
+    constant: str = ""  # the best constant answer there, "0.740 (A)"
 
 
 @dataclass
@@ -321,8 +328,10 @@ def compare(baseline: Side, candidate: Side, tolerance: float = 0.02, alpha: flo
         if diffs:
             report.warnings.append(f"task {task}: {', '.join(diffs)}; compared on the "
                                    f"{len(ids)} shared questions")
-        report.rows.append(compare_task(task, [bs[i] for i in ids], [cs[i] for i in ids],
-                                        tolerance, alpha, n_resamples, seed))
+        row = compare_task(task, [bs[i] for i in ids], [cs[i] for i in ids], tolerance, alpha,
+                           n_resamples, seed)
+        _beside_baselines(report, row, candidate.tasks[task].get("baselines"))
+        report.rows.append(row)
     if missing:
         report.errors.append(f"candidate {candidate.label} lacks task(s) {', '.join(missing)} "
                              "of the baseline")
@@ -330,6 +339,25 @@ def compare(baseline: Side, candidate: Side, tolerance: float = 0.02, alpha: flo
     if extra:
         report.warnings.append(f"not gated (absent from the baseline): {', '.join(extra)}")
     return report
+
+
+def _beside_baselines(report: GateReport, row: TaskRow, found: Any) -> None:
+    """Put the candidate's constant-answer baselines beside its row, and warn on a collapse.
+
+    A candidate that does not beat always giving one answer is no evidence of a working
+    adapter, even when it passes the gate against a weaker baseline run.
+    """
+    if not isinstance(found, dict):
+        return
+    row.chance = found.get("chance")
+    if isinstance(found.get("best_constant_score"), int | float):
+        row.constant = f"{found['best_constant_score']:.4f} ({found.get('best_constant')})"
+    if found.get("collapse"):
+        report.warnings.append(
+            f"task {row.task}: candidate does not beat always answering "
+            f"{found.get('best_constant')!r} ({row.constant.split()[0]}) on the same questions "
+            f"(paired p={found.get('vs_constant_p', 1):.3g}); its score measures the answer "
+            "prior, not knowledge")
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -340,13 +368,14 @@ def _p(p: float) -> str:
 
 def _cells(row: TaskRow) -> list[str]:
     return [row.task, str(row.n), f"{row.baseline:.4f}", f"{row.candidate:.4f}",
+            f"{row.chance:.4f}" if isinstance(row.chance, float) else "-", row.constant or "-",
             f"{row.delta:+.4f}", f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]", _p(row.p_value),
             row.test, f"-{row.lost}/+{row.gained}" if row.lost is not None else "",
             row.verdict]
 
 
-COLUMNS = ("task", "n", "baseline", "candidate", "delta", "95% CI", "p", "test", "lost/gained",
-           "verdict")
+COLUMNS = ("task", "n", "baseline", "candidate", "chance", "best constant", "delta", "95% CI",
+           "p", "test", "lost/gained", "verdict")
 TEXT_COLUMNS = ("task", "test", "verdict")
 
 
