@@ -190,11 +190,25 @@ def verify_entry(manifest: Manifest, entry: AdapterEntry, pretrained: str | None
     return folder
 
 
+def manifest_lock(path: str | Path):
+    """The lock every read-modify-write of one manifest holds.
+
+    Category adapters train side by side on one GPU (``scripts/study.sh``'s gpu profile) and
+    each publishes into the same manifest when it finishes: without the lock, two publishes
+    read the same old manifest and the later write drops the other's entry.
+    """
+    from filelock import FileLock
+
+    path = Path(path)
+    return FileLock(str(path.with_name(path.name + ".lock")))
+
+
 def upsert_entry(path: str | Path, entry: AdapterEntry) -> None:
     """Add or replace (by name) one entry of a manifest, writing it atomically."""
     path = Path(path)
-    entries = load_manifest(path).adapters if path.is_file() else []
-    write_manifest(path, [e for e in entries if e.name != entry.name] + [entry])
+    with manifest_lock(path):
+        entries = load_manifest(path).adapters if path.is_file() else []
+        write_manifest(path, [e for e in entries if e.name != entry.name] + [entry])
 
 
 def write_manifest(path: str | Path, entries: list[AdapterEntry]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.errors import SlmbenchError
 from harness.evaluation.result import task_scores
 from harness.runs.store import load_run
-from harness.zoo.manifest import AdapterEntry, load_manifest, write_manifest
+from harness.zoo.manifest import AdapterEntry, load_manifest, manifest_lock, write_manifest
 
 
 def _evaluated_manifest(run, manifest_path: Path) -> None:
@@ -28,6 +28,11 @@ def record_eval_runs(manifest_path: str | Path, run_folders: list[str | Path]
                      ) -> list[AdapterEntry]:
     """Copy each run's per-task scores into the entries that served those tasks."""
     manifest_path = Path(manifest_path)
+    with manifest_lock(manifest_path):
+        return _record(manifest_path, run_folders)
+
+
+def _record(manifest_path: Path, run_folders: list) -> list[AdapterEntry]:
     manifest = load_manifest(manifest_path)
     touched: dict[str, AdapterEntry] = {}
     for folder in run_folders:
