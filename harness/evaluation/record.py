@@ -135,12 +135,16 @@ def sample_rows(lines: list[dict[str, Any]], metric: str, filt: str,
     chrF, TER) aggregate, so pages can pair two runs on any metric without re-scoring.
     """
     others = [m for m in metric_names or [] if m != metric]
+    # A circular task's strict metric is a (question, rotations, correct) triple per
+    # rotation; the row keeps that rotation's own right/wrong, the question's is derived.
+    per_row = "circular_mean" if metric == "circular_strict" else metric
+    others = [m for m in others if m not in ("circular_strict", "circular_mean")]
     rows = []
     for sample in lines:
-        if sample.get("filter", filt) != filt or metric not in sample:
+        if sample.get("filter", filt) != filt or per_row not in sample:
             continue
         doc = sample.get("doc") or {}
-        score = float(sample[metric])
+        score = float(sample[per_row])
         extra: dict[str, Any] = {}
         if others:
             extra["metrics"] = {m: float(sample[m]) for m in [metric, *others]
@@ -182,7 +186,42 @@ def answer_space(doc: dict[str, Any]) -> dict[str, Any]:
     if doc.get("circular_id") is not None:
         out["circular_id"] = str(doc["circular_id"])
         out["rotation"] = doc.get("rotation")
+        out["n_rotations"] = doc.get("n_rotations")
     return out
+
+
+def task_variant(task: str) -> str | None:
+    """How a task asks its questions beyond plain generation, from its name's suffix."""
+    name = task.removesuffix("_seen")
+    if name.endswith(("_circular", "_circular_maj4")):
+        return "circular"
+    if name.endswith("_cloze"):
+        return "cloze"
+    return None
+
+
+def circular_scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Strict and mean circular accuracy per whole question, with per-question stderrs.
+
+    A question's rotations are not independent samples, so the standard errors are taken
+    over questions (one strict 0/1 and one mean per question), not over prompts; a question
+    whose rotations ``--limit`` cut short is left out, as the strict aggregation does.
+    """
+    import statistics
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["circular_id"], []).append(row)
+    complete = [g for g in groups.values() if len(g) == (g[0].get("n_rotations") or len(g))]
+    strict = [float(all(r["score"] == 1.0 for r in g)) for g in complete]
+    mean = [statistics.fmean(r["score"] for r in g) for g in complete]
+
+    def se(values: list[float]) -> float | None:
+        return statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else None
+
+    return {"n": len(complete), "prompts": sum(len(g) for g in complete),
+            "strict": statistics.fmean(strict) if strict else None, "strict_stderr": se(strict),
+            "mean": statistics.fmean(mean) if mean else None, "mean_stderr": se(mean)}
 
 
 def _prompt_of(arguments: Any) -> str | None:
@@ -236,6 +275,14 @@ def record_eval_run(spec: Any, key: dict[str, Any], results: dict[str, Any],
             files.append(name)
             info["samples"] = name
             info["question_set_sha256"] = sha256_json(sorted(r["id"] for r in rows))
+            variant = task_variant(task)
+            if variant:
+                info["variant"] = variant
+            if variant == "circular" and all("circular_id" in r for r in rows):
+                circ = circular_scores(rows)
+                info.update(value=circ["strict"], stderr=circ["strict_stderr"], n=circ["n"],
+                            circular_mean={"value": circ["mean"], "stderr": circ["mean_stderr"]},
+                            prompts=circ["prompts"])
             found = baselines.compute(rows)
             if found is not None:
                 info["baselines"] = found.as_dict()
@@ -342,7 +389,7 @@ def headline(task_result: dict[str, Any]) -> tuple[str, float, float | None] | N
     """
     keys = sorted(k for k in task_result if "," in k and "_stderr," not in k
                   and not k.startswith("unparsed,"))
-    preferred = ([k for k in keys if k.startswith("token_f1,")]
+    preferred = ([k for k in keys if k.startswith(("token_f1,", "circular_strict,"))]
                  or [k for k in keys if k.startswith(("exact_match,", "acc,"))])
     for key in preferred or keys:  # free-form tasks: their own metric (e.g. token_f1)
         value = task_result[key]

@@ -82,7 +82,9 @@ def metric_kind(info: dict[str, Any]) -> str:
     filt = info.get("filter") or "none"
     metric = str(info.get("metric") or "").split(",")[0] or "value"
     named = {"pass@1": "Pass@1", "maj@4": "Maj@4"}.get(filt)
-    return named or (metric if filt == "none" else f"{metric} ({filt})")
+    kind = named or (metric if filt == "none" else f"{metric} ({filt})")
+    variant = info.get("variant")  # circular and cloze scores are columns of their own
+    return f"{variant.capitalize()} {kind}" if variant else kind
 
 
 def kind_sort_key(kind: str) -> tuple[int, str]:

@@ -207,10 +207,18 @@ class Run:
         if rows is None:
             return None
         scores: dict[str, float] = {}
+        rotations: dict[str, int] = {}
         for row in rows:
-            key = row.get("circular_id") or row["id"]
-            scores[key] = min(scores.get(key, 1.0), float(row["score"])) if (
-                "circular_id" in row) else float(row["score"])
+            if "circular_id" not in row:
+                scores[row["id"]] = float(row["score"])
+                continue
+            key = row["circular_id"]
+            scores[key] = min(scores.get(key, 1.0), float(row["score"]))
+            rotations[key] = rotations.get(key, 0) + 1
+        expected = {r["circular_id"]: r.get("n_rotations") for r in rows if "circular_id" in r}
+        for key, seen in rotations.items():  # a question --limit cut short is not scored
+            if expected[key] and seen < expected[key]:
+                del scores[key]
         return scores
 
 

@@ -85,8 +85,13 @@ def answers_of(rows: Iterable[dict[str, Any]]) -> list[ScoredAnswer]:
     Scored rows carry ``options`` since baselines were added; older records are read from
     what they do carry (the lettered options in the prompt, the label list it ends with).
     """
+    rows = list(rows)
+    seen: Counter = Counter(str(r["circular_id"]) for r in rows if r.get("circular_id"))
     out = []
     for row in rows:
+        expected = row.get("n_rotations")
+        if row.get("circular_id") and expected and seen[str(row["circular_id"])] < expected:
+            continue  # a question --limit cut short is not scored, as in circular_strict
         answer = _scored_answer(row)
         if answer is not None:
             out.append(answer)
