@@ -99,7 +99,7 @@ def test_a_perfect_model_scores_one_on_strict_and_mean(gold):
 
 
 def test_a_constant_letter_scores_chance_on_mean_and_zero_on_strict(gold):
-    from harness.evaluation.record import headline
+    from harness.evaluation.record import headline, sample_rows
 
     out = _evaluate(_fake_lm(reply=_always_first),
                     [*CIRCULAR, "srsranbench_circular_maj4"])
@@ -132,6 +132,9 @@ def test_a_constant_letter_scores_chance_on_mean_and_zero_on_strict(gold):
         assert isinstance(result[f"circular_mean_stderr,{filt}"], float)
         found = headline(result)
         assert found is not None and math.isfinite(found[1])
+        metric, filt_name = found[0].split(",", 1)
+        rows = sample_rows(samples, metric, filt_name)
+        assert len({r["id"] for r in rows}) == LIMIT  # one record per rotation, ids unique
     srsran = out["results"]["srsranbench_circular"]["circular_mean,pass@1"]
     assert srsran == pytest.approx(0.25)  # 3 whole questions of 4 options: 1/k exactly
 
