@@ -7,6 +7,7 @@ loglikelihood variant scores the same option letters the generative one asks for
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from harness.scoring.extract import LETTERS
@@ -20,6 +21,31 @@ _MCQ_HEADER = (
 def mcq_prompt(doc: dict[str, Any]) -> str:
     options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(doc["choices"]))
     return f"{_MCQ_HEADER}\n\nQuestion: {doc['question']}\n{options}\nAnswer:"
+
+
+def cloze_prompt(doc: dict[str, Any]) -> str:
+    """The question alone, without lettered options (lm-eval's ARC and MMLU cloze).
+
+    The cloze variants score each option's text after it, so no letter position can carry
+    the answer.
+    """
+    return f"Question: {doc['question']}\nAnswer:"
+
+
+def choice_texts(doc: dict[str, Any]) -> list[str]:
+    return list(doc["choices"])
+
+
+# 3GPP-TSG rows wrap the document excerpt as "###TEXT:\n{...}" after an instruction that
+# lists every label; the cloze variant keeps only the excerpt.
+_TSG_EXCERPT = re.compile(r"###TEXT:\s*\{(?P<text>.*)\}\s*$", re.DOTALL)
+
+
+def label_cloze_prompt(doc: dict[str, Any]) -> str:
+    """The document excerpt without the instruction or any label list, for the label cloze."""
+    found = _TSG_EXCERPT.search(doc["question"])
+    text = found.group("text").strip() if found else doc["question"]
+    return f"Text: {text}\nQuestion: Which 3GPP working group wrote this text?\nAnswer:"
 
 
 def freeform_qa_prompt(doc: dict[str, Any]) -> str:

@@ -46,6 +46,8 @@ def test_groups_hold_the_documented_tasks(manager):
     assert members("telecom_all_maj4") == [f"{t}_maj4" for t in SIX]
     assert members("telecom_all_seen") == [f"{t}_seen" for t in SIX]
     assert members("telecom_full") == [*SIX, "telemath", "telelogs"]
+    for variant in ("circular", "circular_maj4", "cloze"):
+        assert members(f"telecom_all_{variant}") == [f"{t}_{variant}" for t in SIX]
 
 
 def test_variants_differ_only_where_they_should(manager):
@@ -62,3 +64,18 @@ def test_variants_differ_only_where_they_should(manager):
     assert [f["function"] for f in maj4["filter_list"][0]["filter"]] == [
         "slm_extract", "slm_majority_vote", "take_first"]
     assert cfg("teleqna_mc")["output_type"] == "multiple_choice"
+    circular, circular_maj4 = cfg("teleqna_circular"), cfg("teleqna_circular_maj4")
+    assert circular["generation_kwargs"] == pass1["generation_kwargs"]
+    assert circular["filter_list"] == pass1["filter_list"]
+    assert circular_maj4["filter_list"] == maj4["filter_list"]
+    assert circular_maj4["repeats"] == 4
+    for c in (circular, circular_maj4):
+        assert [m["metric"] for m in c["metric_list"]] == [
+            "circular_strict", "circular_mean", "unparsed"]
+        assert c["process_docs"].endswith("circular.mcq_rotation_docs")
+        assert c["process_results"].endswith("circular.process_results_mcq")
+    for seen in ("circular", "circular_maj4", "cloze"):
+        assert cfg(f"teleqna_{seen}_seen")["test_split"] == "train"
+    cloze = cfg("teleqna_cloze")
+    assert cloze["output_type"] == "multiple_choice"
+    assert cloze["doc_to_text"].endswith("prompts.cloze_prompt")
