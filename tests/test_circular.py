@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA
 
 from harness.scoring.circular import label_shifts, strict_accuracy
 from harness.scoring.extract import LETTERS
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 LIMIT = 12  # prompts: 3 questions of 4 options or labels rotations, a cut one for TeleQnA
 
 
@@ -99,7 +99,8 @@ def test_a_perfect_model_scores_one_on_strict_and_mean(gold):
 
 
 def test_a_constant_letter_scores_chance_on_mean_and_zero_on_strict(gold):
-    from harness.evaluation.record import headline, sample_rows
+    from harness.evaluation.record import circular_scores, headline, sample_rows
+    from harness.scoring import baselines
 
     out = _evaluate(_fake_lm(reply=_always_first),
                     [*CIRCULAR, "srsranbench_circular_maj4"])
@@ -135,6 +136,14 @@ def test_a_constant_letter_scores_chance_on_mean_and_zero_on_strict(gold):
         metric, filt_name = found[0].split(",", 1)
         rows = sample_rows(samples, metric, filt_name)
         assert len({r["id"] for r in rows}) == LIMIT  # one record per rotation, ids unique
+        # The run store scores whole questions: strict 0 over the complete ones, the mean
+        # per question, and the constant-answer baselines at chance or below.
+        scored = circular_scores(rows)
+        assert scored["n"] == len(complete) and scored["strict"] == 0.0
+        found = baselines.compute(rows)
+        assert found.n == len(complete) and found.score == 0.0
+        assert found.best_constant_score <= found.chance or "three_gpp_tsg" in task
+        assert found.collapse is True
     srsran = out["results"]["srsranbench_circular"]["circular_mean,pass@1"]
     assert srsran == pytest.approx(0.25)  # 3 whole questions of 4 options: 1/k exactly
 
