@@ -59,6 +59,9 @@ _UNIT = (r"%|°|dB\w*|[kMGTmunµp]?(?:Hz|bps|b/s|B/s|W|Wh|s|m|B|bits?|bytes?|sec
 _STATED_NUMBER = re.compile(
     rf"(?P<num>[-+]?\d+(?:[.,]\d+)*(?:/\d+)?)(?P<unit>\s*(?:{_UNIT})(?![A-Za-z]))?",
     re.IGNORECASE)
+# After a stated pick: "option E is wrong" states no pick; "B or C" names two.
+_NEGATED = re.compile(r"\s*(?:is|was|would\s+be)?\s*(?:not\b|incorrect|wrong|false)", re.I)
+_ALSO_LETTER = re.compile(r"\s*(?:,|/|&|\bor\b|\band\b)\s*\(?([A-HJ-Z])\)?(?![\w'’\-])")
 _BOXED = re.compile(r"\\boxed\s*\{")
 
 
@@ -67,7 +70,8 @@ def extract_choice(response: str, choices: list[str]) -> Extraction:
 
     Read in this order, each step only when the ones before found nothing:
 
-    1. a leading letter (``B``, ``B.``, ``(B)``, ``B) text``);
+    1. a leading letter (``B``, ``B.``, ``(B)``, ``B) text``), where a Q/A-style "A:" that
+       introduces a letter or a choice's text ("A: B. text") is that answer's prefix;
     2. a reply that is exactly one choice's text;
     3. stated answers: ``Answer: B``, ``the answer is (b)``, ``The correct answer is 6 dB``,
        ``Answer: 2``; the last one counts, as a reader takes a reply's final word. Otherwise
@@ -77,10 +81,11 @@ def extract_choice(response: str, choices: list[str]) -> Extraction:
 
     After "answer", a choice's text is read before an option number, so "Answer: 3 dB"
     picks the choice "3 dB" and not option 3; a number with a unit that is no choice's text
-    is unparsed rather than taken as an option number. A bare number names an option unless
-    it is exactly one choice's text. A letter counts only when punctuation, brackets, the
-    end, or (for letters other than the words "a" and "I") a following word come after it:
-    "The answer is a protocol" is the article, not option A.
+    is unparsed rather than taken as an option number. A bare number is an option's
+    position, or after "answer" a choice's value (see ``_statement``). A letter counts only
+    when punctuation, brackets, the end, or (for letters other than the words "a" and "I")
+    a following word come after it: "The answer is a protocol" is the article, not option A.
+    A stated pick that is negated ("option E is wrong") or paired ("B or C") picks nothing.
     """
     text = (response or "").strip()
     n = len(choices)
@@ -89,10 +94,14 @@ def extract_choice(response: str, choices: list[str]) -> Extraction:
     boxed = last_boxed(text)
     if boxed is not None:
         text = boxed
+    norms = [_norm(c) for c in choices]
     lead = _LEAD_LETTER.match(text.lstrip(_MARKUP))
     if lead:
+        if lead.group(0) == "A:":  # "A: B. text" and "A: TDLB1" are Q/A style answers
+            stated = _statement(text.lstrip(_MARKUP)[2:], choices, norms, True)
+            if stated is not None and stated.answer is not None:
+                return stated
         return _letter((lead.group(1) or lead.group(2)).upper(), n, "leading letter")
-    norms = [_norm(c) for c in choices]
     exact = [i for i, c in enumerate(norms) if c and c == _norm(text)]
     if len(exact) == 1:
         return Extraction(LETTERS[exact[0]], "choice text")
@@ -115,7 +124,7 @@ def _stated(text: str, choices: list[str], norms: list[str]) -> Extraction | Non
     answers, options = [], []
     for match in _STATEMENT.finditer(text):
         is_answer = match.group("answer") is not None
-        got = _statement(text[match.end():], choices, norms, bare_numbers=is_answer)
+        got = _statement(text[match.end():], choices, norms, is_answer)
         if got is not None:
             (answers if is_answer else options).append(got)
     if answers:
@@ -127,11 +136,13 @@ def _stated(text: str, choices: list[str], norms: list[str]) -> Extraction | Non
 
 
 def _statement(rest: str, choices: list[str], norms: list[str],
-               bare_numbers: bool) -> Extraction | None:
+               is_answer: bool) -> Extraction | None:
     """Read what follows "answer is"/"option": a letter, a choice's text, or a number.
 
-    ``bare_numbers``: whether a choice whose text is a bare number ("2") may be read here;
-    after "option"/"choice" a bare number is the option's position instead.
+    None when it states no pick ("To answer this...", "option E is wrong"). A bare number
+    after "option"/"choice" is a position. After "answer" it may also be a choice's value
+    ("Answer: 16" with choices 4, 8, 16, 32); when it is one option's value and another
+    option's position ("Answer: 3" with 1 dB, 3 dB, 6 dB) it is unparsed as ambiguous.
     """
     rest = rest.lstrip(_MARKUP)
     if rest[:1] in (",", ";", "."):  # "To answer, ..." states nothing
@@ -139,14 +150,19 @@ def _statement(rest: str, choices: list[str], norms: list[str],
     n = len(choices)
     letter = _STATED_LETTER.match(rest)
     if letter:
-        char = letter.group(1) or letter.group(2)
+        char, after = letter.group(1) or letter.group(2), rest[letter.end():]
         is_word = (letter.group(2) is not None and char in "aiI"
-                   and re.match(r"\s+[^\W\d_]", rest[letter.end():]) is not None)
+                   and re.match(r"\s+[^\W\d_]", after) is not None)
         if not is_word:
+            if _NEGATED.match(after):
+                return None
+            also = _ALSO_LETTER.match(after)
+            if also:
+                return Extraction(None, f"names options {char.upper()} and {also.group(1)}")
             return _letter(char.upper(), n, "stated letter")
     head = _norm(rest)
     starting = [i for i, c in enumerate(norms)
-                if c and (bare_numbers or not _is_bare_number(c)) and _starts_with(head, c)]
+                if c and not _is_bare_number(c) and _starts_with(head, c)]
     starting = [i for i in starting if len(norms[i]) == max(len(norms[j]) for j in starting)]
     if len(set(norms[i] for i in starting)) == 1:
         return Extraction(LETTERS[starting[0]], "stated choice text")
@@ -156,10 +172,25 @@ def _statement(rest: str, choices: list[str], norms: list[str],
     said = number.group(0).strip()
     if number.group("unit") or not number.group("num").isdigit():
         return Extraction(None, f"the stated answer {said!r} is none of the choices")
-    index = int(number.group("num")) - 1
-    if 0 <= index < n:
-        return Extraction(LETTERS[index], "option number")
+    if _NEGATED.match(rest[number.end():]):
+        return None
+    value = int(number.group("num"))
+    position = value - 1 if 0 <= value - 1 < n else None
+    valued = [i for i, c in enumerate(choices) if is_answer and _value_of(c) == value]
+    if len(valued) == 1:
+        if position is None or position == valued[0]:
+            return Extraction(LETTERS[valued[0]], "stated choice value")
+        return Extraction(None, f"{said} is option {LETTERS[position]}'s position and "
+                                f"option {LETTERS[valued[0]]}'s value")
+    if position is not None:
+        return Extraction(LETTERS[position], "option number")
     return Extraction(None, f"option {said} out of range for {n} choices")
+
+
+def _value_of(choice: str) -> float | None:
+    """The number a choice is, with or without its unit ("16", "3 dB"), else None."""
+    match = _STATED_NUMBER.fullmatch(choice.strip())
+    return parse_number(match.group("num")) if match else None
 
 
 def _is_bare_number(norm: str) -> bool:
