@@ -47,6 +47,9 @@ def test_chat_template_off_for_a_model_that_has_one_is_named():
     cause = " ".join(lines[1:])
     assert "chat template is off for /models/smol (its tokenizer has one)" in cause
     assert "--apply_chat_template" in cause and "max_gen_toks" not in cause
+    declined = RunFacts("hf", "/models/smol", chat_template=False, has_chat_template=True,
+                        declined=True)
+    assert "drop --no_chat_template" in " ".join(unparsed_warnings([_task(95)], declined))
 
 
 def test_unknown_template_is_hinted_and_a_template_less_model_is_not_blamed():

@@ -49,6 +49,7 @@ class RunFacts:
     pretrained: str | None
     chat_template: bool  # whether lm-eval applied a chat template
     has_chat_template: bool | None  # whether the model's tokenizer has one (None: unknown)
+    declined: bool = False  # --no_chat_template turned off the one slmbench would apply
 
 
 def unparsed_warnings(tasks: Iterable[TaskAnswers], facts: RunFacts,
@@ -65,9 +66,10 @@ def unparsed_warnings(tasks: Iterable[TaskAnswers], facts: RunFacts,
     if not facts.chat_template and facts.has_chat_template is not False:
         has = ("its tokenizer has one" if facts.has_chat_template
                else "if it is a chat or instruct model, it needs one")
-        causes.append(
-            f"the chat template is off for {model} ({has}): add --apply_chat_template. "
-            "Only pretrained=embedded turns it on by itself; a folder or Hub id does not.")
+        fix = ("drop --no_chat_template" if facts.declined else
+               "add --apply_chat_template (slmbench turns it on by itself only for the "
+               "embedded model)")
+        causes.append(f"the chat template is off for {model} ({has}): {fix}.")
     for t in bad:
         if t.max_gen_toks and t.cut > t.unparsed / 2:
             causes.append(
@@ -138,7 +140,8 @@ def run_warnings(run: Any, spec: Any) -> list[str]:
                for task, rows, limit, where in tasks]
     facts = RunFacts(model=str(spec.model), pretrained=None if pretrained is None
                      else str(pretrained), chat_template=bool(spec.apply_chat_template),
-                     has_chat_template=has_chat_template(pretrained))
+                     has_chat_template=has_chat_template(pretrained),
+                     declined=bool(spec.no_chat_template))
     return unparsed_warnings(answers, facts)
 
 
