@@ -129,3 +129,88 @@ def test_label_and_numeric_correctness():
     assert is_correct("label", "ran1", {"answer": "RAN1"})
     assert not is_correct("label", "[unparsed] x", {"answer": "RAN1"})
     assert is_correct("numeric", "3.03", {"answer": "3"})
+
+
+DECIBELS = ["1 dB", "3 dB", "6 dB", "10 dB"]
+
+
+@pytest.mark.parametrize(
+    "response, choices, expected",
+    [
+        # issue 23: a number that is a choice's text is that choice, not an option number
+        ("Answer: 3 dB", DECIBELS, "B"),
+        ("The correct answer is 6 dB", DECIBELS, "C"),
+        # a bare number after "answer" or "option" is still the option's position
+        ("Answer: 2", ["1 dB", "3 dB"], "B"),
+        ("option 3", DECIBELS, "C"),
+        ("Option 4: Carrier aggregation", CHOICES, "D"),
+        # ...unless it is exactly one choice's text
+        ("Answer: 16", ["4", "8", "16", "32"], "C"),
+        ("option 1", ["4", "8", "16", "32"], "A"),
+        # the reply's last stated answer counts, and a choice text boundary is a word boundary
+        ("Option B looked right, but the answer is C", CHOICES, "C"),
+        ("It is 1 dB", DECIBELS, "A"),
+        ("Answer: 2/3", ["1/2", "2/3", "3/4"], "B"),
+        ("**B**", CHOICES, "B"),
+    ],
+)
+def test_numbers_in_choice_text_and_option_numbers(response, choices, expected):
+    got = extract_choice(response, choices)
+    assert got.answer == expected, got.how
+
+
+@pytest.mark.parametrize(
+    "response, reason",
+    [
+        # issue 23: the article "a" is not option A
+        ("The answer is a protocol that carries the data", "no option letter"),
+        ("Answer: 5 dB", "is none of the choices"),
+        ("11 dB", "no option letter"),  # "1 dB" is not inside "11 dB"
+        ("option 1 or option 3", "names 2 options"),
+    ],
+)
+def test_stated_answers_that_name_no_single_choice_are_unparsed(response, reason):
+    got = extract_choice(response, DECIBELS)
+    assert got.answer is None, got
+    assert reason in got.how
+
+
+@pytest.mark.parametrize("response", ["the answer is (b)", "Answer: B", "answer is B.", "B",
+                                      "(B)", "B) text", "option 2", "The answer is b."])
+def test_letter_forms_still_read_after_the_article_rule(response):
+    assert extract_choice(response, DECIBELS).answer == "B"
+
+
+TSG_LABELS = ["CT1", "CT3", "CT4", "CT6", "RAN1", "RAN2", "RAN3", "RAN4", "RAN5", "RAN_AH1",
+              "SA1", "SA2", "SA3", "SA4", "SA5", "SA6"]
+
+
+def test_a_reply_naming_several_labels_is_unparsed():
+    got = extract_label("CT1, CT3, RAN1, RAN2, SA1", TSG_LABELS)
+    assert got.answer is None and "names 5 labels" in got.how
+    echo = extract_label("The 3GPP working group is CT1, CT3, CT4, CT6, RAN1, RAN2, RAN3,",
+                         TSG_LABELS)
+    assert echo.answer is None and "names 7 labels" in echo.how
+
+
+@pytest.mark.parametrize(
+    "response, expected",
+    [
+        ('{"WORKING GROUP": "RAN1"}', "RAN1"),
+        ("{'WORKING GROUP': 'SA4'}", "SA4"),
+        # the JSON value wins over labels mentioned around it
+        ('RAN1 and RAN2 both discuss this. {"WORKING GROUP": "RAN2"}', "RAN2"),
+        # the echoed template names no label; the stated answer after it does
+        ('{"WORKING GROUP": "working group name"} The answer is SA2', "SA2"),
+        ("RAN_AH1", "RAN_AH1"),
+        ('The text is classified as "CT1" and is part of the 3GPP working group "CT1".', "CT1"),
+    ],
+)
+def test_one_label_json_form_and_repeats_parse(response, expected):
+    got = extract_label(response, TSG_LABELS)
+    assert got.answer == expected, got.how
+
+
+def test_json_value_naming_several_labels_is_unparsed():
+    got = extract_label('{"WORKING GROUP": "CT1, CT3"}', TSG_LABELS)
+    assert got.answer is None and "names 2 labels" in got.how

@@ -64,8 +64,9 @@ def with_defaults(spec: EvalSpec) -> EvalSpec:
     """The spec with slmbench's defaults filled in (the same for every caller).
 
     Its task folder on the include path, ``slm-hf`` and the embedded model when none is
-    named, the embedded model's chat template, the device, a checked data folder, the zoo's
-    seen questions, and a response cache keyed by the weights.
+    named, the embedded model's chat template (also when its materialized folder is named:
+    without the template it answers nothing parseable), the device, a checked data folder,
+    the zoo's seen questions, and a response cache keyed by the weights.
     """
     from harness.data.source import resolve_data_dir
     from harness.models.embedded import is_embedded, resolve_pretrained
@@ -77,7 +78,8 @@ def with_defaults(spec: EvalSpec) -> EvalSpec:
             from harness.zoo.manifest import load_manifest
 
             model_args["pretrained"] = load_manifest(model_args["adapters"]).base_model
-        embedded = is_embedded(model_args.get("pretrained"))
+        embedded = (is_embedded(model_args.get("pretrained"))
+                    or is_embedded_checkpoint(model_args.get("pretrained")))
         model_args["pretrained"] = resolve_pretrained(model_args.get("pretrained"))
     else:
         embedded = model in GGUF_FAMILY and is_embedded(model_args.get("pretrained"))
@@ -98,6 +100,37 @@ def with_defaults(spec: EvalSpec) -> EvalSpec:
                       device=device, metadata=metadata,
                       include_path=tuple(with_include_path(spec.include_path)))
     return spec.with_(use_cache=spec.use_cache or response_cache(spec))
+
+
+def is_embedded_checkpoint(pretrained: Any) -> bool:
+    """Whether ``pretrained`` is a folder the embedded model was materialized into.
+
+    Its cache folder, or a copy of it: the completion marker names the shipped GGUF.
+    """
+    from harness.models.embedded import EMBEDDED_NAME, MARKER, checkpoint_dir
+
+    if not pretrained or not isinstance(pretrained, str | Path):
+        return False
+    folder = Path(pretrained).expanduser()
+    if not folder.is_dir():
+        return False
+    if folder.resolve() == checkpoint_dir().resolve():
+        return True
+    try:
+        source = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("source")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(source, str) and EMBEDDED_NAME in Path(source).name
+
+
+def warn_if_unparsed(run: Run, spec: EvalSpec) -> None:
+    """Say loudly, in the log and on stderr, when most of a task's answers are unparsed."""
+    from harness.evaluation.unparsed_check import run_warnings
+
+    lines = run_warnings(run, spec)
+    if lines:
+        log.warning("\n".join(lines))
+        print("\n".join(f"slmbench: {line}" for line in lines), file=sys.stderr)
 
 
 def _imply_seen_from(manifest_path: str, metadata: dict[str, Any]) -> None:
@@ -171,7 +204,9 @@ def run_eval(spec: EvalSpec) -> Run | None:
     if done is not None and not spec.force:
         record.print_reused(done)
         print(f"slmbench: run folder {done} (reused; --force runs it again)", file=sys.stderr)
-        return load_run(done)
+        run = load_run(done)
+        warn_if_unparsed(run, spec)
+        return run
     if not spec.output_path:
         spec = spec.with_(output_path=str(record.work_folder(run_id, spec.store)))
         spec = spec.with_(use_cache=response_cache(spec))
@@ -192,6 +227,7 @@ def run_eval(spec: EvalSpec) -> Run | None:
     run = load_run(folder)
     record.print_baselines(run)
     print(f"slmbench: run folder {folder}", file=sys.stderr)
+    warn_if_unparsed(run, spec)
     return run
 
 
