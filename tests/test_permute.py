@@ -149,3 +149,16 @@ def test_the_setting_is_hashed_only_where_it_shuffles_something():
     freeform = TrainConfig(benchmarks=["teleqna"], answer_format="freeform")
     assert not freeform.permutes("teleqna")
     assert on.permuted_benchmarks() == ["teleqna"]
+
+
+def test_slmbench_train_can_turn_it_off():
+    import argparse
+
+    from harness.train.cli_args import add_train_args, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_args(parser)
+    assert "--no-permute-options" in parser.format_help()
+    for flags, expected in (([], True), (["--no-permute-options"], False)):
+        cfg = config_from_args(parser.parse_args(flags), ["srsranbench"], "out")
+        assert cfg.permute_options is expected
