@@ -12,7 +12,7 @@ from tiny_models import assert_stopped_at_last_good, build_tiny_base, run_until_
 from harness.errors import SlmbenchError
 from harness.train.config import TrainConfig
 from harness.train.data import build_examples
-from harness.train.lora import BEST, CHECKPOINT, RECORD, LoraTrainer
+from harness.train.lora import BEST, CHECKPOINT, RECORD, TRAIN_OPTIONS, LoraTrainer
 
 LETTERS = "ABCD"
 
@@ -56,18 +56,69 @@ def test_training_drives_validation_loss_down(tiny_setup, tmp_path):
 
 
 def test_kill_and_resume_matches_an_uninterrupted_run(tiny_setup, tmp_path):
-    LoraTrainer(_config(tiny_setup, tmp_path / "straight")).run()
+    # 40 examples: 5 steps an epoch, so the resumed run crosses two epochs of new option orders.
+    def config(name):
+        return _config(tiny_setup, tmp_path / name, max_train_examples=40, epochs=3)
 
-    run_until_killed(LoraTrainer(_config(tiny_setup, tmp_path / "killed")), at_step=6)
+    LoraTrainer(config("straight")).run()
+    run_until_killed(LoraTrainer(config("killed")), at_step=6)
     state = torch.load(tmp_path / "killed" / CHECKPOINT / "trainer_state.pt", weights_only=True)
     assert json.loads(state["state_json"])["step"] == 4  # lost only the last interval
-    LoraTrainer(_config(tiny_setup, tmp_path / "killed")).run()
+    LoraTrainer(config("killed")).run()
 
     a = load_file(tmp_path / "straight" / CHECKPOINT / "adapter_model.safetensors")
     b = load_file(tmp_path / "killed" / CHECKPOINT / "adapter_model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     curve = json.loads((tmp_path / "killed" / RECORD).read_text())["train"]["loss_curve"]
     assert [p["step"] for p in curve] == list(range(1, 13))
+
+
+def test_each_epoch_trains_on_a_new_option_order(tiny_setup):
+    from transformers import AutoTokenizer
+
+    from harness.train.data import ExampleSet, load_sources
+
+    cfg = _config(tiny_setup, "unused", max_train_examples=40)
+    train = ExampleSet(cfg, AutoTokenizer.from_pretrained(cfg.base_model),
+                       load_sources(cfg, "train", None))
+    trainer = LoraTrainer(cfg)
+    epochs = []
+    for epoch in range(3):
+        batches = [trainer._batch_at(step, train, 5) for step in range(5 * epoch, 5 * epoch + 5)]
+        assert all(any(e is x for x in train.epoch(epoch)) for b in batches for e in b)
+        epochs.append({e.prompt.split("\n")[2]: (e.prompt, e.completion)
+                       for b in batches for e in b})
+    assert epochs[0].keys() == epochs[1].keys() == epochs[2].keys()  # every question once
+    moved = sum(epochs[0][q][0] != epochs[1][q][0] for q in epochs[0])
+    assert moved > 30  # of 40; a 4-option order repeats with p = 1/24
+    letters = [e.completion for e in train.epoch(0)] + [e.completion for e in train.epoch(1)]
+    assert set(letters) == set(LETTERS)
+    assert [e.prompt for e in train.epoch(1)] == [e.prompt for e in train.epoch(1)]
+    assert train.base != train.epoch(1)
+
+
+def test_option_shuffling_is_recorded_in_the_record_the_adapter_and_the_zoo(tiny_setup,
+                                                                            tmp_path):
+    from harness.train.workflow import train_and_publish
+    from harness.zoo.manifest import load_manifest
+
+    zoo = tmp_path / "zoo.yaml"
+    for permute in (True, False):
+        out = tmp_path / f"run_{permute}"
+        cfg = _config(tiny_setup, out, max_steps=2, eval_every=2, max_train_examples=40,
+                      permute_options=permute)
+        record = train_and_publish(cfg, f"tt_{permute}", zoo=zoo)
+        options = record["data"]["option_permutation"]
+        assert record["run"]["config"]["permute_options"] is options["permute_options"] is permute
+        assert options["train_examples"] == {"permuted" if permute else "none": 40}
+        assert options["benchmarks"] == (["teletables"] if permute else [])
+        assert json.loads((out / RECORD).read_text())["data"]["option_permutation"] == options
+        assert json.loads((out / BEST / TRAIN_OPTIONS).read_text()) == options
+        assert json.loads((zoo.parent / "zoo" / f"tt_{permute}" / TRAIN_OPTIONS).read_text()) \
+            == options
+    entries = {e.name: e for e in load_manifest(zoo).adapters}
+    assert entries["tt_True"].permute_options is True
+    assert entries["tt_False"].permute_options is False
 
 
 def test_resume_refuses_a_changed_config(tiny_setup, tmp_path):

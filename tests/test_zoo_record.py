@@ -74,3 +74,29 @@ def test_refuses_runs_it_cannot_vouch_for(tmp_path):
     with pytest.raises(SlmbenchError, match="not a run folder"):
         record_eval_runs(manifest, [tmp_path])
     assert manifest.read_bytes() == before  # nothing half-written
+
+
+def test_entries_from_before_option_shuffling_read_as_not_shuffled(tmp_path):
+    from harness.zoo.manifest import write_manifest
+    from harness.zoo.publish import entry_fields_from_record
+
+    committed = load_manifest(Path(__file__).parents[1] / "adapters_zoo" / "embedded.yaml")
+    assert committed.adapters and not any(e.permute_options for e in committed.adapters)
+    manifest = tmp_path / "zoo.yaml"
+    manifest.write_text(yaml.safe_dump({"adapters": [
+        _entry("teleqna"), {**_entry("oranbench"), "permute_options": True}]}))
+    entries = load_manifest(manifest).adapters
+    assert [e.permute_options for e in entries] == [False, True]
+    write_manifest(manifest, entries)
+    assert [e.permute_options for e in load_manifest(manifest).adapters] == [False, True]
+    manifest.write_text(yaml.safe_dump({"adapters": [{**_entry("x"), "permute_option": True}]}))
+    with pytest.raises(SlmbenchError, match="entry 0: .*permute_option"):
+        load_manifest(manifest)
+
+    record = {"run": {"config": {"base_model": "embedded", "rank": 4, "alpha": 8, "loss": "full",
+                                 "target_modules": ["q_proj"]}},
+              "data": {"train_sha256": "0" * 64, "n_train": 8},
+              "train": {"best_val_loss": 1.0, "best_step": 2}}
+    assert entry_fields_from_record(record)["permute_options"] is False  # an older record
+    record["data"]["option_permutation"] = {"permute_options": True}
+    assert entry_fields_from_record(record)["permute_options"] is True

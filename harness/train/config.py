@@ -55,6 +55,11 @@ class TrainConfig:
     answer_format: Literal["choice", "freeform"] = field(default="choice", metadata={
         "help": "'choice': the Pass@1 task's prompt and answer; 'freeform': the <benchmark>_"
                 "freeform task's (answer text and explanation, as the distillation study)"})
+    permute_options: bool = field(default=True, metadata={
+        "help": "shuffle each question's options (choice tasks) or label list (label tasks) "
+                "afresh every epoch and relabel the answer, seeded by --seed, so the adapter "
+                "cannot learn the answer key's position; numeric and free-form tasks are "
+                "never shuffled"})
 
     def __post_init__(self) -> None:
         from harness.data.benchmarks import BENCHMARKS
@@ -98,6 +103,19 @@ class TrainConfig:
     def task_name(self, benchmark: str) -> str:
         """The lm-eval task whose prompt and target the examples of ``benchmark`` use."""
         return benchmark if self.answer_format == "choice" else f"{benchmark}_freeform"
+
+    def permutes(self, benchmark: str) -> bool:
+        """Whether ``benchmark``'s examples are option-shuffled.
+
+        Only the choice prompts of multiple-choice and label benchmarks have an order to shuffle.
+        """
+        from harness.data.benchmarks import BENCHMARKS
+
+        return (self.permute_options and self.answer_format == "choice"
+                and BENCHMARKS[benchmark].kind in ("mcq", "label"))
+
+    def permuted_benchmarks(self) -> list[str]:
+        return [b for b in self.benchmarks if self.permutes(b)]
 
     def train_cap(self, benchmark: str) -> int | None:
         """The train-example cap of one benchmark (None: its whole train split)."""

@@ -34,11 +34,17 @@ from harness.meters.energy import EnergyMeter
 from harness.meters.memory import peak_rss_mb, peak_vram_mb
 from harness.runs.atomic import replace_dir_atomic, settled_dir, write_json_atomic
 from harness.train.config import TrainConfig
-from harness.train.data import Example, build_examples
+from harness.train.data import Example, ExampleSet, load_sources
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT, BEST, RECORD = "checkpoint", "adapter", "train_record.json"
+# Beside adapter_config.json: how the adapter was trained, where a loader of the bare adapter
+# folder (without the run's train_record.json) can still see it.
+TRAIN_OPTIONS = "train_options.json"
+# The option order the validation examples are drawn in: one fixed shuffle, so the loss that
+# picks the best adapter and stops early does not reward the split's answer-position prior.
+VALIDATION_ORDER = "validation"
 _STATE = "trainer_state.pt"
 
 
@@ -58,13 +64,26 @@ class TrainState:
 
 
 # Fields added after runs were published: hashed only when set, so those runs keep their ids.
-LATER_FIELDS = {"answer_format": "choice", "cross_vocab": None}
+LATER_FIELDS = {"answer_format": "choice", "cross_vocab": None, "permute_options": False}
 
 
 def config_hash(cfg: TrainConfig) -> str:
-    """Hash of the config fields that change the result (not where it is written)."""
-    return sha256_json({k: v for k, v in cfg.to_dict().items() if k != "output_dir"
+    """Hash of the config fields that change the result (not where it is written).
+
+    ``permute_options`` counts as set only where it shuffles something: on numeric or
+    free-form benchmarks it trains exactly what the runs before it trained, under their ids.
+    """
+    values = {**cfg.to_dict(), "permute_options": bool(cfg.permuted_benchmarks())}
+    return sha256_json({k: v for k, v in values.items() if k != "output_dir"
                         and not (k in LATER_FIELDS and v == LATER_FIELDS[k])})[:16]
+
+
+def permutation_record(cfg: TrainConfig, train: ExampleSet, val: ExampleSet) -> dict:
+    """How the options were ordered: the ``option_permutation`` of the record and adapter."""
+    return {"permute_options": bool(cfg.permuted_benchmarks()),
+            "benchmarks": cfg.permuted_benchmarks(), "seed": cfg.seed,
+            "train": "reshuffled every epoch", "validation": "one fixed shuffle",
+            "train_examples": train.tally(), "val_examples": val.tally()}
 
 
 def _device() -> str:
@@ -166,12 +185,14 @@ def validation_loss(model, examples: list[Example], batch_size: int, pad_id: int
     return {k: sums[k] / max(counts[k], 1) for k in sums}
 
 
-def _save_adapter(model, folder: Path) -> None:
+def _save_adapter(model, folder: Path, options: dict | None = None) -> None:
     staged = folder.with_name(folder.name + ".tmp")
     if staged.exists():
         shutil.rmtree(staged)
     model.save_pretrained(staged)
     sort_set_fields(staged)
+    if options is not None:
+        write_json_atomic(staged / TRAIN_OPTIONS, options)
     replace_dir_atomic(staged, folder)
 
 
@@ -212,9 +233,12 @@ class LoraTrainer:
             total = min(total, self.cfg.max_steps)
         return steps_per_epoch, total
 
-    def _batch_at(self, step: int, train: list[Example], steps_per_epoch: int) -> list[Example]:
+    def _batch_at(self, step: int, train: ExampleSet | list[Example],
+                  steps_per_epoch: int) -> list[Example]:
         """The examples of optimizer step ``step``; a pure function, so resume is exact."""
         epoch, index = divmod(step, steps_per_epoch)
+        if isinstance(train, ExampleSet):  # this epoch's option order
+            train = train.epoch(epoch)
         rng = random.Random(self.cfg.seed * 1_000_003 + epoch)
         order = list(range(len(train)))
         rng.shuffle(order)
@@ -233,8 +257,11 @@ class LoraTrainer:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         model, tokenizer = load_backbone(cfg)
-        train, train_sha = build_examples(cfg, tokenizer, "train", None)
-        val, val_sha = build_examples(cfg, tokenizer, "validation", cfg.max_val_examples, 1)
+        train = ExampleSet(cfg, tokenizer, load_sources(cfg, "train", None))
+        val_set = ExampleSet(cfg, tokenizer,
+                             load_sources(cfg, "validation", cfg.max_val_examples, 1))
+        val = val_set.epoch(VALIDATION_ORDER)
+        self.options = permutation_record(cfg, train, val_set)
         model = attach_lora(model, cfg)
         self.extra = self._extra_modules(model, tokenizer)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -247,8 +274,9 @@ class LoraTrainer:
         scheduler = get_cosine_schedule_with_warmup(
             optimizer, num_warmup_steps=int(cfg.warmup_ratio * total), num_training_steps=total)
         state = self._resume(model, optimizer, scheduler)
-        self.data = {"n_train": len(train), "n_val": len(val), "train_sha256": train_sha,
-                     "val_sha256": val_sha, "steps_per_epoch": steps_per_epoch,
+        self.data = {"n_train": len(train), "n_val": len(val), "train_sha256": train.sha256,
+                     "val_sha256": val_set.sha256, "option_permutation": self.options,
+                     "steps_per_epoch": steps_per_epoch,
                      "total_steps": total,
                      "train_subset": train_subset_record(
                          cfg.seed, cfg.split_seed, {b: cfg.train_cap(b) for b in cfg.benchmarks})}
@@ -385,7 +413,7 @@ class LoraTrainer:
         if losses["objective"] < state.best_val_loss:
             state.best_val_loss, state.best_step, state.bad_evals = (
                 losses["objective"], state.step, 0)
-            _save_adapter(model, self.out / BEST)
+            _save_adapter(model, self.out / BEST, getattr(self, "options", None))
         else:
             state.bad_evals += 1
         return state.bad_evals >= self.cfg.patience

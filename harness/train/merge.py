@@ -70,6 +70,7 @@ def merge_adapters(zoo: Path, names: list[str], method: str, out_manifest: Path,
             "alpha": int(config.lora_alpha), "target_modules": sorted(config.target_modules),
             "train_data_sha256": sha256_json(sorted(a.train_data_sha256 for a in sources)),
             "val_loss": None, "chat_template": all(a.chat_template for a in sources),
+            "permute_options": all(a.permute_options for a in sources),
             "notes": f"{method} merge of {', '.join(names)} weights={weights}"
                      + (f" density={density}" if kwargs else ""),
         }

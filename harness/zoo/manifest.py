@@ -58,6 +58,9 @@ class AdapterEntry:
     train_subset: dict[str, Any] = field(default_factory=dict)
     # Run-store eval runs whose scores are in test_metrics (``slmbench zoo record``).
     eval_runs: list[str] = field(default_factory=list)
+    # Trained with its options (or labels) reshuffled every epoch (harness.train.permute), so
+    # it cannot have learned the answer key's position; False for entries from before it.
+    permute_options: bool = False
 
     def __post_init__(self) -> None:
         if not self.routes:

@@ -17,6 +17,7 @@ from harness.zoo.manifest import (
 )
 
 TRAIN_RECORD = "train_record.json"  # harness.train.lora.RECORD, beside the adapter it made
+TRAIN_OPTIONS = "train_options.json"  # harness.train.lora.TRAIN_OPTIONS, in the adapter folder
 
 
 def entry_fields_from_record(record: dict) -> dict:
@@ -31,6 +32,8 @@ def entry_fields_from_record(record: dict) -> dict:
         "notes": f"loss={config['loss']} best_step={record['train']['best_step']} "
                  f"train_examples={record['data']['n_train']}",
         "train_subset": record["data"].get("train_subset", {}),
+        "permute_options": bool(record["data"].get("option_permutation", {})
+                                .get("permute_options", False)),
     }
 
 
@@ -61,6 +64,9 @@ def publish_adapter(adapter_dir: Path, manifest: Path, name: str, task: str,
     adapter_config = json.loads((Path(adapter_dir) / CONFIG_FILE).read_text())
     adapter_config["base_model_name_or_path"] = fields["base_model"]  # not a local cache path
     (staged / CONFIG_FILE).write_text(json.dumps(adapter_config, indent=2))
+    options = Path(adapter_dir) / TRAIN_OPTIONS
+    if options.is_file():  # how it was trained (option shuffling), beside its config
+        shutil.copy(options, staged / TRAIN_OPTIONS)
     record = Path(adapter_dir).parent / TRAIN_RECORD
     if record.is_file():  # the full training config and curves: what a retrain starts from
         shutil.copy(record, staged / TRAIN_RECORD)
