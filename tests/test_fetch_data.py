@@ -82,3 +82,21 @@ def test_the_pinned_files_give_the_committed_baselines_data_hashes():
 
 def test_telelogs_is_never_fetched():
     assert not [p for p in _pins() if "telelogs" in "\t".join(p).lower()]
+
+
+def test_every_workflow_job_fetches_the_pinned_data_first_and_requires_it():
+    import yaml
+
+    for path in sorted((REPO / ".github" / "workflows").glob("*.yml")):
+        workflow = yaml.safe_load(path.read_text())
+        for name, job in workflow["jobs"].items():
+            env = {**workflow.get("env", {}), **job.get("env", {})}
+            where = f"{path.name} job {name}"
+            assert "data" in env.get("SLMBENCH_REQUIRE", "").split(","), where
+            assert env.get("SLMBENCH_DATA_DIR"), where
+            assert env.get("HF_HUB_OFFLINE") == "1" and "HF_TOKEN" not in env, where
+            runs = [step.get("run", "") for step in job["steps"]]
+            fetch = next(i for i, run in enumerate(runs) if "scripts/fetch_data.sh" in run)
+            uses_data = [i for i, run in enumerate(runs)
+                         if any(k in run for k in (".ci/run", "tox -e", "adapter_gate.sh"))]
+            assert uses_data and fetch < min(uses_data), where
