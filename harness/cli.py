@@ -1,4 +1,4 @@
-"""The ``slmbench`` command: one small function per subcommand.
+r"""The ``slmbench`` command: one small function per subcommand.
 
 Examples:
     slmbench lm-eval --tasks telecom_all --model hf --model_args pretrained=embedded --limit 20
@@ -35,7 +35,7 @@ def cmd_lm_eval(argv: list[str]) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.validate import validate_tasks
 
-    return validate_tasks(data_dir=args.data_dir)
+    return validate_tasks(data_dir=args.data_dir, require_data=args.require_data)
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
@@ -177,21 +177,38 @@ def cmd_zoo_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Exit 1 when a requested format produced no result (skipped or crashed).
+
+    A GPU run whose GPU formats all skipped would otherwise look like a pass; ``--allow-skip``
+    accepts it (exit 0), the table of reasons is printed either way.
+    """
+    from harness.bench.outcomes import outcome_table, unmeasured
     from harness.bench.runner import BenchConfig, run_bench
+    from harness.console import wide_console
 
     synthetic = None
     if args.synthetic and args.synthetic.lower() != "none":
         pp, tg = (int(x) for x in args.synthetic.split(","))
         synthetic = (pp, tg)
-    run_bench(BenchConfig(
-        model=args.model, adapter=args.adapter, formats=args.formats.split(","),
+    formats = args.formats.split(",")
+    report = run_bench(BenchConfig(
+        model=args.model, adapter=args.adapter, formats=formats,
         task=None if args.task == "none" else args.task, limit=args.limit,
         data_dir=args.data_dir, prompts=args.prompts, gen_tokens=args.gen_tokens,
         min_runs=args.min_runs, min_seconds=args.min_seconds, synthetic=synthetic,
         threads=args.threads, chat_template=args.chat_template, output_dir=args.output_dir,
         gptq_python=args.gptq_python, vllm_python=args.vllm_python,
         calibration=args.calibration))
-    return 0
+    missing = unmeasured(report["results"], formats)
+    if not missing:
+        return 0
+    wide_console().print(outcome_table(report["results"], formats))
+    if args.allow_skip:
+        return 0
+    print(f"slmbench: error: bench: {len(missing)} of {len(formats)} requested formats "
+          f"produced no result ({', '.join(missing)}); --allow-skip accepts that",
+          file=sys.stderr)
+    return 1
 
 
 def cmd_regress(args: argparse.Namespace) -> int:
@@ -272,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
     p = sub.add_parser("validate", help="load every shipped task YAML (and its data if given)")
     p.add_argument("--data-dir", default=None, help="also build each task on this data")
+    p.add_argument("--require-data", action="store_true",
+                   help="fail when a benchmark has no data in --data-dir (default: report it "
+                        "as 'no data here'; also set by SLMBENCH_REQUIRE=data)")
     p.set_defaults(func=cmd_validate)
     data = sub.add_parser("data", help="inspect benchmark data").add_subparsers(
         dest="data_command", required=True, metavar="DATA_COMMAND")
@@ -395,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "$SLMBENCH_VLLM_PYTHON, else this one")
     p.add_argument("--calibration", type=int, default=128,
                    help="GPTQ calibration texts drawn from the task's train split")
+    p.add_argument("--allow-skip", action="store_true",
+                   help="exit 0 even when a requested format was skipped or crashed (default: "
+                        "exit 1, after a table of the reasons)")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser(
         "regress", help="fail when a candidate eval run regresses against a baseline",

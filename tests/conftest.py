@@ -1,7 +1,10 @@
 """Shared fixtures: a data directory in the ot-full schema and a hermetic cache.
 
-The real TeleQnA and ORAN-Bench files are linked from ../shared/data when present; the
-other six benchmarks get small files written here in the ``ot-full`` schema.
+The real data is read from ``$SLMBENCH_DATA_DIR``, else ../shared/data beside the checkout.
+The real TeleQnA and ORAN-Bench files are linked from it when present; the other six
+benchmarks get small files written here in the ``ot-full`` schema. Tests that need the real
+files call ``shared_data_or_skip``, which fails instead under ``SLMBENCH_REQUIRE=data``
+(tests/require.py).
 """
 
 from __future__ import annotations
@@ -11,18 +14,33 @@ import os
 from pathlib import Path
 
 import pytest
+from require import required, skip_unless
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED_DATA.is_dir():
-    SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+pytest_plugins = ("pytester",)  # tests of the SLMBENCH_REQUIRE mechanism run pytest itself
+
+
+def _shared_data() -> Path:
+    """``$SLMBENCH_DATA_DIR``, else ``../shared/data`` beside the checkout."""
+    given = os.environ.get("SLMBENCH_DATA_DIR")
+    if given:
+        return Path(given).expanduser().resolve()
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
 
 WG_LABELS = ["CT1", "CT3", "CT4", "CT6", "RAN1", "RAN2", "RAN3", "RAN4", "RAN5",
              "SA1", "SA2", "SA3", "SA4", "SA5", "SA6", "RAN6"]
 
 
-def shared_data_or_skip() -> Path:
-    if not (SHARED_DATA / "teleqna" / "TeleQnA.txt").is_file():
-        pytest.skip("../shared/data is absent")
+def pytest_configure(config) -> None:
+    required()  # an unknown SLMBENCH_REQUIRE name stops the run before any test
+
+
+def shared_data_or_skip(*files: str) -> Path:
+    """The real data dir; skips (or fails under SLMBENCH_REQUIRE=data) without ``files``."""
+    for name in files or ("teleqna/TeleQnA.txt",):
+        skip_unless("data", (SHARED_DATA / name).is_file(), f"{SHARED_DATA / name} is absent")
     return SHARED_DATA
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 
-import pytest
+from require import skip_unless
 from tiny_models import build_tiny_base
 
+from harness.bench.outcomes import no_result
 from harness.bench.runner import BenchConfig, run_bench
 
 
@@ -25,16 +26,16 @@ def _bench(tmp_path, data_dir, formats):
 
 
 def _timed(result):
-    assert "skipped" not in result, result
+    assert no_result(result) is None, result
     assert result["requests"] >= 2 and result["decode_tok_s"]["p50"] > 0
     assert result["ttft_s"]["p50"] > 0 and result["peak_rss_mb"] > 0
     assert result["accuracy"]["n"] == 4
 
 
-@pytest.mark.skipif(importlib.util.find_spec("gptqmodel") is None,
-                    reason="GPTQModel is not installed here (tox -e gptq)")
 def test_gptq_row_is_quantized_timed_and_scored_on_its_own_kernel(data_dir, tmp_path,
                                                                    monkeypatch):
+    skip_unless("gptq", importlib.util.find_spec("gptqmodel") is not None,
+                "GPTQModel is not installed here (tox -e gptq)")
     from harness.quant.gptq import DONE_FILE
 
     monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path / "cache"))
@@ -48,9 +49,9 @@ def test_gptq_row_is_quantized_timed_and_scored_on_its_own_kernel(data_dir, tmp_
     assert "delta_vs_baseline" in results["gptq"]["accuracy"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                    reason="vLLM is not installed here (tox -e vllm)")
 def test_vllm_row_is_timed_and_scored_on_vllm(data_dir, tmp_path, monkeypatch):
+    skip_unless("vllm", importlib.util.find_spec("vllm") is not None,
+                "vLLM is not installed here (tox -e vllm)")
     monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path / "cache"))
     results = _bench(tmp_path, data_dir, ["fp32", "vllm"])
     _timed(results["vllm"])

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from conftest import shared_data_or_skip
 
 from harness.reliability.campaign import QUICK_KILL_JOBS, failures, run_campaign
 
-DATA = Path(os.environ.get("SLMBENCH_DATA_DIR", Path(__file__).parents[1].parent / "shared"
-                           / "data"))
 ROOT = Path(__file__).parents[1]
 RUN = next((p.parent for p in sorted((ROOT / "leaderboards").rglob("eval/*/run.json"))), None)
-needs_data = pytest.mark.skipif(not (DATA / "teleqna").is_dir(), reason="no ../shared/data")
 
 
-@needs_data
 def test_quick_campaign_mishandles_nothing_and_writes_its_page(tmp_path):
-    results = run_campaign(DATA, ROOT / "adapters_zoo" / "embedded.yaml", RUN, tmp_path / "w",
+    data = shared_data_or_skip()
+    results = run_campaign(data, ROOT / "adapters_zoo" / "embedded.yaml", RUN, tmp_path / "w",
                            tmp_path / "out", fuzz_rows=900, kills=2, kill_jobs=QUICK_KILL_JOBS)
     assert results["failures"] == []
     kills = results["killed"]["kills"]
@@ -36,11 +33,11 @@ def test_quick_campaign_mishandles_nothing_and_writes_its_page(tmp_path):
     assert json.loads((tmp_path / "out" / "reliability.json").read_text())["failures"] == []
 
 
-@needs_data
 def test_the_campaign_catches_a_loader_that_keeps_bad_rows(tmp_path, monkeypatch):
     """With the NUL and length checks switched off, the fuzz part must report it."""
+    data = shared_data_or_skip()
     monkeypatch.setattr("harness.data.records._check_unicode", lambda *values: None)
-    results = run_campaign(DATA, ROOT / "adapters_zoo" / "embedded.yaml", RUN, tmp_path / "w",
+    results = run_campaign(data, ROOT / "adapters_zoo" / "embedded.yaml", RUN, tmp_path / "w",
                            tmp_path / "out", parts=("fuzz",), fuzz_rows=300)
     found = failures(results)
     assert any("wrongly_kept" in line and "nul_escaped" in line for line in found)

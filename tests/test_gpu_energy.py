@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from require import cuda_or_skip, import_or_skip
 
 from harness.meters.energy import EnergyMeter
 
 pytestmark = pytest.mark.gpu
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_nvml_measures_the_energy_of_gpu_work():
-    pytest.importorskip("pynvml")
+    cuda_or_skip()
+    import_or_skip("pynvml", "gpu")
     meter = EnergyMeter("cuda:0")
     a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
     meter.start()

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
+from require import cuda_or_skip, import_or_skip
 from tiny_models import build_tiny_base
 
 pytestmark = pytest.mark.gpu
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_qlora_trains_a_tiny_adapter(tmp_path):
-    pytest.importorskip("bitsandbytes")
+    cuda_or_skip()
+    import_or_skip("bitsandbytes", "gpu")
     from harness.train.config import TrainConfig
     from harness.train.lora import LoraTrainer
 

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, shared_data_or_skip
 
 from harness.data import source
 from harness.data.benchmarks import BENCHMARKS
@@ -41,8 +41,7 @@ TSG_LABELS = {"CT1": 123, "CT3": 106, "CT4": 147, "CT6": 113, "RAN1": 124, "RAN2
 
 def _real(name):
     path = SHARED_DATA / name / REAL[name][0]
-    if not path.is_file():
-        pytest.skip(f"../shared/data/{name} is absent")
+    shared_data_or_skip(f"{name}/{REAL[name][0]}")
     return path
 
 

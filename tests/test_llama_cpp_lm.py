@@ -191,10 +191,8 @@ def test_registered_under_llama_cpp_and_built_from_an_arg_string():
         cls.create_from_arg_string("n_ctxx=128")
 
 
-def test_simple_evaluate_end_to_end_on_teleqna_mc():
-    data = Path("/work/shared/data")
-    if not (data / "teleqna").is_dir():
-        pytest.skip("/work/shared/data/teleqna is absent")
+def test_simple_evaluate_end_to_end_on_teleqna_mc(data_dir):
+    """On the suite's data dir (conftest): the real TeleQnA where it is, a fixture elsewhere."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -203,7 +201,7 @@ def test_simple_evaluate_end_to_end_on_teleqna_mc():
 
     register_components()
     big = LlamaCppLM(pretrained="embedded", n_ctx=1024, n_threads=1)
-    manager = TaskManager(include_path=str(tasks_dir()), metadata={"data_dir": str(data)})
+    manager = TaskManager(include_path=str(tasks_dir()), metadata={"data_dir": str(data_dir)})
     out = lm_eval.simple_evaluate(model=big, tasks=["teleqna_mc"], limit=5,
                                   apply_chat_template=True, task_manager=manager,
                                   log_samples=True, bootstrap_iters=0)

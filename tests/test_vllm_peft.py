@@ -10,8 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from require import import_or_skip
 
-pytest.importorskip("vllm")
+import_or_skip("vllm", "vllm")
 
 from lm_eval.api.instance import Instance  # noqa: E402
 

@@ -14,18 +14,19 @@ import math
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from harness.bench.formats import SEPARATE_ENGINES, Format, parse_format
+from harness.bench.outcomes import crash_record, no_result
 from harness.child import failure_reason
 from harness.console import wide_console
 from harness.errors import SlmbenchError
 from harness.hashing import files_digest, sha256_json
-from harness.meters.bandwidth import bandwidth_utilisation, read_bandwidth_gbs
+from harness.meters.bandwidth import bandwidth_utilisation, device_bandwidth
 from harness.paths import cache_dir
 from harness.runs.atomic import write_json_atomic
 from harness.runs.store import write_run
@@ -142,6 +143,14 @@ def engine_missing(fmt: Format, python: str) -> str | None:
             f"${env}): {failure_reason(proc)}")
 
 
+class StepCrashed(SlmbenchError):
+    """A child process preparing a format's artifact died; its result entry says how."""
+
+    def __init__(self, proc: subprocess.CompletedProcess, stage: str):
+        self.record = crash_record(proc, stage)
+        super().__init__(self.record["crashed"])
+
+
 def _gptq_artifact(source: Path, cfg: BenchConfig) -> Path:
     """GPTQ 4-bit of ``source`` calibrated on the task's train split, made once per content."""
     from harness.quant.gptq import DONE_FILE
@@ -161,7 +170,7 @@ def _gptq_artifact(source: Path, cfg: BenchConfig) -> Path:
         cmd.append("--no-chat-template")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not (target / DONE_FILE).is_file():
-        raise SlmbenchError(f"gptq quantization failed: {failure_reason(proc)}")
+        raise StepCrashed(proc, "gptq quantization")
     return target
 
 
@@ -230,8 +239,10 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         run_dir = Path(cfg.output_dir) / f"{stamp}_{sha256_json(cfg.__dict__)[:8]}"
         run_dir.mkdir(parents=True, exist_ok=True)
-    bandwidth = read_bandwidth_gbs()
-    console.print(f"measured memory read bandwidth: {bandwidth:.1f} GB/s")
+    device = "cuda:0" if cuda else "cpu"
+    measured = device_bandwidth(device)  # of the memory the formats decode from
+    bandwidth = measured.gbs
+    console.print(f"memory bandwidth of {device}: {bandwidth:.1f} GB/s ({measured.source})")
     results: dict[str, Any] = {}
     for name in cfg.formats:
         fmt = parse_format(name)
@@ -243,12 +254,16 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             continue
         try:
             artifact = prepare_artifact(fmt, source, cfg)
+        except StepCrashed as err:
+            results[name] = err.record
+            console.print(f"[red]crashed[/red] {name}: {err}")
+            continue
         except SlmbenchError as err:
             results[name] = {"skipped": str(err)}
             console.print(f"[yellow]skip[/yellow] {name}: {err}")
             continue
         spec = {"format": name, "engine": fmt.engine, "precision": fmt.precision,
-                "artifact": str(artifact), "device": "cuda:0" if cuda else "cpu",
+                "artifact": str(artifact), "device": device,
                 "prompts": prompts, "gen_tokens": cfg.gen_tokens, "min_runs": cfg.min_runs,
                 "min_seconds": cfg.min_seconds, "warmup": cfg.warmup,
                 "synthetic": cfg.synthetic, "threads": cfg.threads or torch.get_num_threads(),
@@ -266,9 +281,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             proc = subprocess.run([python, "-m", "harness.bench.worker", str(spec_path),
                                    str(out_path)], capture_output=True, text=True)
         if proc is not None and (proc.returncode != 0 or not out_path.is_file()):
-            tail = failure_reason(proc)
-            results[name] = {"skipped": f"worker failed: {tail}"}
-            console.print(f"[red]failed[/red] {name}: {tail}")
+            results[name] = crash_record(proc, "worker")
+            console.print(f"[red]crashed[/red] {name}: {results[name]['crashed']}")
             continue
         result = json.loads(out_path.read_text())
         result["file_size_mb"] = _size_mb(artifact)
@@ -277,7 +291,10 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
 
             result["bits_per_weight"] = read_gguf_summary(artifact).bits_per_weight
         elif fmt.engine == "gptq":  # the whole file: 4-bit layers, 16-bit embeddings
+            from harness.quant.gptq import DONE_FILE
+
             result["bits_per_weight"] = 8 * _file_bytes(artifact) / _source_params(source)
+            result["quantization"] = json.loads((artifact / DONE_FILE).read_text())
         else:
             result["bits_per_weight"] = {"fp32": 32, "fp16": 16, "bf16": 16}.get(
                 fmt.precision, result.get("bits_per_weight", 32))
@@ -287,7 +304,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         results[name] = result
     _add_deltas(results, cfg.formats)
     report = {"config": cfg.__dict__, "environment": environment(),
-              "bandwidth_gbs": bandwidth, "results": results}
+              "bandwidth_gbs": bandwidth, "bandwidth": asdict(measured), "results": results}
     write_json_atomic(run_dir / "bench.json", report)
     write_run(run_dir, "bench", run_dir.name, cfg.__dict__, ["bench.json"],
               extra={"label": _label(cfg)}, started=started)
@@ -359,8 +376,9 @@ def bench_table(report: dict[str, Any]) -> Table:
                 "accuracy", "Δ vs baseline (95% CI)"):
         table.add_column(col)
     for name, r in report["results"].items():
-        if "skipped" in r:
-            table.add_row(name, *["-"] * 12, f"skipped: {r['skipped']}")
+        found = no_result(r)
+        if found:
+            table.add_row(name, *["-"] * 12, f"{found[0]}: {found[1]}")
             continue
         acc = r.get("accuracy") or {}
         delta = acc.get("delta_vs_baseline")

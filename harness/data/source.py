@@ -75,13 +75,22 @@ def _reader_for(path: Path):
     raise SlmbenchError(f"{path}: no importer for this file type")
 
 
+def looked_for(bench: Benchmark) -> str:
+    """Where ``local_files`` looks, each place named once.
+
+    Most benchmarks' folder name is their Hub config's too: "telelogs/ or telelogs/" read as
+    a typo.
+    """
+    folders = " or ".join(f"{name}/" for name in dict.fromkeys((bench.name, bench.hub_config)))
+    return (f"{folders} with {', '.join(pattern for pattern, _ in LOCAL_READERS)}; "
+            f"or {bench.name}.jsonl")
+
+
 def _rows_from_local(bench: Benchmark, data_dir: Path) -> tuple[str, list[RawRow]]:
     files = local_files(bench, data_dir)
     if not files:
         raise SlmbenchError(
-            f"data dir {data_dir} has no files for {bench.name} (looked for "
-            f"{bench.name}/ or {bench.hub_config}/ with "
-            f"{', '.join(pattern for pattern, _ in LOCAL_READERS)}; or {bench.name}.jsonl)"
+            f"data dir {data_dir} has no files for {bench.name} (looked for {looked_for(bench)})"
         )
     rows: list[RawRow] = []
     for path in files:

@@ -187,8 +187,8 @@ def _outcome(run, work: Path) -> Any:
         return [_strip(row, work) for row in run.jsonl("results.jsonl") or []]
     if kind == "bench":
         results = (run.json("bench.json") or {}).get("results", {})
-        return {name: r.get("skipped") or {k: r["accuracy"][k] for k in ("ids", "per_doc",
-                                                                           "value")}
+        return {name: r.get("skipped") or r.get("crashed")
+                or {k: r["accuracy"][k] for k in ("ids", "per_doc", "value")}
                 for name, r in sorted(results.items())}
     if kind == "judge":
         return [_strip(row, work) for row in run.jsonl("verdicts.jsonl") or []]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.bench.outcomes import no_result
 from harness.report import plots
 from harness.report.leaderboard_data import BenchRun, Records
 from harness.report.mdtable import (
@@ -39,7 +40,7 @@ def _p50(result: dict[str, Any], key: str) -> Any:
 
 def baseline_format(results: dict[str, Any]) -> str | None:
     return next((name for name, r in results.items() if name in BASELINES
-                 and isinstance(r, dict) and "skipped" not in r), None)
+                 and isinstance(r, dict) and no_result(r) is None), None)
 
 
 def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> list[str]:
@@ -75,8 +76,8 @@ def _bench_part(bench: BenchRun) -> str:
     results = {k: v for k, v in report["results"].items() if isinstance(v, dict)}
     base_name = baseline_format(results)
     base = results.get(base_name) if base_name else None
-    measured = [(n, r) for n, r in results.items() if "skipped" not in r]
-    skipped = [(n, r) for n, r in results.items() if "skipped" in r]
+    measured = [(n, r) for n, r in results.items() if no_result(r) is None]
+    skipped = [(n, no_result(r)) for n, r in results.items() if no_result(r)]
     env = report.get("environment") if isinstance(report.get("environment"), dict) else {}
     cfg = report.get("config") if isinstance(report.get("config"), dict) else {}
     lines = [f"## {esc(bench.label)}\n\n",
@@ -92,7 +93,8 @@ def _bench_part(bench: BenchRun) -> str:
                            right=range(1, len(HEADERS))))
     if skipped:
         lines.append("\nSkipped formats:\n\n")
-        lines += [f"- {code(n)}: {esc(r['skipped'])}\n" for n, r in skipped]
+        lines += [f"- {code(n)}: {'' if outcome == 'skipped' else 'crashed: '}{esc(reason)}\n"
+                  for n, (outcome, reason) in skipped]
     return "".join(lines) + "\n"
 
 
@@ -102,7 +104,7 @@ def pareto_groups(benches: list[BenchRun]) -> list[tuple[str, list[tuple[float, 
     for bench in benches:
         points = []
         for name, r in bench.report["results"].items():
-            if not isinstance(r, dict) or "skipped" in r:
+            if no_result(r):
                 continue
             acc = r.get("accuracy") if isinstance(r.get("accuracy"), dict) else {}
             decode = _p50(r, "decode_tok_s")
