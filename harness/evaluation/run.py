@@ -28,7 +28,7 @@ from harness.runs.store import Run, load_run
 # Models whose ``pretrained=`` is a transformers checkpoint.
 HF_FAMILY = {"hf", "hf-auto", "huggingface", "hf-peft", "slm-hf", "vllm", "vllm-peft"}
 # Models that read the embedded model's shipped GGUF when pretrained=embedded.
-GGUF_FAMILY = {"llama-cpp"}
+GGUF_FAMILY = {"llama-cpp", "llama-cpp-peft"}
 log = logging.getLogger(__name__)
 
 

@@ -7,6 +7,7 @@ MODELS = {
     "slm-hf": "harness.models.hf_lm:EmbeddedAwareHFLM",
     "hf-peft": "harness.models.peft_router:RoutedPeftLM",
     "llama-cpp": "harness.models.llama_cpp_lm:LlamaCppLM",
+    "llama-cpp-peft": "harness.models.llama_cpp_peft:LlamaCppPeftLM",
     "vllm-peft": "harness.models.vllm_peft:RoutedVLLM",
 }
 

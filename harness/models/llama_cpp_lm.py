@@ -117,15 +117,13 @@ class LlamaCppLM(TemplateLM):
             raise SlmbenchError(
                 "llama-cpp: llama-cpp-python is not installed (pip install 'slmbench[llama-cpp]')"
             ) from err
-        from harness.models.llama_cpp_load import open_llama
-
         self.gguf_path = _resolve_gguf(pretrained)
         self.n_threads = int(n_threads) if n_threads not in (None, "") else os.cpu_count() or 1
         self.seed = int(seed) if seed not in (None, "") else None
         self._max_gen_toks = int(max_gen_toks)
         self._rng = random.Random(self.seed)
         self._device = "cpu" if int(n_gpu_layers) == 0 else "gpu"
-        self.llm = open_llama(
+        self.llm = self._open(
             self.gguf_path, n_ctx=int(n_ctx), n_threads=self.n_threads, n_batch=int(n_batch),
             n_gpu_layers=int(n_gpu_layers),
             seed=self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
@@ -134,6 +132,12 @@ class LlamaCppLM(TemplateLM):
         # The context actually granted (capped at the trained context; 0 means that one).
         self.n_ctx = int(self.llm.n_ctx())
         self._unknown_gen_keys_warned: set[str] = set()
+
+    def _open(self, path: Path, **settings: Any) -> Any:
+        """The ``llama_cpp.Llama`` this model runs (a subclass adds what the probe must load)."""
+        from harness.models.llama_cpp_load import open_llama
+
+        return open_llama(path, **settings)
 
     # -- tokenizer ---------------------------------------------------------------------------
 

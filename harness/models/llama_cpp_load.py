@@ -6,6 +6,8 @@ nothing saved. So before a file is first loaded in process, a child process load
 same settings and decodes a few tokens; only if the child survives does this process load
 it. The verdict is cached per file (path, size, mtime), llama-cpp-python version and
 settings, so the probe costs one extra load, once (about a second for the embedded model).
+LoRA adapter GGUFs are put on trial the same way: the child loads each beside the model and
+decodes with it active.
 
 Context is capped at what the model was trained with (``<arch>.context_length`` in the
 GGUF). Past it RoPE positions were never seen in training, and llama.cpp only warns
@@ -20,6 +22,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +63,16 @@ def _cap(requested: int, trained: int | None, name: str) -> int:
     return requested
 
 
-def _probe_key(path: Path, settings: dict[str, Any]) -> str:
+def _file_id(path: Path) -> list[Any]:
+    stat = path.stat()
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+def _probe_key(path: Path, settings: dict[str, Any], adapters: list[Path]) -> str:
     import llama_cpp
 
-    stat = path.stat()
-    return sha256_json([str(path.resolve()), stat.st_size, stat.st_mtime_ns,
-                        llama_cpp.__version__, sorted(settings.items())])[:24]
+    return sha256_json([*_file_id(path), llama_cpp.__version__, sorted(settings.items()),
+                        *([_file_id(a) for a in adapters] if adapters else [])])[:24]
 
 
 def _probe_argv(path: Path, settings: dict[str, Any]) -> list[str]:
@@ -73,30 +80,35 @@ def _probe_argv(path: Path, settings: dict[str, Any]) -> list[str]:
             json.dumps(settings)]
 
 
-def probe(path: str | os.PathLike, settings: dict[str, Any]) -> None:
-    """Load ``path`` with ``settings`` in a child process first; raise if the child dies.
+def probe(path: str | os.PathLike, settings: dict[str, Any],
+          adapters: Sequence[str | os.PathLike] = ()) -> None:
+    """Load ``path`` (and its LoRA ``adapters``) in a child process first; raise if it dies.
 
     Raises:
         SlmbenchError: the child crashed, failed or hung, naming the file and the reason.
     """
-    path = Path(path)
-    marker = cache_dir() / "llama_cpp_probes" / f"{_probe_key(path, settings)}.ok"
+    path, adapter_paths = Path(path), [Path(a) for a in adapters]
+    marker = cache_dir() / "llama_cpp_probes" / f"{_probe_key(path, settings, adapter_paths)}.ok"
     if marker.is_file():
         return
+    what = f"GGUF {path}" + (f" with LoRA adapters {', '.join(a.name for a in adapter_paths)}"
+                             if adapter_paths else "")
     try:
-        proc = subprocess.run(_probe_argv(path, settings), capture_output=True, text=True,
-                              timeout=PROBE_TIMEOUT_S)
+        argv = _probe_argv(path, settings)
+        if adapter_paths:
+            argv.append(json.dumps([str(a) for a in adapter_paths]))
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise SlmbenchError(f"llama-cpp: loading GGUF {path} did not finish in "
+        raise SlmbenchError(f"llama-cpp: loading {what} did not finish in "
                             f"{PROBE_TIMEOUT_S} s") from None
     if proc.returncode != 0:
-        raise SlmbenchError(f"llama-cpp: cannot load GGUF {path}: {llama_failure(proc)}")
+        raise SlmbenchError(f"llama-cpp: cannot load {what}: {llama_failure(proc)}")
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
 
 
 def open_llama(path: str | os.PathLike, *, n_ctx: int, isolate: bool = True,
-               **settings: Any):
+               adapters: Sequence[str | os.PathLike] = (), **settings: Any):
     """``llama_cpp.Llama`` for ``path``, with context capped and (by default) probed first.
 
     Args:
@@ -104,6 +116,8 @@ def open_llama(path: str | os.PathLike, *, n_ctx: int, isolate: bool = True,
         n_ctx: Requested context; capped at the trained context, 0 means the trained one.
         isolate: Probe the load in a child process first. Callers that already run in a
             throwaway process of their own (the bench worker) pass False.
+        adapters: LoRA adapter GGUFs the probe loads and decodes with too; load them into
+            the returned model with :func:`load_adapters`.
         **settings: Further ``Llama`` keyword arguments (JSON-serialisable).
 
     Raises:
@@ -117,7 +131,7 @@ def open_llama(path: str | os.PathLike, *, n_ctx: int, isolate: bool = True,
     summary = read_gguf_summary(path)  # one-line error for a missing, foreign or truncated file
     settings = {**settings, "n_ctx": _cap(int(n_ctx), summary.context_length, path.name)}
     if isolate:
-        probe(path, settings)
+        probe(path, settings, adapters)
     try:
         return llama_cpp.Llama(model_path=str(path), **settings)
     except (ValueError, RuntimeError, OSError) as err:
@@ -125,17 +139,68 @@ def open_llama(path: str | os.PathLike, *, n_ctx: int, isolate: bool = True,
         raise SlmbenchError(f"llama-cpp: cannot load GGUF {path}: {reason}") from err
 
 
-def _probe_main(path: str, settings_json: str) -> None:
+def load_adapters(llm: Any, paths: Sequence[str | os.PathLike]) -> list[Any]:
+    """Load LoRA adapter GGUFs beside ``llm``'s model; none is active until :func:`activate`.
+
+    llama.cpp frees them with the model, so the handles need no cleanup of their own.
+
+    Raises:
+        SlmbenchError: llama.cpp refused one (wrong architecture, names or shapes).
+    """
+    import llama_cpp
+
+    handles = []
+    for path in paths:
+        handle = llama_cpp.llama_adapter_lora_init(llm._model.model, str(path).encode("utf-8"))
+        if not handle:  # a NULL pointer: llama.cpp said why in its log
+            raise SlmbenchError(f"llama-cpp: llama.cpp refused LoRA adapter {path} (its "
+                                "architecture, tensor names or shapes do not fit the model)")
+        handles.append(handle)
+    return handles
+
+
+def activate(llm: Any, handle: Any | None, scale: float = 1.0) -> None:
+    """Make ``handle`` the one active adapter of ``llm``'s context (None: the plain model).
+
+    Cached keys and values were computed under the previous adapter, so the caller must not
+    reuse them (``llm.reset()``).
+    """
+    import ctypes
+
+    import llama_cpp
+
+    if handle is None:
+        status = llama_cpp.llama_set_adapters_lora(llm._ctx.ctx, None, 0, None)
+    else:
+        handles = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(handle)
+        scales = (ctypes.c_float * 1)(scale)
+        status = llama_cpp.llama_set_adapters_lora(llm._ctx.ctx, handles, 1, scales)
+    if status != 0:
+        raise SlmbenchError(f"llama-cpp: llama.cpp could not set the LoRA adapter "
+                            f"(status {status})")
+
+
+def _probe_main(path: str, settings_json: str, adapters_json: str = "[]") -> None:
     import llama_cpp
 
     # Verbose, so that an assertion that aborts llama.cpp is on stderr for the parent to quote.
     llm = llama_cpp.Llama(model_path=path, **{**json.loads(settings_json), "verbose": True})
     tokens = llm.tokenize(_PROBE_TEXT, add_bos=True)[: max(2, min(16, llm.n_ctx() - 1))]
     llm.eval(tokens)
+    adapters = json.loads(adapters_json)
+    try:
+        handles = load_adapters(llm, adapters)
+    except SlmbenchError as err:
+        print(str(err).removeprefix("llama-cpp: "), file=sys.stderr, flush=True)
+        os._exit(1)
+    for handle in handles:
+        activate(llm, handle)
+        llm.reset()
+        llm.eval(tokens)
     llm.close()
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: only the load and the decode are on trial
 
 
 if __name__ == "__main__":
-    _probe_main(sys.argv[1], sys.argv[2])
+    _probe_main(*sys.argv[1:4])

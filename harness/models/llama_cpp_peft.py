@@ -1,0 +1,116 @@
+"""``llama-cpp-peft``: one GGUF backbone, one LoRA adapter GGUF per task, chosen per request.
+
+The deployment an edge CPU would ship: the backbone (any quantization) is loaded once in
+llama.cpp, each zoo adapter is converted once to llama.cpp's LoRA GGUF
+(:mod:`harness.quant.gguf_lora`) and loaded beside it, and each task's requests run with its
+adapter switched on (``llama_set_adapters_lora``: no reload). Routing, the manifest's sha256
+and base checks are ``hf-peft``'s own (:class:`TaskRouting`, :func:`verify_entry`); scoring,
+generation, sampling seeds and chat templates are ``llama-cpp``'s.
+
+A GGUF carries no transformers config, so the backbone's identity for the base check is read
+from its header: the shape fields from the hyperparameters, the name from ``general.name``
+(slmbench's exporter writes the checkpoint folder's name there, which is what ``hf-peft``
+compares). ``base=`` names it when the GGUF came from elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.errors import SlmbenchError
+from harness.models.llama_cpp_lm import LlamaCppLM, _resolve_gguf
+from harness.models.task_routing import TaskRouting
+from harness.quant.gguf_lora import Backbone, cached_adapter_gguf, read_backbone
+from harness.zoo.manifest import Manifest, load_manifest, verify_entry
+
+log = logging.getLogger(__name__)
+
+
+def backbone_name(pretrained: Any, backbone: Backbone) -> str:
+    """The name the zoo's base check compares: ``embedded`` for the embedded model's GGUFs."""
+    from harness.models.embedded import checkpoint_dir, gguf_path, is_embedded
+
+    if is_embedded(None if pretrained is None else str(pretrained)):
+        return "embedded"
+    if backbone.path.resolve() == gguf_path().resolve():
+        return "embedded"
+    if backbone.name == checkpoint_dir().name:  # exported from the embedded checkpoint
+        return "embedded"
+    return backbone.name or backbone.path.stem
+
+
+class LlamaCppPeftLM(TaskRouting, LlamaCppLM):
+    """A GGUF backbone with the zoo's adapters routed per task, evaluated by llama.cpp.
+
+    Args:
+        pretrained: The backbone GGUF; default: the manifest's base (``embedded``: the
+            embedded model's shipped GGUF).
+        adapters: The zoo manifest (``adapters_zoo/<name>.yaml``).
+        base: The backbone's name for the base check, when its ``general.name`` is not the
+            name the manifest records.
+        **kwargs: ``llama-cpp``'s arguments (n_ctx, n_threads, seed, ...).
+    """
+
+    def __init__(self, pretrained: Any = None, adapters: str | None = None,
+                 base: str | None = None, **kwargs: Any) -> None:
+        if not adapters:
+            raise SlmbenchError("llama-cpp-peft: needs adapters=<manifest.yaml> (a zoo "
+                                "manifest; for a plain GGUF use --model llama-cpp)")
+        self.manifest: Manifest | None = load_manifest(adapters)
+        if pretrained is None:
+            pretrained = self.manifest.base_model
+        backbone = read_backbone(_resolve_gguf(pretrained))
+        loaded_as = base or backbone_name(pretrained, backbone)
+        self.adapter_ggufs: dict[str, Path] = {}
+        for entry in self.manifest.adapters:
+            folder = verify_entry(self.manifest, entry, loaded_as, backbone.config())
+            self.adapter_ggufs[entry.name] = cached_adapter_gguf(folder, entry.sha256, backbone)
+        self.switch_seconds: list[float] = []
+        super().__init__(pretrained=pretrained, **kwargs)
+        from harness.models.llama_cpp_load import load_adapters
+
+        handles = load_adapters(self.llm, list(self.adapter_ggufs.values()))
+        self._handles = dict(zip(self.adapter_ggufs, handles, strict=True))
+        self._active: str | None = None
+        log.info("llama-cpp-peft: %d adapters over %s: %s", len(handles), self.gguf_path.name,
+                 self.routes_summary())
+
+    def _open(self, path: Path, **settings: Any) -> Any:
+        from harness.models.llama_cpp_load import open_llama
+
+        return open_llama(path, adapters=list(self.adapter_ggufs.values()), **settings)
+
+    @contextlib.contextmanager
+    def using(self, name: str | None) -> Iterator[None]:
+        """Run the body with adapter ``name`` active (None: the plain backbone)."""
+        if name != self._active:
+            from harness.models.llama_cpp_load import activate
+
+            start = time.perf_counter()
+            activate(self.llm, None if name is None else self._handles[name])
+            self.switch_seconds.append(time.perf_counter() - start)
+            self._active = name
+            self.llm.reset()  # the cached keys and values belong to the previous adapter
+        yield
+
+    def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
+        return self.routed(super().loglikelihood, requests, disable_tqdm=disable_tqdm)
+
+    def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
+        return self.routed(super().loglikelihood_rolling, requests, disable_tqdm=disable_tqdm)
+
+    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
+        return self.routed(super().generate_until, requests, disable_tqdm=disable_tqdm)
+
+    def get_model_info(self) -> dict[str, Any]:
+        info = super().get_model_info()
+        info.update(self.adapters_info())
+        info["adapter_ggufs"] = {name: str(path) for name, path in self.adapter_ggufs.items()}
+        if self.switch_seconds:
+            info["adapter_switch_ms_max"] = round(max(self.switch_seconds) * 1e3, 3)
+        return info
