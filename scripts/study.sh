@@ -79,15 +79,17 @@ train_one() {
   echo "study: trained $task" >&2
 }
 
-# One run per table and model; seen questions are the zoo's training draws (seen_from).
+# One run per table and model. The seen table scores the zoo's training draws (seen_from),
+# so the backbone's seen run waits for the adapters too.
 TABLES=("telecom_all,telemath:$EVAL_LIMIT" "telecom_all_circular:$CIRCULAR_LIMIT"
-        "telecom_all_cloze:$CLOZE_LIMIT" "telecom_all_maj4:$MAJ_LIMIT"
-        "telecom_all_seen,telemath_seen:$SEEN_LIMIT")
+        "telecom_all_cloze:$CLOZE_LIMIT" "telecom_all_maj4:$MAJ_LIMIT")
+SEEN_TABLE="telecom_all_seen,telemath_seen:$SEEN_LIMIT"
 
 eval_one() {  # which (backbone | zoo), table spec
   local which=$1 tasks=${2%%:*} limit=${2##*:} model_args
   local log="runs/study_logs/eval_${which}_${tasks//,/+}.log"
-  local metadata="{\"data_dir\": \"$DATA_DIR\", \"seen_from\": \"$ZOO\"}"
+  local metadata="{\"data_dir\": \"$DATA_DIR\"}"
+  [[ $tasks == *_seen* ]] && metadata="{\"data_dir\": \"$DATA_DIR\", \"seen_from\": \"$ZOO\"}"
   mkdir -p runs/study_logs
   if [[ $which == backbone ]]; then
     set -- --model hf --model_args "pretrained=$MODEL" --label "$(basename "$MODEL")"
@@ -110,7 +112,8 @@ if [[ $STAGE == train || $STAGE == eval || $STAGE == all ]]; then
   fi
   wait_all
   if [[ $STAGE != train ]]; then
-    for table in "${TABLES[@]}"; do wait_for_slot; eval_one zoo "$table" & done
+    wait_for_slot; eval_one backbone "$SEEN_TABLE" &
+    for table in "${TABLES[@]}" "$SEEN_TABLE"; do wait_for_slot; eval_one zoo "$table" & done
     wait_all
   fi
 fi

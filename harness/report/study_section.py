@@ -26,6 +26,10 @@ from harness.report.leaderboard_data import EvalCell, Records, latest
 from harness.report.mdtable import DASH, esc, is_num, table
 from harness.report.sections import Section, run_sources
 
+# The study's tables, in order: plain scores, then the position-free ones (a letter prior
+# cannot pass for knowledge there: a constant letter scores 0 on circular).
+KINDS = ("Pass@1", "Maj@4", "Circular Pass@1", "Circular Maj@4", "Cloze acc")
+
 
 def cell_text(cell: EvalCell | None) -> str:
     if cell is None or not is_num(cell.value):
@@ -92,7 +96,7 @@ def _seen_table(records: Records, grid: dict, base: str, tuned: str,
 def study(records: Records, out: Path) -> Section | None:
     chosen = latest(records.evals)
     cells = [c for c in chosen.values() if c.split in ("train", "test")
-             and c.kind in ("Pass@1", "Maj@4")]
+             and c.kind in KINDS]
     pairs = _pairs(cells)
     grid = {c.key: c for c in cells}
     parts, used = [], []
@@ -101,7 +105,7 @@ def study(records: Records, out: Path) -> Section | None:
                           and (base, c.benchmark, "test", c.kind) in grid})
         if not benches:
             continue
-        kinds = [k for k in ("Pass@1", "Maj@4")
+        kinds = [k for k in KINDS
                  if any((lab, b, "test", k) in grid for lab in (base, tuned) for b in benches)]
         used += [c for c in cells if c.label in (base, tuned) and c.benchmark in benches]
         parts.append(f"## {esc(tuned)} vs {esc(base)}\n")
@@ -125,6 +129,10 @@ def study(records: Records, out: Path) -> Section | None:
         "\"prior only\" beats the backbone but not the constant answer, which is what "
         "learning the answer key's prior instead of the domain looks like. Seen questions are "
         "the training examples of the category's adapter (`seen_from`), so the backbone's "
-        "seen column is scored on the same questions.\n\n"
+        "seen column is scored on the same questions. Circular is MMBench's CircularEval, "
+        "strict: each question is asked once per rotation of its options and counts only when "
+        "right in all of them, so a constant letter scores 0 (n counts whole questions). "
+        "Cloze scores each option's text by its loglikelihood after the question, with no "
+        "letters shown.\n\n"
         + "\n".join(parts) + "\n" + run_sources(used))
     return Section("study", "The reference study, per category", text)
