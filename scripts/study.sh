@@ -79,14 +79,27 @@ train_one() {
   echo "study: trained $task" >&2
 }
 
-# One run per table and model. The seen table scores the zoo's training draws (seen_from),
-# so the backbone's seen run waits for the adapters too.
-TABLES=("telecom_all,telemath:$EVAL_LIMIT" "telecom_all_circular:$CIRCULAR_LIMIT"
-        "telecom_all_cloze:$CLOZE_LIMIT" "telecom_all_maj4:$MAJ_LIMIT")
-SEEN_TABLE="telecom_all_seen,telemath_seen:$SEEN_LIMIT"
+# One run per category, table and model, so every finished category is a complete row and
+# an interrupted study resumes category by category. TABLES picks which are run:
+#   pass1 (+ telemath), circular, cloze: the position-free view beside the plain one;
+#   maj4, seen: Maj@4 and the adapters' own training questions (seen_from the zoo).
+TABLES=${TABLES:-"pass1 circular cloze maj4 seen"}
+CHOICE=" teleqna oranbench three_gpp_tsg sixg_bench srsranbench teletables "  # no telemath
 
-eval_one() {  # which (backbone | zoo), table spec
-  local which=$1 tasks=${2%%:*} limit=${2##*:} model_args
+table_tasks() {  # category table -> "tasks:limit", or nothing when it does not apply
+  local c=$1
+  case $2 in
+    pass1) echo "$c:$EVAL_LIMIT" ;;
+    circular) [[ $CHOICE == *" $c "* ]] && echo "${c}_circular:$CIRCULAR_LIMIT" ;;
+    cloze) [[ $CHOICE == *" $c "* ]] && echo "${c}_cloze:$CLOZE_LIMIT" ;;
+    maj4) [[ $CHOICE == *" $c "* ]] && echo "${c}_maj4:$MAJ_LIMIT" ;;
+    seen) echo "${c}_seen:$SEEN_LIMIT" ;;
+  esac
+  return 0
+}
+
+eval_one() {  # which (backbone | zoo), "tasks:limit"
+  local which=$1 tasks=${2%%:*} limit=${2##*:}
   local log="runs/study_logs/eval_${which}_${tasks//,/+}.log"
   local metadata="{\"data_dir\": \"$DATA_DIR\"}"
   [[ $tasks == *_seen* ]] && metadata="{\"data_dir\": \"$DATA_DIR\", \"seen_from\": \"$ZOO\"}"
@@ -102,19 +115,32 @@ eval_one() {  # which (backbone | zoo), table spec
   echo "study: scored $which on $tasks" >&2
 }
 
+eval_category() {  # every table of one category, backbone and zoo
+  local c=$1 table spec
+  for table in $TABLES; do
+    spec=$(table_tasks "$c" "$table")
+    [[ -n $spec ]] || continue
+    for which in backbone zoo; do wait_for_slot; eval_one "$which" "$spec" & done
+  done
+}
+
 if [[ $STAGE == train || $STAGE == eval || $STAGE == all ]]; then
-  # The backbone's runs need no adapter: on a GPU they share it with the training jobs.
-  if [[ $STAGE != train ]]; then
-    for table in "${TABLES[@]}"; do wait_for_slot; eval_one backbone "$table" & done
-  fi
-  if [[ $STAGE != eval ]]; then
-    for task in $CATEGORIES; do wait_for_slot; train_one "$task" & done
-  fi
-  wait_all
-  if [[ $STAGE != train ]]; then
-    wait_for_slot; eval_one backbone "$SEEN_TABLE" &
-    for table in "${TABLES[@]}" "$SEEN_TABLE"; do wait_for_slot; eval_one zoo "$table" & done
-    wait_all
+  if [[ $JOBS -gt 1 ]]; then
+    # A GPU: train every category side by side, then score everything side by side.
+    if [[ $STAGE != eval ]]; then
+      for c in $CATEGORIES; do wait_for_slot; train_one "$c" & done
+      wait_all
+    fi
+    if [[ $STAGE != train ]]; then
+      for c in $CATEGORIES; do eval_category "$c"; done
+      wait_all
+    fi
+  else
+    # 2 cores: one category at a time, trained then scored, so each finished one is whole.
+    for c in $CATEGORIES; do
+      if [[ $STAGE != eval ]]; then train_one "$c" || FAILED=1; fi
+      if [[ $STAGE != train ]]; then eval_category "$c"; wait_all; fi
+    done
   fi
 fi
 

@@ -35,17 +35,23 @@ def record_eval_runs(manifest_path: str | Path, run_folders: list[str | Path]
 def _record(manifest_path: Path, run_folders: list) -> list[AdapterEntry]:
     manifest = load_manifest(manifest_path)
     touched: dict[str, AdapterEntry] = {}
-    for folder in run_folders:
-        run = load_run(folder)
+    runs = [load_run(folder) for folder in run_folders]
+    # Oldest first, so a later score of the same task replaces an earlier one.
+    for run in sorted(runs, key=lambda r: (str(r.manifest.get("finished") or ""), r.run_id)):
+        folder = run.path
         if run.kind != "eval":
             raise SlmbenchError(f"{folder}: a {run.kind} run, not an eval run")
         if run.problems:
             raise SlmbenchError(f"{folder}: {run.problems[0]}")
         _evaluated_manifest(run, manifest_path)
+        scored = {a.get("name"): a.get("sha256")
+                  for a in (run.manifest.get("model") or {}).get("adapters") or []}
         for task, info in sorted(run.tasks().items()):
             entry = manifest.route(task)
             if entry is None or not isinstance(info, dict):
                 continue
+            if scored and scored.get(entry.name) != entry.sha256:
+                continue  # the run scored an earlier version of this adapter
             entry.test_metrics = task_scores(entry.test_metrics)
             entry.test_metrics[task] = {"metric": info.get("metric"), "value": info.get("value"),
                                         "stderr": info.get("stderr"), "n": info.get("n"),
