@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's main job: install slmbench and evaluate the embedded default model offline.
-#  1. TeleQnA and ORAN-Bench (real data in ../shared/data): Pass@1 and loglikelihood.
+#  1. TeleQnA and ORAN-Bench (real data in ../shared/data): Pass@1 and cloze loglikelihood
+#     of the option texts, each printed beside its chance and constant-answer baselines.
 #  2. E-commerce intents (generated offline): the backbone before and after its committed
 #     LoRA adapter (adapters_zoo/embedded.yaml), compared question by question.
 # Every run lands in the run store (runs/eval/<id>); re-running reuses finished runs.
@@ -17,7 +18,7 @@ run_folder() {  # the run-store folder of the last `slmbench lm-eval` in $LOG
   sed -n 's/^slmbench: run folder \([^ ]*\).*/\1/p' "$LOG" | tail -1
 }
 
-"$S" lm-eval --tasks teleqna,oranbench,teleqna_mc,oranbench_mc \
+"$S" lm-eval --tasks teleqna,oranbench,teleqna_cloze,oranbench_cloze \
   --model hf --model_args pretrained=embedded --limit "${LIMIT:-50}" --label embedded \
   --metadata "data_dir=$DATA" --output_path results/quickstart --log_samples "$@"
 
