@@ -86,3 +86,71 @@ def assert_stopped_at_last_good(trainer, out: Path, bad_step: int, good_step: in
     assert json.loads(state["state_json"])["step"] == good_step
     weights = load_file(out / BEST / "adapter_model.safetensors")
     assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+# The study's backbone families, at 2 layers and hidden 64 but with each real config's
+# features: what differs between architectures is where an engine breaks, not the sizes.
+ARCH_FEATURES = {
+    # Llama-3.2-1B: tied embeddings, GQA, Llama-3 RoPE scaling.
+    "llama": dict(num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                  max_position_embeddings=131072,
+                  rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0,
+                                   "factor": 32.0, "low_freq_factor": 1.0,
+                                   "high_freq_factor": 4.0,
+                                   "original_max_position_embeddings": 8192}),
+    # Qwen3-0.6B: q/k RMSNorm, head_dim independent of hidden / heads, tied embeddings.
+    "qwen3": dict(num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+                  tie_word_embeddings=True, rope_parameters={"rope_type": "default",
+                                                             "rope_theta": 1000000.0}),
+    # EXAONE-4.0-1.2B: q/k norm, norms after attention and MLP (no pre-norm), Llama-3 RoPE,
+    # global attention in every layer (the 1.2B has no sliding window), tied embeddings.
+    "exaone4": dict(num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                    tie_word_embeddings=True, sliding_window=None,
+                    max_position_embeddings=65536,
+                    layer_types=["full_attention", "full_attention"],
+                    rope_parameters={"rope_type": "llama3", "rope_theta": 1000000.0,
+                                     "factor": 16.0, "low_freq_factor": 1.0,
+                                     "high_freq_factor": 4.0,
+                                     "original_max_position_embeddings": 8192}),
+    # gemma-3-1b: MQA, q/k norm, pre- and post-norms, GELU, scaled embeddings, sliding-window
+    # layers with their own RoPE base, query scaling by query_pre_attn_scalar.
+    "gemma3_text": dict(num_attention_heads=4, num_key_value_heads=1, head_dim=32,
+                        query_pre_attn_scalar=32, sliding_window=512,
+                        tie_word_embeddings=True),
+    # Qwen2.5-0.5B: q/k/v biases, tied embeddings.
+    "qwen2": dict(num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                  rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
+}
+ARCHS = list(ARCH_FEATURES)
+
+
+def build_tiny_arch(folder: Path, arch: str, seed: int = 0, init_range: float = 0.2,
+                    hidden_size: int = 64):
+    """Save a random 2-layer ``arch`` model (``ARCH_FEATURES``) with the embedded tokenizer.
+
+    Norm weights and biases are randomised: at their init values (ones / zeros, or zeros for
+    Gemma's ``1 + w`` norms) a mis-mapped norm or a dropped bias would not change any logit,
+    and the engine comparisons could not catch it.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from harness.models.embedded import ensure_checkpoint
+
+    tokenizer = AutoTokenizer.from_pretrained(ensure_checkpoint())
+    features = {"max_position_embeddings": 512, **ARCH_FEATURES[arch]}
+    config = AutoConfig.for_model(
+        arch, vocab_size=len(tokenizer), hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size, num_hidden_layers=2,
+        initializer_range=init_range, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **features)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name:
+                param.copy_(param.mean() + 0.3 * torch.randn_like(param))
+            elif name.endswith(".bias"):
+                param.copy_(0.3 * torch.randn_like(param))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return Path(folder), model
