@@ -5,6 +5,7 @@ They borrow the embedded model's tokenizer so prompts tokenize as in real runs.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -124,9 +125,41 @@ ARCH_FEATURES = {
 ARCHS = list(ARCH_FEATURES)
 
 
+_TINY_CORPUS = [
+    "The quick brown fox jumps over the lazy dog. In 5G NR, the gNB schedules 273 PRBs at "
+    "30 kHz subcarrier spacing. Question: which layer handles HARQ? A) PDCP B) MAC C) RRC "
+    "D) PHY Answer: B. The O-RAN E2 interface connects the near-RT RIC to E2 nodes.",
+    *[f"Row {i} says {'ABCD'[i % 4]}. Choices: w x y z. Answer: {'ABCD'[i % 4]}"
+      for i in range(40)],
+]
+
+
+@functools.lru_cache(maxsize=1)
+def tiny_tokenizer():
+    """A 400-token byte-level BPE with SmolLM's pre-tokenizer (digits split, GPT-2 regex).
+
+    The embedded tokenizer's 49k-way output layer would be 40x the rest of a hidden-64
+    model; this one keeps every matrix tiny. Its pre-tokenizer is one llama.cpp knows
+    (``smollm``), so the GGUF path tokenizes as transformers does.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE(unk_token=None))
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(_TINY_CORPUS, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>")
+
+
 def build_tiny_arch(folder: Path, arch: str, seed: int = 0, init_range: float = 0.2,
                     hidden_size: int = 64):
-    """Save a random 2-layer ``arch`` model (``ARCH_FEATURES``) with the embedded tokenizer.
+    """Save a random 2-layer ``arch`` model (``ARCH_FEATURES``) with :func:`tiny_tokenizer`.
 
     Norm weights and biases are randomised: at their init values (ones / zeros, or zeros for
     Gemma's ``1 + w`` norms) a mis-mapped norm or a dropped bias would not change any logit,
@@ -134,15 +167,20 @@ def build_tiny_arch(folder: Path, arch: str, seed: int = 0, init_range: float = 
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from harness.models.embedded import ensure_checkpoint
-
-    tokenizer = AutoTokenizer.from_pretrained(ensure_checkpoint())
-    features = {"max_position_embeddings": 512, **ARCH_FEATURES[arch]}
+    tokenizer = tiny_tokenizer()
+    features = {"max_position_embeddings": 512, "num_hidden_layers": 2, **ARCH_FEATURES[arch]}
+    special = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                   pad_token_id=tokenizer.pad_token_id)
+    # The vocabulary is the tokenizer transformers builds in this folder: transformers 5 makes
+    # a Qwen2Tokenizer in a qwen2/qwen3 folder, which adds <|endoftext|> after the 400 tokens.
+    # No spare rows: lm-eval's ``hf`` with ``peft=`` resizes the embeddings to the tokenizer
+    # (``hf`` alone does not), which would change every log-softmax.
+    AutoConfig.for_model(arch, **features, **special).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    n_vocab = len(AutoTokenizer.from_pretrained(folder))
     config = AutoConfig.for_model(
-        arch, vocab_size=len(tokenizer), hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size, num_hidden_layers=2,
-        initializer_range=init_range, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **features)
+        arch, vocab_size=n_vocab, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+        initializer_range=init_range, **special, **features)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config).eval()
     with torch.no_grad():
@@ -152,5 +190,4 @@ def build_tiny_arch(folder: Path, arch: str, seed: int = 0, init_range: float = 
             elif name.endswith(".bias"):
                 param.copy_(0.3 * torch.randn_like(param))
     model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
     return Path(folder), model

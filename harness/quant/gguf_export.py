@@ -191,8 +191,8 @@ def _hparams(model_dir: Path, hf_arch: str) -> dict[str, Any]:
     layer_types = list(getattr(cfg, "layer_types", None) or [])
     sliding = [t == "sliding_attention" for t in layer_types]
     if hf_arch == "Exaone4ForCausalLM" and getattr(cfg, "sliding_window", None) and any(sliding):
-        raise SlmbenchError(f"gguf export: {model_dir}: exaone4's hybrid sliding-window "
-                            "attention (the 32B's) is not supported; global attention only")
+        raise _unsupported(model_dir, "exaone4's hybrid sliding-window attention (the 32B's)",
+                           "global attention only")
     if hf_arch == "Gemma3ForCausalLM":
         _check_gemma3(cfg, model_dir, all_rope, head_dim)
     return {
@@ -219,17 +219,23 @@ def _check_gemma3(cfg: Any, model_dir: Path, all_rope: dict, head_dim: int) -> N
     """Refuse Gemma 3 settings that llama.cpp's graph does not read from the file."""
     for name in ("final_logit_softcapping", "attn_logit_softcapping"):
         if getattr(cfg, name, None) is not None:
-            raise SlmbenchError(f"gguf export: {model_dir}: gemma3 {name} is not supported")
+            raise _unsupported(model_dir, f"gemma3 {name}", "llama.cpp's gemma3 has none")
     if getattr(cfg, "query_pre_attn_scalar", head_dim) != head_dim:
-        raise SlmbenchError(f"gguf export: {model_dir}: gemma3 query_pre_attn_scalar "
-                            f"{cfg.query_pre_attn_scalar} != head_dim {head_dim} is not "
-                            "supported (llama.cpp scales queries by 1/sqrt(head_dim))")
+        raise _unsupported(model_dir, f"gemma3 query_pre_attn_scalar "
+                           f"{cfg.query_pre_attn_scalar} != head_dim {head_dim}",
+                           "llama.cpp scales queries by 1/sqrt(head_dim)")
     local = all_rope.get("sliding_attention") or {}
     local_theta = float(local.get("rope_theta", getattr(cfg, "rope_local_base_freq",
                                                         _GEMMA3_SWA_ROPE_THETA)))
     if local_theta != _GEMMA3_SWA_ROPE_THETA or str(local.get("rope_type", "default")) != "default":
-        raise SlmbenchError(f"gguf export: {model_dir}: gemma3 sliding-layer RoPE {local} is "
-                            f"not supported (llama.cpp uses base {_GEMMA3_SWA_ROPE_THETA:g})")
+        raise _unsupported(model_dir, f"gemma3 sliding-layer RoPE {local}",
+                           f"llama.cpp uses base {_GEMMA3_SWA_ROPE_THETA:g}")
+
+
+def _unsupported(model_dir: Path, what: str, why: str) -> SlmbenchError:
+    """One line naming the architecture's feature and the engine that lacks it."""
+    return SlmbenchError(f"gguf export: {model_dir}: {what} is not supported by slmbench's "
+                         f"GGUF exporter for llama.cpp ({why})")
 
 
 def _add_hparams(writer: Any, hp: dict[str, Any], model_dir: Path, dtype: str) -> None:
