@@ -2,7 +2,8 @@
 
 llama.cpp's own ``convert_hf_to_gguf.py`` is not installed with llama-cpp-python, so this module
 re-implements the part of it that slmbench needs, with nothing but the ``gguf`` package:
-Llama, Qwen2 and Qwen3 decoders with a byte-level BPE tokenizer, written as F32 or F16.
+Llama, Qwen2, Qwen3, EXAONE 4 and Gemma 3 (text) decoders with a byte-level BPE tokenizer,
+written as F32 or F16.
 Quantized types are made afterwards from that file by llama.cpp itself
 (:mod:`harness.quant.quantize`), so the k-quant mixes are exactly llama.cpp's.
 
@@ -11,6 +12,11 @@ Things that must match llama.cpp's converter, or the file loads but computes non
 - llama.cpp runs Llama with interleaved ("normal") RoPE, whereas HF checkpoints store q/k rows
   in the rotate-half order; q_proj/k_proj (and their biases) are reverse-permuted exactly as
   ``LlamaModel.permute`` does. Qwen2/Qwen3 use NeoX RoPE in llama.cpp and are left alone.
+- Gemma's RMSNorm multiplies by ``1 + w``; llama.cpp multiplies by the stored weight, so every
+  Gemma 3 norm weight is written shifted by one, as the converter does.
+- llama.cpp fixes some Gemma 3 / EXAONE 4 choices by architecture rather than reading them
+  (query scale 1/sqrt(head_dim), the sliding layers' RoPE base); a config that departs from
+  them is refused, not exported into a file that computes something else.
 - 1-D tensors (norms, biases) stay F32 in an F16 file, as llama.cpp's converter keeps them.
 - With tied embeddings no ``output.weight`` is written; llama.cpp then reuses ``token_embd``.
 - ``tokenizer.ggml.pre`` picks llama.cpp's pre-tokenizer regex. It is recognised the way the
@@ -43,7 +49,17 @@ SUPPORTED_ARCHITECTURES = {
     "LlamaForCausalLM": "llama",
     "Qwen2ForCausalLM": "qwen2",
     "Qwen3ForCausalLM": "qwen3",
+    "Exaone4ForCausalLM": "exaone4",
+    "Gemma3ForCausalLM": "gemma3",
 }
+# Activation each architecture's llama.cpp graph hard-codes.
+_ACTIVATION = {"Gemma3ForCausalLM": "gelu_pytorch_tanh"}
+# RoPE scalings that are exported (and tested) per architecture.
+_ROPE_TYPES = {"LlamaForCausalLM": {"default", "linear", "llama3"},
+               "Exaone4ForCausalLM": {"default", "llama3"},
+               "Gemma3ForCausalLM": {"default"}}
+# llama.cpp's Gemma 3 runs its sliding-window layers with this RoPE base, whatever the file.
+_GEMMA3_SWA_ROPE_THETA = 10000.0
 DTYPES = ("f32", "f16")
 
 # The probe text of llama.cpp's convert_hf_to_gguf.py ``get_vocab_base_pre``: the sha256 of
@@ -134,7 +150,8 @@ def _architecture_of(model_dir: Path) -> str:
     hf_arch = archs[0] if archs else "<none>"
     if hf_arch not in SUPPORTED_ARCHITECTURES:
         raise SlmbenchError(
-            f"gguf export: architecture {hf_arch} of {model_dir} is not supported "
+            f"gguf export: architecture {hf_arch} of {model_dir} is not supported by "
+            f"slmbench's GGUF exporter for llama.cpp "
             f"(supported: {', '.join(SUPPORTED_ARCHITECTURES)})"
         )
     return hf_arch
@@ -150,23 +167,38 @@ def _hparams(model_dir: Path, hf_arch: str) -> dict[str, Any]:
 
     cfg = AutoConfig.from_pretrained(model_dir)
     n_head = cfg.num_attention_heads
-    rope = dict(getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {})
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_head
+    all_rope = dict(getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None)
+                    or {})
+    # Gemma 3 keeps one RoPE per layer type; the global (full-attention) one is the model's.
+    rope = dict(all_rope.get("full_attention", all_rope))
     theta = rope.get("rope_theta", getattr(cfg, "rope_theta", None)) or 10000.0
     rope_type = str(rope.get("rope_type", rope.get("type", "default")) or "default").lower()
-    if getattr(cfg, "hidden_act", "silu") != "silu":
-        raise SlmbenchError(f"gguf export: {model_dir}: hidden_act {cfg.hidden_act!r} "
-                            "is not supported (silu only)")
+    act = getattr(cfg, "hidden_activation", None) or getattr(cfg, "hidden_act", "silu")
+    want_act = _ACTIVATION.get(hf_arch, "silu")
+    if act != want_act:
+        raise SlmbenchError(f"gguf export: {model_dir}: activation {act!r} is not supported "
+                            f"for {hf_arch} ({want_act} only)")
     if getattr(cfg, "mlp_bias", False):
         raise SlmbenchError(f"gguf export: {model_dir}: mlp_bias=True is not supported")
     if getattr(cfg, "use_sliding_window", False):
         raise SlmbenchError(f"gguf export: {model_dir}: sliding-window attention is not "
                             "supported (llama.cpp's qwen2 runs full attention)")
-    allowed_rope = {"default", "linear"} | ({"llama3"} if hf_arch == "LlamaForCausalLM" else set())
+    allowed_rope = _ROPE_TYPES.get(hf_arch, {"default", "linear"})
     if rope_type not in allowed_rope:
         raise SlmbenchError(f"gguf export: {model_dir}: RoPE type {rope_type!r} is not supported "
                             f"for {hf_arch} (supported: {', '.join(sorted(allowed_rope))})")
+    layer_types = list(getattr(cfg, "layer_types", None) or [])
+    sliding = [t == "sliding_attention" for t in layer_types]
+    if hf_arch == "Exaone4ForCausalLM" and getattr(cfg, "sliding_window", None) and any(sliding):
+        raise _unsupported(model_dir, "exaone4's hybrid sliding-window attention (the 32B's)",
+                           "global attention only")
+    if hf_arch == "Gemma3ForCausalLM":
+        _check_gemma3(cfg, model_dir, all_rope, head_dim)
     return {
         "hf_arch": hf_arch,
+        "sliding_window": getattr(cfg, "sliding_window", None) if any(sliding) else None,
+        "sliding_pattern": sliding,
         "n_vocab": cfg.vocab_size,
         "n_ctx": cfg.max_position_embeddings,
         "n_embd": cfg.hidden_size,
@@ -174,13 +206,36 @@ def _hparams(model_dir: Path, hf_arch: str) -> dict[str, Any]:
         "n_ff": cfg.intermediate_size,
         "n_head": n_head,
         "n_head_kv": getattr(cfg, "num_key_value_heads", None) or n_head,
-        "head_dim": getattr(cfg, "head_dim", None) or cfg.hidden_size // n_head,
+        "head_dim": head_dim,
         "rms_eps": cfg.rms_norm_eps,
         "rope_theta": float(theta),
         "rope_type": rope_type,
         "rope": rope,
         "tied": bool(getattr(cfg, "tie_word_embeddings", False)),
     }
+
+
+def _check_gemma3(cfg: Any, model_dir: Path, all_rope: dict, head_dim: int) -> None:
+    """Refuse Gemma 3 settings that llama.cpp's graph does not read from the file."""
+    for name in ("final_logit_softcapping", "attn_logit_softcapping"):
+        if getattr(cfg, name, None) is not None:
+            raise _unsupported(model_dir, f"gemma3 {name}", "llama.cpp's gemma3 has none")
+    if getattr(cfg, "query_pre_attn_scalar", head_dim) != head_dim:
+        raise _unsupported(model_dir, f"gemma3 query_pre_attn_scalar "
+                           f"{cfg.query_pre_attn_scalar} != head_dim {head_dim}",
+                           "llama.cpp scales queries by 1/sqrt(head_dim)")
+    local = all_rope.get("sliding_attention") or {}
+    local_theta = float(local.get("rope_theta", getattr(cfg, "rope_local_base_freq",
+                                                        _GEMMA3_SWA_ROPE_THETA)))
+    if local_theta != _GEMMA3_SWA_ROPE_THETA or str(local.get("rope_type", "default")) != "default":
+        raise _unsupported(model_dir, f"gemma3 sliding-layer RoPE {local}",
+                           f"llama.cpp uses base {_GEMMA3_SWA_ROPE_THETA:g}")
+
+
+def _unsupported(model_dir: Path, what: str, why: str) -> SlmbenchError:
+    """One line naming the architecture's feature and the engine that lacks it."""
+    return SlmbenchError(f"gguf export: {model_dir}: {what} is not supported by slmbench's "
+                         f"GGUF exporter for llama.cpp ({why})")
 
 
 def _add_hparams(writer: Any, hp: dict[str, Any], model_dir: Path, dtype: str) -> None:
@@ -201,6 +256,9 @@ def _add_hparams(writer: Any, hp: dict[str, Any], model_dir: Path, dtype: str) -
     writer.add_rope_freq_base(hp["rope_theta"])
     writer.add_layer_norm_rms_eps(hp["rms_eps"])
     writer.add_vocab_size(hp["n_vocab"])
+    if hp["sliding_window"]:
+        writer.add_sliding_window(int(hp["sliding_window"]))
+        writer.add_sliding_window_pattern(hp["sliding_pattern"])
     if hp["rope_type"] == "linear":
         writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         writer.add_rope_scaling_factor(float(hp["rope"]["factor"]))
@@ -377,6 +435,8 @@ def _add_tensors(writer: Any, model_dir: Path, arch: Any, hp: dict[str, Any],
             data = permute_qk(data, hp["n_head"], hp["n_head"])
         elif is_llama and name.endswith(("k_proj.weight", "k_proj.bias")):
             data = permute_qk(data, hp["n_head"], hp["n_head_kv"])
+        if hp["hf_arch"] == "Gemma3ForCausalLM" and name.endswith("norm.weight"):
+            data = data + 1.0  # Gemma's RMSNorm scales by (1 + w)
         new_name = name_map.get_name(name, try_suffixes=(".weight", ".bias"))
         if new_name is None:
             raise SlmbenchError(f"gguf export: {model_dir}: tensor {name} has no GGUF name "
