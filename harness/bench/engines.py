@@ -169,8 +169,11 @@ class LlamaCppLoraEngine(LlamaCppEngine):
         return times
 
     def weight_bytes(self) -> int:
-        return super().weight_bytes() + sum(Path(p).stat().st_size
-                                            for p in self.adapters.values())
+        """What a decoded token reads: the backbone and the active adapter.
+
+        The idle adapters are in the row's ``disk_bytes`` and peak RSS, not in bandwidth.
+        """
+        return super().weight_bytes() + Path(self.adapters[self.active]).stat().st_size
 
 
 class PeftEngine(TransformersEngine):
