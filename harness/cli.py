@@ -192,7 +192,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         synthetic = (pp, tg)
     formats = args.formats.split(",")
     report = run_bench(BenchConfig(
-        model=args.model, adapter=args.adapter, formats=formats,
+        model=args.model, adapter=args.adapter, zoo=args.zoo, switches=args.switches,
+        formats=formats,
         task=None if args.task == "none" else args.task, limit=args.limit,
         data_dir=args.data_dir, prompts=args.prompts, gen_tokens=args.gen_tokens,
         min_runs=args.min_runs, min_seconds=args.min_seconds, synthetic=synthetic,
@@ -389,9 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="embedded", help="'embedded' or a checkpoint folder")
     p.add_argument("--adapter", default=None,
                    help="LoRA folder folded into the model before export")
+    p.add_argument("--zoo", default=None,
+                   help="adapter manifest whose adapters hf-peft and gguf-<quant>+lora load "
+                        "beside the unadapted model, each task routed to its adapter")
+    p.add_argument("--switches", type=int, default=50,
+                   help="adapter switches timed per routed format")
     p.add_argument("--formats", default="fp32,gguf-f16,gguf-q8_0,gguf-q4_k_m",
                    help="comma-separated: fp32, fp16, bf16, gguf-f32, gguf-f16, gguf-q8_0, "
-                        "gguf-q5_k_m, gguf-q4_k_m, gguf-q4_0, gguf-shipped, gptq, vllm")
+                        "gguf-q5_k_m, gguf-q4_k_m, gguf-q4_0, gguf-shipped, gptq, vllm, "
+                        "hf-peft and gguf-<quant>+lora (these two need --zoo)")
     p.add_argument("--task", default="teleqna", help="accuracy task ('none' to skip)")
     p.add_argument("--limit", type=int, default=200, help="questions scored per format")
     p.add_argument("--data-dir", default=None)

@@ -5,6 +5,10 @@ Each engine exposes the same three calls: ``load()``, ``tokenize(prompt)`` and
 reuse: caches are reset first), then decodes exactly ``gen_tokens`` tokens greedily with EOS
 ignored, so every format does the same work. Time to first token is prefill plus the first
 sampled token; decode throughput counts the tokens after the first.
+
+The routed engines (a zoo's adapters over one backbone) also expose ``switch_seconds(n)``:
+``n`` adapter switches, cycling through every adapter, each timed as the model class that
+evaluates the format does it, so the number is what a request pays when its task changes.
 """
 
 from __future__ import annotations
@@ -130,6 +134,80 @@ class LlamaCppEngine:
         siblings), which on a 2-vCPU machine leaves a third of decode speed unused.
         """
         return {"decode": self.llm.n_threads, "batch": self.llm.n_threads_batch}
+
+
+class LlamaCppLoraEngine(LlamaCppEngine):
+    """A GGUF backbone with every zoo adapter loaded beside it, the timed task's one active.
+
+    Loading and switching are ``llama-cpp-peft``'s (:func:`load_adapters`, :func:`switch`).
+    """
+
+    def __init__(self, gguf: str, adapters: dict[str, str], active: str,
+                 n_threads: int | None = None, n_gpu_layers: int = 0) -> None:
+        super().__init__(gguf, n_threads=n_threads, n_gpu_layers=n_gpu_layers)
+        self.adapters, self.active = adapters, active
+        self.handles: dict[str, object] = {}
+
+    def load(self) -> None:
+        from harness.models.llama_cpp_load import load_adapters, switch
+
+        super().load()
+        handles = load_adapters(self.llm, list(self.adapters.values()))
+        self.handles = dict(zip(self.adapters, handles, strict=True))
+        switch(self.llm, self.handles[self.active])
+
+    def switch_seconds(self, n: int) -> list[float]:
+        from harness.models.llama_cpp_load import switch
+
+        names = list(self.handles)
+        times = []
+        for i in range(n):  # starts off the active one, ends back on it when n % N == 0
+            start = time.perf_counter()
+            switch(self.llm, self.handles[names[(names.index(self.active) + 1 + i) % len(names)]])
+            times.append(time.perf_counter() - start)
+        switch(self.llm, self.handles[self.active])
+        return times
+
+    def weight_bytes(self) -> int:
+        """What a decoded token reads: the backbone and the active adapter.
+
+        The idle adapters are in the row's ``disk_bytes`` and peak RSS, not in bandwidth.
+        """
+        return super().weight_bytes() + Path(self.adapters[self.active]).stat().st_size
+
+
+class PeftEngine(TransformersEngine):
+    """``hf-peft``: the backbone with every zoo adapter attached by peft, the task's active.
+
+    The model is ``hf-peft``'s own (:class:`RoutedPeftLM`), so loading, the zoo's checks and
+    the switch (its ``using``) are what an evaluation runs.
+    """
+
+    def __init__(self, pretrained: str, zoo: str, active: str, device: str) -> None:
+        super().__init__(pretrained, "fp32", device)
+        self.zoo, self.active = zoo, active
+        self.lm = None
+
+    def load(self) -> None:
+        from harness.models.peft_router import RoutedPeftLM
+
+        self.lm = RoutedPeftLM(pretrained=self.model_dir, adapters=self.zoo, device=self.device,
+                               dtype="float32", batch_size=1)
+        self.model, self.tokenizer = self.lm._model, self.lm.tokenizer
+        with self.lm.using(self.active):
+            pass
+
+    def switch_seconds(self, n: int) -> list[float]:
+        names = [a.name for a in self.lm.manifest.adapters]
+        times = []
+        for i in range(n):
+            start = time.perf_counter()
+            with self.lm.using(names[(names.index(self.active) + 1 + i) % len(names)]):
+                pass
+            times.append(time.perf_counter() - start)
+        with self.lm.using(self.active):
+            pass
+        return times
 
 
 class GptqEngine(TransformersEngine):

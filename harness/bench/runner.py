@@ -4,7 +4,8 @@ The runner prepares each format's artifact once (merge the adapter, export GGUF,
 cached by content), measures the machine's memory bandwidth, then runs each format in its
 own worker process and gathers the results into one JSON per run (config, environment, raw
 samples) and a ``rich`` table. Accuracy deltas are paired differences against the
-full-precision baseline on the same questions, with a 95% confidence interval.
+full-precision baseline on the same questions, with a 95% confidence interval; the routed
+``gguf-<quant>+lora`` rows pair against ``hf-peft`` instead, the same zoo on transformers.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from harness.runs.store import write_run
 class BenchConfig:
     model: str = "embedded"
     adapter: str | None = None
+    zoo: str | None = None  # manifest whose adapters the routed formats load (hf-peft, +lora)
     formats: list[str] = field(default_factory=lambda: ["fp32", "gguf-f16", "gguf-q8_0",
                                                          "gguf-q4_k_m"])
     task: str | None = "teleqna"
@@ -55,10 +57,15 @@ class BenchConfig:
     gptq_python: str | None = None
     vllm_python: str | None = None
     calibration: int = 128  # GPTQ calibration texts from the task's train split
+    switches: int = 50  # adapter switches timed per routed format
 
     def __post_init__(self) -> None:
-        for name in self.formats:
-            parse_format(name)
+        routed = [name for name in self.formats if parse_format(name).routed]
+        if routed and not self.zoo:
+            raise SlmbenchError(f"bench: {', '.join(routed)} load every adapter of a zoo; give "
+                                "--zoo adapters_zoo/<name>.yaml")
+        if self.switches < 1:
+            raise SlmbenchError("bench: --switches must be >= 1")
         if self.gen_tokens < 2:
             raise SlmbenchError("bench: --gen-tokens must be >= 2 (decode is timed after the "
                                 "first token)")
@@ -66,16 +73,22 @@ class BenchConfig:
             raise SlmbenchError("bench: --min-runs must be >= 1 and --min-seconds >= 0")
 
 
-def _hf_source(cfg: BenchConfig) -> Path:
-    """The full-precision checkpoint every format is derived from (adapter merged in)."""
+def _base_source(cfg: BenchConfig) -> Path:
+    """The model's own checkpoint, which a zoo's adapters sit on (no ``--adapter`` folded)."""
     from harness.models.embedded import resolve_pretrained
 
-    base = resolve_pretrained(cfg.model)
+    base = Path(resolve_pretrained(cfg.model))
+    if not base.is_dir():
+        raise SlmbenchError(f"bench: --model {cfg.model!r} must be 'embedded' or a local "
+                            "checkpoint folder (the Hub is not reachable from here)")
+    return base
+
+
+def _hf_source(cfg: BenchConfig) -> Path:
+    """The full-precision checkpoint every format is derived from (adapter merged in)."""
+    base = _base_source(cfg)
     if not cfg.adapter:
-        if not Path(base).is_dir():
-            raise SlmbenchError(f"bench: --model {cfg.model!r} must be 'embedded' or a local "
-                                "checkpoint folder (the Hub is not reachable from here)")
-        return Path(base)
+        return base
     from harness.quant.gguf_export import fold_adapter_into
 
     key = sha256_json([str(base), files_digest(Path(cfg.adapter))])[:16]
@@ -87,6 +100,11 @@ def _hf_source(cfg: BenchConfig) -> Path:
 
 def prepare_artifact(fmt: Format, source: Path, cfg: BenchConfig) -> Path:
     """The file or folder this format loads, built once and cached by content."""
+    if fmt.engine == "transformers-peft":
+        return _base_source(cfg)
+    if fmt.engine == "llama.cpp-lora":  # the backbone at that quant; adapters: routed_spec
+        quant = f"gguf-{fmt.precision}"
+        return prepare_artifact(parse_format(quant), _base_source(cfg), cfg)
     if fmt.engine in ("transformers", "vllm"):
         return source
     if fmt.engine == "gptq":
@@ -114,6 +132,36 @@ def prepare_artifact(fmt: Format, source: Path, cfg: BenchConfig) -> Path:
         else:
             quantize_gguf(f32, target, fmt.precision)
     return target
+
+
+def routed_spec(fmt: Format, artifact: Path, cfg: BenchConfig) -> dict[str, Any]:
+    """What a routed format's worker needs beyond the backbone.
+
+    The zoo, and which adapter is active while it is timed: the task's own, or the first
+    adapter when no entry routes the task.
+    """
+    from harness.zoo.manifest import load_manifest
+
+    manifest = load_manifest(cfg.zoo)
+    entry = manifest.route(cfg.task) or manifest.adapters[0]
+    spec = {"zoo": str(cfg.zoo), "pretrained": cfg.model, "active_adapter": entry.name,
+            "adapter_names": [a.name for a in manifest.adapters], "switches": cfg.switches}
+    if fmt.engine == "llama.cpp-lora":
+        from harness.models.llama_cpp_peft import zoo_adapter_ggufs
+
+        spec["adapter_ggufs"] = {name: str(path) for name, path in
+                                 zoo_adapter_ggufs(manifest, artifact, cfg.model).items()}
+    return spec
+
+
+def _adapter_bytes(spec: dict[str, Any]) -> int:
+    """Disk bytes of the adapters a routed format loads beside its backbone."""
+    if spec.get("adapter_ggufs"):
+        return sum(Path(p).stat().st_size for p in spec["adapter_ggufs"].values())
+    from harness.zoo.manifest import load_manifest
+
+    manifest = load_manifest(spec["zoo"])
+    return sum(_file_bytes(manifest.folder_of(entry)) for entry in manifest.adapters)
 
 
 def engine_python(fmt: Format, cfg: BenchConfig) -> str:
@@ -254,6 +302,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             continue
         try:
             artifact = prepare_artifact(fmt, source, cfg)
+            routing = routed_spec(fmt, artifact, cfg) if fmt.routed else {}
         except StepCrashed as err:
             results[name] = err.record
             console.print(f"[red]crashed[/red] {name}: {err}")
@@ -269,7 +318,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                 "synthetic": cfg.synthetic, "threads": cfg.threads or torch.get_num_threads(),
                 "task": cfg.task,
                 "limit": cfg.limit, "data_dir": cfg.data_dir,
-                "chat_template": cfg.chat_template, "label": f"{_label(cfg)}:{name}"}
+                "chat_template": cfg.chat_template, "label": f"{_label(cfg)}:{name}",
+                **routing}
         spec_path, out_path = run_dir / f"spec_{name}.json", run_dir / f"result_{name}.json"
         if _measured_before(spec_path, out_path, spec):
             console.print(f"[bold]{name}[/bold]: measured before the interruption, kept")
@@ -286,7 +336,12 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             continue
         result = json.loads(out_path.read_text())
         result["file_size_mb"] = _size_mb(artifact)
-        if fmt.engine == "llama.cpp":
+        if fmt.routed:  # the backbone plus every adapter beside it
+            backbone, adapters = _file_bytes(artifact), _adapter_bytes(spec)
+            result["disk_bytes"] = {"backbone": backbone, "adapters": adapters,
+                                    "total": backbone + adapters}
+            result["file_size_mb"] = round((backbone + adapters) / 1e6, 1)
+        if fmt.engine.startswith("llama.cpp"):
             from harness.quant.quantize import read_gguf_summary
 
             result["bits_per_weight"] = read_gguf_summary(artifact).bits_per_weight
@@ -295,7 +350,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
 
             result["bits_per_weight"] = 8 * _file_bytes(artifact) / _source_params(source)
             result["quantization"] = json.loads((artifact / DONE_FILE).read_text())
-        else:
+        else:  # hf-peft: the backbone's fp32
             result["bits_per_weight"] = {"fp32": 32, "fp16": 16, "bf16": 16}.get(
                 fmt.precision, result.get("bits_per_weight", 32))
         decode = result["decode_tok_s"]["p50"]
@@ -356,12 +411,23 @@ def _source_params(source: Path) -> int:
 
 
 def _add_deltas(results: dict[str, Any], order: list[str]) -> None:
-    baseline = next((results[n] for n in order if n in ("fp32", "fp16", "bf16", "gguf-f32")
+    """Pair each row with its baseline: the first full-precision row, or ``hf-peft``.
+
+    A ``+lora`` row pairs with ``hf-peft``, the same routed adapters on transformers: against
+    a plain backbone its delta would be the adapters' gain, not the engine's loss. Without an
+    ``hf-peft`` row it stays unpaired.
+    """
+    baseline = next((n for n in order if n in ("fp32", "fp16", "bf16", "gguf-f32")
                      and results.get(n, {}).get("accuracy")), None)
-    for result in results.values():
+    peft = "hf-peft" if (results.get("hf-peft") or {}).get("accuracy") else None
+    for name, result in results.items():
         acc = result.get("accuracy")
-        if acc and baseline and result is not baseline:
-            acc["delta_vs_baseline"] = paired_delta(_scores(acc), _scores(baseline["accuracy"]))
+        against = peft if parse_format(name).engine == "llama.cpp-lora" else baseline
+        if acc and against and name != against:
+            acc["delta_vs_baseline"] = paired_delta(
+                _scores(acc), _scores(results[against]["accuracy"]))
+            if parse_format(name).routed:  # earlier rows' JSON stays as it was
+                acc["paired_with"] = against
 
 
 def _scores(accuracy: dict[str, Any]) -> dict[str, float]:
@@ -373,13 +439,14 @@ def bench_table(report: dict[str, Any]) -> Table:
                         f"{report['bandwidth_gbs']:.1f} GB/s)")
     for col in ("format", "threads", "size MB", "bpw", "load s", "prefill tok/s", "decode tok/s",
                 "TTFT p50/p95 s", "latency p50/p95 s", "peak RSS MB", "BW util", "energy",
-                "accuracy", "Δ vs baseline (95% CI)"):
+                "accuracy", "Δ (95% CI) vs", "adapters: switch p50/p95 ms"):
         table.add_column(col)
     for name, r in report["results"].items():
         found = no_result(r)
         if found:
-            table.add_row(name, *["-"] * 12, f"{found[0]}: {found[1]}")
+            table.add_row(name, *["-"] * 12, f"{found[0]}: {found[1]}", "-")
             continue
+        routed = r.get("adapters")
         acc = r.get("accuracy") or {}
         delta = acc.get("delta_vs_baseline")
         energy = r["energy"]
@@ -395,6 +462,8 @@ def bench_table(report: dict[str, Any]) -> Table:
             f"{energy['j_per_token']:.3f} J/tok" if energy["j_per_token"] is not None
             else "not measured",
             f"{acc['value']:.3f} ± {acc['stderr']:.3f}" if acc else "-",
-            f"{delta['delta']:+.3f} [{delta['ci95_low']:+.3f}, {delta['ci95_high']:+.3f}]"
-            if delta else "-")
+            f"{delta['delta']:+.3f} [{delta['ci95_low']:+.3f}, {delta['ci95_high']:+.3f}] "
+            f"{acc.get('paired_with') or 'baseline'}" if delta else "-",
+            f"{routed['n']}: {routed['switch_ms']['p50']:.3f}/{routed['switch_ms']['p95']:.3f}"
+            if routed else "-")
     return table

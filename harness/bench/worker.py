@@ -16,6 +16,8 @@ from typing import Any
 from harness.bench.engines import (
     GptqEngine,
     LlamaCppEngine,
+    LlamaCppLoraEngine,
+    PeftEngine,
     RequestTiming,
     TransformersEngine,
     VllmEngine,
@@ -32,6 +34,12 @@ def make_engine(spec: dict[str, Any]):
     if spec["engine"] == "llama.cpp":
         return LlamaCppEngine(spec["artifact"], n_threads=spec.get("threads"),
                               n_gpu_layers=-1 if spec["device"].startswith("cuda") else 0)
+    if spec["engine"] == "llama.cpp-lora":
+        return LlamaCppLoraEngine(spec["artifact"], spec["adapter_ggufs"], spec["active_adapter"],
+                                  n_threads=spec.get("threads"),
+                                  n_gpu_layers=-1 if spec["device"].startswith("cuda") else 0)
+    if spec["engine"] == "transformers-peft":
+        return PeftEngine(spec["pretrained"], spec["zoo"], spec["active_adapter"], spec["device"])
     if spec["engine"] == "gptq":
         return GptqEngine(spec["artifact"], spec["device"])
     if spec["engine"] == "vllm":
@@ -97,6 +105,11 @@ def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None
         model, model_args = "hf", {"pretrained": artifact, "gptqmodel": True}
     elif spec["engine"] == "vllm":  # vllm-peft without adapters: vLLM with the CPU settings
         model, model_args = "vllm-peft", {"pretrained": artifact}
+    elif spec["engine"] == "transformers-peft":  # each task on its adapter
+        model, model_args = "hf-peft", {"pretrained": spec["pretrained"], "adapters": spec["zoo"],
+                                        "dtype": "float32"}
+    elif spec["engine"] == "llama.cpp-lora":
+        model, model_args = "llama-cpp-peft", {"pretrained": artifact, "adapters": spec["zoo"]}
     else:
         model, model_args = "llama-cpp", {"pretrained": artifact}
     started = time.time()
@@ -122,6 +135,12 @@ def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
         engine.load()
         load_s = time.perf_counter() - start
         timing = time_engine(engine, prompts, spec)
+        if hasattr(engine, "switch_seconds"):  # with every adapter loaded, inside the peak
+            switches = [t * 1e3 for t in engine.switch_seconds(spec["switches"])]
+            timing["adapters"] = {"n": len(spec["adapter_names"]),
+                                  "active": spec["active_adapter"],
+                                  "switch_ms": summarize(switches).as_dict(),
+                                  "switch_ms_raw": switches}
     result = {"format": spec["format"], "engine": spec["engine"], "load_s": load_s,
               "weight_bytes": engine.weight_bytes(), "threads": engine.threads(), **timing,
               **({"bits_per_weight": engine.bits_per_weight()}

@@ -200,7 +200,10 @@ def has_chat_template(pretrained: str | None) -> bool | None:
         return None
 
     def cached(name: str) -> Path:
-        found = try_to_load_from_cache(str(pretrained), name)
+        try:
+            found = try_to_load_from_cache(str(pretrained), name)
+        except ValueError:  # not a Hub id either (a GGUF file's path): unknown
+            found = None
         return Path(found) if isinstance(found, str) else Path("/nonexistent") / name
 
     if not cached("tokenizer_config.json").is_file():

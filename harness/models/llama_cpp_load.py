@@ -180,6 +180,15 @@ def activate(llm: Any, handle: Any | None, scale: float = 1.0) -> None:
                             f"(status {status})")
 
 
+def switch(llm: Any, handle: Any | None) -> None:
+    """Everything a switch of adapter costs: set it, then drop the cached keys and values.
+
+    They were computed under the previous adapter and would be reused for a shared prefix.
+    """
+    activate(llm, handle)
+    llm.reset()
+
+
 def _probe_main(path: str, settings_json: str, adapters_json: str = "[]") -> None:
     import llama_cpp
 
@@ -194,8 +203,7 @@ def _probe_main(path: str, settings_json: str, adapters_json: str = "[]") -> Non
         print(str(err).removeprefix("llama-cpp: "), file=sys.stderr, flush=True)
         os._exit(1)
     for handle in handles:
-        activate(llm, handle)
-        llm.reset()
+        switch(llm, handle)
         llm.eval(tokens)
     llm.close()
     sys.stdout.flush()

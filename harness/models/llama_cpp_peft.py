@@ -44,6 +44,22 @@ def backbone_name(pretrained: Any, backbone: Backbone) -> str:
     return backbone.name or backbone.path.stem
 
 
+def zoo_adapter_ggufs(manifest: Manifest, gguf: Path, pretrained: Any = None,
+                     base: str | None = None) -> dict[str, Path]:
+    """Every adapter of ``manifest`` as a llama.cpp LoRA GGUF fitting the backbone ``gguf``.
+
+    Each entry passes ``hf-peft``'s checks first (base name and shape, weights' sha256); the
+    conversion is cached per sha256, so only a new adapter costs a conversion.
+    """
+    backbone = read_backbone(gguf)
+    loaded_as = base or backbone_name(pretrained, backbone)
+    out: dict[str, Path] = {}
+    for entry in manifest.adapters:
+        folder = verify_entry(manifest, entry, loaded_as, backbone.config())
+        out[entry.name] = cached_adapter_gguf(folder, entry.sha256, backbone)
+    return out
+
+
 class LlamaCppPeftLM(TaskRouting, LlamaCppLM):
     """A GGUF backbone with the zoo's adapters routed per task, evaluated by llama.cpp.
 
@@ -64,12 +80,8 @@ class LlamaCppPeftLM(TaskRouting, LlamaCppLM):
         self.manifest: Manifest | None = load_manifest(adapters)
         if pretrained is None:
             pretrained = self.manifest.base_model
-        backbone = read_backbone(_resolve_gguf(pretrained))
-        loaded_as = base or backbone_name(pretrained, backbone)
-        self.adapter_ggufs: dict[str, Path] = {}
-        for entry in self.manifest.adapters:
-            folder = verify_entry(self.manifest, entry, loaded_as, backbone.config())
-            self.adapter_ggufs[entry.name] = cached_adapter_gguf(folder, entry.sha256, backbone)
+        self.adapter_ggufs = zoo_adapter_ggufs(self.manifest, _resolve_gguf(pretrained),
+                                               pretrained, base)
         self.switch_seconds: list[float] = []
         super().__init__(pretrained=pretrained, **kwargs)
         from harness.models.llama_cpp_load import load_adapters
@@ -89,13 +101,12 @@ class LlamaCppPeftLM(TaskRouting, LlamaCppLM):
     def using(self, name: str | None) -> Iterator[None]:
         """Run the body with adapter ``name`` active (None: the plain backbone)."""
         if name != self._active:
-            from harness.models.llama_cpp_load import activate
+            from harness.models.llama_cpp_load import switch
 
             start = time.perf_counter()
-            activate(self.llm, None if name is None else self._handles[name])
+            switch(self.llm, None if name is None else self._handles[name])
             self.switch_seconds.append(time.perf_counter() - start)
             self._active = name
-            self.llm.reset()  # the cached keys and values belong to the previous adapter
         yield
 
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:

@@ -31,6 +31,8 @@ BASELINES = ("fp32", "fp16", "bf16", "gguf-f32")
 HEADERS = ["format", "threads", "size MB", "bits/weight", "accuracy", "Δ vs baseline (95% CI)",
            "decode tok/s p50", "prefill tok/s p50", "TTFT p50 s", "peak RSS MB",
            "peak VRAM MB", "J/token", "BW util", "decode speed-up", "RSS ratio", "size ratio"]
+ROUTED_HEADERS = ["format", "adapters", "timed with", "switch p50 ms", "switch p95 ms",
+                  "backbone MB", "adapters MB", "paired with", "Δ (95% CI)"]
 
 
 def _p50(result: dict[str, Any], key: str) -> Any:
@@ -48,9 +50,11 @@ def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> list[str]
     energy = r.get("energy") if isinstance(r.get("energy"), dict) else {}
     base = base or {}
     threads = r.get("threads") if isinstance(r.get("threads"), dict) else {}
+    # A routed row's Δ is against its own pairing (hf-peft), shown in the routed table.
+    delta = None if acc.get("paired_with") else acc.get("delta_vs_baseline")
     return [code(name), _threads(threads), num(r.get("file_size_mb"), ".1f"),
             num(r.get("bits_per_weight"), ".2f"),
-            pm(acc.get("value"), acc.get("stderr")), delta_ci(acc.get("delta_vs_baseline")),
+            pm(acc.get("value"), acc.get("stderr")), delta_ci(delta),
             num(_p50(r, "decode_tok_s"), ".1f"), num(_p50(r, "prefill_tok_s"), ".1f"),
             num(_p50(r, "ttft_s"), ".3f"), num(r.get("peak_rss_mb"), ".0f"),
             num(r.get("peak_vram_mb"), ".0f"), num(energy.get("j_per_token"), ".4f"),
@@ -58,6 +62,22 @@ def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> list[str]
             ratio(_p50(r, "decode_tok_s"), _p50(base, "decode_tok_s")),
             ratio(r.get("peak_rss_mb"), base.get("peak_rss_mb")),
             ratio(r.get("file_size_mb"), base.get("file_size_mb"))]
+
+
+def _routed_row(name: str, r: dict[str, Any]) -> list[str]:
+    info = r["adapters"]
+    switch = info.get("switch_ms") if isinstance(info.get("switch_ms"), dict) else {}
+    disk = r.get("disk_bytes") if isinstance(r.get("disk_bytes"), dict) else {}
+    acc = r.get("accuracy") if isinstance(r.get("accuracy"), dict) else {}
+    return [code(name), num(info.get("n"), "d"), esc(info.get("active") or DASH),
+            num(switch.get("p50"), ".3f"), num(switch.get("p95"), ".3f"),
+            num(_mb(disk.get("backbone")), ".1f"), num(_mb(disk.get("adapters")), ".1f"),
+            code(acc["paired_with"]) if acc.get("paired_with") else DASH,
+            delta_ci(acc.get("delta_vs_baseline") if acc.get("paired_with") else None)]
+
+
+def _mb(value: Any) -> Any:
+    return value / 1e6 if is_num(value) else None
 
 
 def _threads(threads: dict[str, Any]) -> str:
@@ -91,6 +111,13 @@ def _bench_part(bench: BenchRun) -> str:
     if measured:
         lines.append(table(HEADERS, [_row(n, r, base) for n, r in measured],
                            right=range(1, len(HEADERS))))
+    routed = [(n, r) for n, r in measured if isinstance(r.get("adapters"), dict)]
+    if routed:
+        lines.append("\nRouted rows: every adapter of the zoo loaded beside one backbone, the "
+                     "timed task's adapter active; switch time over every adapter in turn; "
+                     "size MB above is backbone plus adapters.\n\n")
+        lines.append(table(ROUTED_HEADERS, [_routed_row(n, r) for n, r in routed],
+                           right=[1, 3, 4, 5, 6, 8]))
     if skipped:
         lines.append("\nSkipped formats:\n\n")
         lines += [f"- {code(n)}: {'' if outcome == 'skipped' else 'crashed: '}{esc(reason)}\n"

@@ -1,0 +1,77 @@
+"""``slmbench bench`` rows of a zoo: ``gguf-<quant>+lora`` paired against ``hf-peft``.
+
+A tiny random Llama with a zoo of two adapters (one routed from the accuracy task): both
+routed formats are timed with every adapter loaded, switch between them, and are scored on
+their own engine, the ``+lora`` row paired against ``hf-peft`` on the same questions.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.bench.runner import BenchConfig
+from harness.errors import SlmbenchError
+
+pytest.importorskip("llama_cpp")
+
+MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def _zoo(root):
+    from tiny_models import build_tiny_base, build_tiny_lora
+
+    from harness.zoo.manifest import AdapterEntry, base_fingerprint, describe_weights, upsert_entry
+
+    base_dir, config = build_tiny_base(root / "base", hidden_size=64, init_range=0.2)
+    manifest = root / "zoo.yaml"
+    for name, task, seed in (("tables", "teletables", 1), ("other", "oranbench", 2)):
+        build_tiny_lora(base_dir, root / name, seed=seed, rank=4, modules=MODULES)
+        sha, size = describe_weights(root / name)
+        upsert_entry(manifest, AdapterEntry(
+            name=name, task=task, path=name, base_model=str(base_dir),
+            base_fingerprint=base_fingerprint(config), sha256=sha, rank=4, alpha=8,
+            target_modules=MODULES, size_mb=size))
+    return base_dir, manifest
+
+
+@pytest.mark.slow  # two worker processes, a GGUF export and two evaluations: about 2 minutes
+def test_lora_row_times_every_adapter_and_pairs_with_hf_peft(data_dir, tmp_path, monkeypatch):
+    from harness.bench.runner import run_bench
+
+    monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path / "cache"))
+    base_dir, manifest = _zoo(tmp_path)
+    cfg = BenchConfig(model=str(base_dir), zoo=str(manifest), switches=10,
+                      formats=["hf-peft", "gguf-q8_0+lora"], task="teletables", limit=4,
+                      data_dir=str(data_dir), prompts=2, gen_tokens=4, min_runs=2,
+                      min_seconds=0, warmup=1, synthetic=None, chat_template=False,
+                      output_dir=str(tmp_path / "runs"))
+    results = run_bench(cfg)["results"]
+    peft, lora = results["hf-peft"], results["gguf-q8_0+lora"]
+    for r in (peft, lora):
+        assert "crashed" not in r and "skipped" not in r, r
+        assert r["prefill_tok_s"]["p50"] > 0 and r["decode_tok_s"]["p50"] > 0
+        assert r["ttft_s"]["p50"] > 0 and r["peak_rss_mb"] > 0
+        assert r["adapters"]["n"] == 2 and r["adapters"]["active"] == "tables"
+        assert len(r["adapters"]["switch_ms_raw"]) == 10
+        assert r["adapters"]["switch_ms"]["p95"] >= r["adapters"]["switch_ms"]["p50"] > 0
+        assert r["accuracy"]["n"] == 4
+    disk = lora["disk_bytes"]
+    assert disk["backbone"] > 0 and disk["adapters"] > 0
+    assert disk["total"] == disk["backbone"] + disk["adapters"]
+    assert lora["file_size_mb"] == round(disk["total"] / 1e6, 1)
+    assert lora["bits_per_weight"] < 16  # the backbone's q8_0, not the adapters
+    assert lora["accuracy"]["paired_with"] == "hf-peft"
+    assert lora["accuracy"]["delta_vs_baseline"]["n"] == 4
+    # hf-peft has no full-precision row to pair with here, so it stays unpaired
+    assert "delta_vs_baseline" not in peft["accuracy"]
+
+
+@pytest.mark.parametrize("formats, zoo, message", [
+    (["gguf-q3+lora"], "zoo.yaml", "unknown GGUF quantization 'q3'"),
+    (["fp32+lora"], "zoo.yaml", "unknown GGUF quantization 'fp32'"),
+    (["gguf-q4_k_m+lora"], None, "give --zoo"),
+])
+def test_a_bad_lora_format_is_one_line(formats, zoo, message):
+    with pytest.raises(SlmbenchError) as err:
+        BenchConfig(formats=formats, zoo=zoo)
+    assert message in str(err.value) and "\n" not in str(err.value)
