@@ -109,15 +109,6 @@ class LlamaCppPeftLM(TaskRouting, LlamaCppLM):
             self._active = name
         yield
 
-    def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self.routed(super().loglikelihood, requests, disable_tqdm=disable_tqdm)
-
-    def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self.routed(super().loglikelihood_rolling, requests, disable_tqdm=disable_tqdm)
-
-    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self.routed(super().generate_until, requests, disable_tqdm=disable_tqdm)
-
     def get_model_info(self) -> dict[str, Any]:
         info = super().get_model_info()
         info.update(self.adapters_info())

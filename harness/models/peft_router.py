@@ -73,15 +73,6 @@ class RoutedPeftLM(TaskRouting, EmbeddedAwareHFLM):
             self.switch_seconds.append(time.perf_counter() - start)
         yield
 
-    def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self.routed(super().loglikelihood, requests, disable_tqdm=disable_tqdm)
-
-    def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self.routed(super().loglikelihood_rolling, requests, disable_tqdm=disable_tqdm)
-
-    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self.routed(super().generate_until, requests, disable_tqdm=disable_tqdm)
-
     def get_model_info(self) -> dict:
         info = super().get_model_info()
         info.update(self.adapters_info())

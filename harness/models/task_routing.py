@@ -1,4 +1,4 @@
-"""Per-task adapter routing shared by the ``hf-peft`` and ``vllm-peft`` models.
+"""Per-task adapter routing shared by ``hf-peft``, ``llama-cpp-peft`` and ``vllm-peft``.
 
 lm-eval hands every request its task name (``Instance.task_name``) and sends the requests of
 all tasks together. A routed model splits each call by the adapter its task routes to, runs
@@ -43,6 +43,17 @@ class TaskRouting:
             for i, output in zip(indices, outputs, strict=True):
                 results[i] = output
         return results
+
+    # lm-eval's three request types, each split by adapter. The mixin comes first in a routed
+    # model's bases, so ``super()`` here is the engine's own LM (hf, llama.cpp, vLLM).
+    def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
+        return self.routed(super().loglikelihood, requests, disable_tqdm=disable_tqdm)
+
+    def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
+        return self.routed(super().loglikelihood_rolling, requests, disable_tqdm=disable_tqdm)
+
+    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
+        return self.routed(super().generate_until, requests, disable_tqdm=disable_tqdm)
 
     def routes_summary(self) -> str:
         """``name<-route|route, ...`` for the log line a routed model prints on load."""

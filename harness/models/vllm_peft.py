@@ -129,13 +129,17 @@ class RoutedVLLM(TaskRouting, VLLM):
         finally:
             self.lora_request = saved
 
+    # Prompt log-probabilities need one prompt per engine call (below); ``super(TaskRouting,
+    # self)`` is vLLM's own method, under the routing this override replaces.
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self.routed(self._one_prompt_per_call(super().loglikelihood), requests,
+        engine = super(TaskRouting, self).loglikelihood
+        return self.routed(self._one_prompt_per_call(engine), requests,
                            disable_tqdm=disable_tqdm)
 
     def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self.routed(self._one_prompt_per_call(super().loglikelihood_rolling),
-                           requests, disable_tqdm=disable_tqdm)
+        engine = super(TaskRouting, self).loglikelihood_rolling
+        return self.routed(self._one_prompt_per_call(engine), requests,
+                           disable_tqdm=disable_tqdm)
 
     def _one_prompt_per_call(self, method):
         """Prompt log-probabilities one prompt per engine call while LoRA is enabled.
@@ -154,9 +158,6 @@ class RoutedVLLM(TaskRouting, VLLM):
             finally:
                 self.batch_size = saved
         return call
-
-    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
-        return self.routed(super().generate_until, requests, disable_tqdm=disable_tqdm)
 
     def get_model_info(self) -> dict:
         """Recorded in lm-eval's results (lm-eval's VLLM itself reports nothing here)."""

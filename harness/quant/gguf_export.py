@@ -33,7 +33,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -116,25 +116,12 @@ def export_gguf(model_dir: Path, out_path: Path, dtype: str = "f16",
     arch = next(a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch_name)
     hp = _hparams(model_dir, hf_arch)
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp",
-                                    dir=out_path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    writer = gguf.GGUFWriter(tmp, arch_name)
-    try:
+    def fill(writer) -> None:
         _add_hparams(writer, hp, model_dir, dtype)
         _add_vocab(writer, model_dir, hp, pre)
         _add_tensors(writer, model_dir, arch, hp, dtype)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.replace(tmp, out_path)
-    finally:
-        writer.close()
-        if tmp.exists():
-            tmp.unlink()
+
+    write_gguf_atomic(out_path, arch_name, fill)
     log.info("gguf export: %s -> %s (%s, %s)", model_dir, out_path, arch_name, dtype)
     return out_path
 
@@ -385,6 +372,35 @@ def _iter_weights(model_dir: Path) -> Iterator[tuple[str, Any]]:
         with safe_open(str(path), framework="pt") as fh:
             for name in fh.keys():  # noqa: SIM118 - safe_open is not a dict
                 yield name, fh.get_tensor(name)
+
+
+def write_gguf_atomic(out_path: Path, arch_name: str, fill: Callable[[Any], None]) -> Path:
+    """Write a GGUF through a temporary file beside ``out_path`` and rename it into place.
+
+    ``fill(writer)`` adds the key-values and tensors. A crash or a refusal midway leaves no
+    half-written GGUF that a later run could mistake for a finished one.
+    """
+    import gguf
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp",
+                                    dir=out_path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    writer = gguf.GGUFWriter(tmp, arch_name)
+    try:
+        fill(writer)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.replace(tmp, out_path)
+    finally:
+        writer.close()
+        if tmp.exists():
+            tmp.unlink()
+    return out_path
 
 
 def permute_qk(weights: np.ndarray, n_head: int, n_head_kv: int | None) -> np.ndarray:

@@ -28,7 +28,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,30 +265,17 @@ def _permuted_b(b: np.ndarray, module: str, backbone: Backbone) -> np.ndarray:
 
 def _write(out_path: Path, arch: str, alpha: float,
            tensors: list[tuple[str, np.ndarray]], name: str) -> None:
-    import gguf
+    from harness.quant.gguf_export import write_gguf_atomic
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp",
-                                    dir=out_path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    writer = gguf.GGUFWriter(tmp, arch)
-    try:
+    def fill(writer) -> None:
         writer.add_type("adapter")
         writer.add_name(name)
         writer.add_string("adapter.type", "lora")
         writer.add_float32("adapter.lora.alpha", alpha)
         for tensor_name, data in tensors:
             writer.add_tensor(tensor_name, np.ascontiguousarray(data))
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.replace(tmp, out_path)
-    finally:
-        writer.close()
-        if tmp.exists():
-            tmp.unlink()
+
+    write_gguf_atomic(out_path, arch, fill)
 
 
 def cached_adapter_gguf(adapter_dir: str | os.PathLike, sha256: str, backbone: Backbone) -> Path:
