@@ -22,7 +22,8 @@ def _entry(name: str) -> dict:
             "test_metrics": {name: {"value": 0.1}, "_wall_s": 3.0}}
 
 
-def _eval_run(root: Path, run_id: str, adapters: str, tasks: dict) -> Path:
+def _eval_run(root: Path, run_id: str, adapters: str, tasks: dict,
+              scored: dict | None = None) -> Path:
     folder = root / "eval" / run_id
     folder.mkdir(parents=True)
     write_samples(folder / "samples" / "x.jsonl", [{"id": "q0", "score": 1.0}])
@@ -31,8 +32,20 @@ def _eval_run(root: Path, run_id: str, adapters: str, tasks: dict) -> Path:
                    "split": "train" if task.endswith("_seen") else "test"}
             for task, v in tasks.items()}
     write_run(folder, "eval", run_id, {"model": "hf-peft", "model_args": {"adapters": adapters}},
-              ["samples/x.jsonl"], extra={"label": "embedded+zoo", "tasks": info})
+              ["samples/x.jsonl"], extra={"label": "embedded+zoo", "tasks": info, "model": {
+                  "adapters": [{"name": n, "sha256": sha} for n, sha in (scored or {}).items()]}})
     return folder
+
+
+def test_a_run_of_an_earlier_version_of_an_adapter_is_not_recorded_on_the_new_one(tmp_path):
+    """A retrained adapter keeps its name: only runs that scored its weights count."""
+    manifest = tmp_path / "zoo.yaml"
+    manifest.write_text(yaml.safe_dump({"adapters": [_entry("teleqna")]}))
+    old = _eval_run(tmp_path, "old", str(manifest), {"teleqna": 0.9}, {"teleqna": "1" * 64})
+    new = _eval_run(tmp_path, "new", str(manifest), {"teleqna": 0.4}, {"teleqna": "0" * 64})
+    record_eval_runs(manifest, [old, new])
+    entry = load_manifest(manifest).adapters[0]
+    assert entry.eval_runs == ["new"] and entry.test_metrics["teleqna"]["value"] == 0.4
 
 
 @pytest.fixture(autouse=True)
