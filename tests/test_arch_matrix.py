@@ -9,6 +9,8 @@ config's features (``tiny_models.ARCH_FEATURES``), then:
   give the adapter's logits;
 - GGUF export, llama.cpp quantization and slmbench's guarded llama.cpp load must give
   transformers' logits within a bound;
+- the llama.cpp LoRA adapter converted from the peft adapter, on the backbone's GGUF, must give
+  the GGUF of the folded checkpoint (``llama-cpp-peft``'s path);
 - ``slmbench bench`` must produce a row for the HF engine and for a quantized GGUF.
 
 Where an engine refuses an architecture's variant, the user gets one line naming the
@@ -159,6 +161,45 @@ def test_gguf_export_quantize_and_load_match_transformers(backbone, tmp_path):
                     assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.99, arch
         finally:
             llm.close()
+
+
+def test_llama_cpp_lora_adapter_computes_the_folded_model(backbone, tmp_path):
+    """llama-cpp-peft's path: the backbone GGUF plus the converted adapter GGUF must compute
+    the GGUF of the adapter folded into the backbone (F32 files, F32 KV cache)."""
+    from harness.models.llama_cpp_load import activate, load_adapters
+    from harness.quant.gguf_export import export_gguf, fold_adapter_into
+    from harness.quant.gguf_lora import convert_adapter, read_backbone
+
+    arch, base, _ = backbone
+    ids = _token_ids(base)
+    adapter = build_tiny_lora(base, tmp_path / "adapter", seed=3, rank=4, modules=ALL_LINEAR)
+    base_gguf = export_gguf(base, tmp_path / "base.gguf", dtype="f32")
+    folded = export_gguf(fold_adapter_into(base, adapter, tmp_path / "folded"),
+                         tmp_path / "folded.gguf", dtype="f32")
+    lora = convert_adapter(adapter, read_backbone(base_gguf), tmp_path / "adapter.gguf")
+
+    def logits(model, with_adapter: bool) -> list[np.ndarray]:
+        llm = llama_cpp.Llama(model_path=str(model), logits_all=True, n_ctx=128, n_threads=2,
+                              verbose=False, **F32_CACHE)
+        try:
+            if with_adapter:
+                activate(llm, load_adapters(llm, [lora])[0])
+            out = []
+            for prompt in ids:
+                llm.reset()
+                llm.eval(prompt)
+                out.append(np.array(llm.scores[: len(prompt)], dtype=np.float64))
+            return out
+        finally:
+            llm.close()
+
+    routed, reference, plain = logits(base_gguf, True), logits(folded, False), logits(
+        base_gguf, False)
+    bound = F32_BOUND.get(arch, DEFAULT_F32_BOUND)
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(routed, reference, strict=True))
+    moved = max(float(np.abs(a - b).max()) for a, b in zip(plain, reference, strict=True))
+    assert diff < bound, (arch, diff)
+    assert moved > 10 * bound, (arch, moved)  # the adapter matters, so the check can fail
 
 
 @pytest.mark.slow  # two worker processes per architecture: about a minute each on 2 cores

@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 CONVERTER_VERSION = 1
 WEIGHTS_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"
-# gguf architecture -> transformers ``model_type`` (they coincide for what slmbench exports).
-_MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3"}
+# gguf architecture -> transformers ``model_type`` (Gemma 3 text is gemma3 in llama.cpp).
+_MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "exaone4": "exaone4",
+                "gemma3": "gemma3_text"}
 # peft's key: base_model.model.<module>.lora_A.weight (older peft: lora_A.<adapter>.weight).
 _KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<ab>[AB])(?:\.[^.]+)?\.weight$")
 
