@@ -13,7 +13,8 @@
 #   cpu  the 2-core budgets the committed zoo was trained with: a seeded subset of each train
 #        split, sequences cut to a few hundred tokens, one job at a time;
 #   gpu  the whole train split (capped at TRAIN_CAP) for EPOCHS epochs at MAX_SEQ tokens, and
-#        JOBS trainings/evaluations at once (a sub-2B model leaves one GPU mostly idle).
+#        JOBS trainings/evaluations at once (a sub-2B model leaves one GPU mostly idle);
+#        scored on vLLM (vllm / vllm-peft) when it is installed (ENGINE=hf|vllm overrides).
 # Choice and label adapters are trained with their options shuffled per example and epoch
 # (slmbench train's default), so an adapter cannot learn the answer key's position prior.
 set -euo pipefail
@@ -52,7 +53,15 @@ CIRCULAR_LIMIT=${CIRCULAR_LIMIT:-1500}
 CLOZE_LIMIT=${CLOZE_LIMIT:-300}
 MAJ_LIMIT=${MAJ_LIMIT:-200}
 SEEN_LIMIT=${SEEN_LIMIT:-100}
-echo "study: profile $PROFILE, model $MODEL, zoo $ZOO, $JOBS job(s) at a time" >&2
+# Scoring engine: vLLM (vllm / vllm-peft) where it is installed on a GPU, else transformers.
+ENGINE=${ENGINE:-auto}
+if [[ $ENGINE == auto ]]; then
+  ENGINE=hf
+  if [[ $PROFILE == gpu ]] && ${PYTHON:-$(dirname "$SLMBENCH")/python} -c "import vllm" 2>/dev/null; then
+    ENGINE=vllm
+  fi
+fi
+echo "study: profile $PROFILE, engine $ENGINE, model $MODEL, zoo $ZOO, $JOBS job(s) at a time" >&2
 
 budget_of() {  # category -> "examples seq" from BUDGETS, else the profile's defaults
   local item
@@ -104,10 +113,13 @@ eval_one() {  # which (backbone | zoo), "tasks:limit"
   local metadata="{\"data_dir\": \"$DATA_DIR\"}"
   [[ $tasks == *_seen* ]] && metadata="{\"data_dir\": \"$DATA_DIR\", \"seen_from\": \"$ZOO\"}"
   mkdir -p runs/study_logs
+  local base_model=hf routed_model=hf-peft
+  [[ $ENGINE == vllm ]] && base_model=vllm routed_model=vllm-peft
   if [[ $which == backbone ]]; then
-    set -- --model hf --model_args "pretrained=$MODEL" --label "$(basename "$MODEL")"
+    set -- --model "$base_model" --model_args "pretrained=$MODEL" --label "$(basename "$MODEL")"
   else
-    set -- --model hf-peft --model_args "adapters=$ZOO" --label "$(basename "$MODEL")+zoo"
+    set -- --model "$routed_model" --model_args "adapters=$ZOO" \
+      --label "$(basename "$MODEL")+zoo"
   fi
   "$SLMBENCH" lm-eval "$@" --tasks "$tasks" --limit "$limit" --store "$STORE" \
     --batch_size "$BATCH" --device "$DEVICE" --metadata "$metadata" >"$log" 2>&1 \
