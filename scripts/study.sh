@@ -8,6 +8,8 @@
 #   bash scripts/study.sh eval       # backbone and zoo: Pass@1, circular, cloze, Maj@4, seen
 #   bash scripts/study.sh render     # zoo metrics and $OUT from the stored runs
 #   MODEL=meta-llama/Llama-3.2-1B-Instruct ZOO=adapters_zoo/llama1b.yaml bash scripts/study.sh
+#   ZOO=adapters_zoo/embedded_shuffled.yaml ZOO_LABEL=embedded+shuffled bash scripts/study.sh
+#        (the zoo retrained with shuffled options, category by category, beside the old one)
 #
 # Profiles (PROFILE=auto picks gpu when torch sees CUDA):
 #   cpu  the 2-core budgets the committed zoo was trained with: a seeded subset of each train
@@ -22,6 +24,9 @@ cd "$(dirname "$0")/.."
 DATA_DIR=${DATA_DIR:-../shared/data}
 MODEL=${MODEL:-embedded}
 ZOO=${ZOO:-adapters_zoo/embedded.yaml}
+# How the pages name the zoo's runs: "<backbone>+zoo", or e.g. ZOO_LABEL=embedded+shuffled for
+# a second zoo retrained beside the first, which then gets its own section on the page.
+ZOO_LABEL=${ZOO_LABEL:-}
 STORE=${STORE:-leaderboards/study/runs}
 OUT=${OUT:-leaderboards/study}
 SLMBENCH=${SLMBENCH:-.venv/bin/slmbench}
@@ -119,7 +124,7 @@ eval_one() {  # which (backbone | zoo), "tasks:limit"
     set -- --model "$base_model" --model_args "pretrained=$MODEL" --label "$(basename "$MODEL")"
   else
     set -- --model "$routed_model" --model_args "adapters=$ZOO" \
-      --label "$(basename "$MODEL")+zoo"
+      --label "${ZOO_LABEL:-$(basename "$MODEL")+zoo}"
   fi
   "$SLMBENCH" lm-eval "$@" --tasks "$tasks" --limit "$limit" --store "$STORE" \
     --batch_size "$BATCH" --device "$DEVICE" --metadata "$metadata" >"$log" 2>&1 \
@@ -158,7 +163,7 @@ fi
 
 if [[ $STAGE == render || $STAGE == eval || $STAGE == all ]]; then
   # Each adapter's test metrics come from the zoo runs, which the manifest names.
-  label="$(basename "$MODEL")+zoo"
+  label="${ZOO_LABEL:-$(basename "$MODEL")+zoo}"
   mapfile -t zoo_runs < <(grep -l "\"label\": \"$label\"" "$STORE"/eval/*/run.json | xargs -n1 dirname)
   "$SLMBENCH" zoo record "$ZOO" "${zoo_runs[@]}"
   "$SLMBENCH" leaderboard --runs "$STORE" --out "$OUT"
