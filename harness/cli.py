@@ -83,6 +83,19 @@ def cmd_embedded(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gguf(args: argparse.Namespace) -> int:
+    """Print one path per type: the line a script reads (``$(slmbench gguf ... | tail -1)``)."""
+    from pathlib import Path
+
+    from harness.models.embedded import resolve_pretrained
+    from harness.quant.gguf_cache import cached_gguf
+
+    source = Path(resolve_pretrained(args.model))
+    for gguf_type in args.type.split(","):
+        print(cached_gguf(source, gguf_type))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -317,6 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embedded", help="materialize the embedded default model and print paths")
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached checkpoint")
     p.set_defaults(func=cmd_embedded)
+    p = sub.add_parser("gguf", help="a checkpoint as a GGUF of a given type (cached); prints "
+                       "its path", description="Export a transformers checkpoint to GGUF and "
+                       "quantize it with llama.cpp, once per checkpoint content; the file "
+                       "`slmbench bench` times and `--model llama-cpp(-peft)` loads.")
+    p.add_argument("--model", default="embedded", help="'embedded' or a checkpoint folder")
+    p.add_argument("--type", default="q4_k_m",
+                   help="comma-separated: f32, f16, q8_0, q5_k_m, q4_k_m, q4_0")
+    p.set_defaults(func=cmd_gguf)
     p = sub.add_parser("train", help="train a LoRA adapter on benchmark train splits",
                        description="Train one LoRA adapter (several benchmarks: a monolithic "
                        "one). Re-running the same command resumes from the last checkpoint.")

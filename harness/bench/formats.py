@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.quant.gguf_cache import GGUF_TYPES
+
 HF_DTYPES = ("fp32", "fp16", "bf16")
-GGUF_TYPES = ("f32", "f16", "q8_0", "q5_k_m", "q4_k_m", "q4_0")
 LORA_SUFFIX = "+lora"
 # Engines that run a zoo's adapters routed per task over one backbone.
 ROUTED_ENGINES = ("transformers-peft", "llama.cpp-lora")

@@ -116,22 +116,9 @@ def prepare_artifact(fmt: Format, source: Path, cfg: BenchConfig) -> Path:
             raise SlmbenchError("bench: gguf-shipped exists only for the embedded model "
                                 "without an adapter")
         return gguf_path()
-    from harness.quant.gguf_export import export_gguf
-    from harness.quant.quantize import quantize_gguf
+    from harness.quant.gguf_cache import cached_gguf
 
-    folder = cache_dir() / "bench" / f"gguf-{sha256_json(files_digest(source))[:16]}"
-    f32 = folder / "model-f32.gguf"
-    if not f32.is_file():
-        export_gguf(source, f32, dtype="f32")
-    if fmt.precision == "f32":
-        return f32
-    target = folder / f"model-{fmt.precision}.gguf"
-    if not target.is_file():
-        if fmt.precision == "f16":
-            export_gguf(source, target, dtype="f16")
-        else:
-            quantize_gguf(f32, target, fmt.precision)
-    return target
+    return cached_gguf(source, fmt.precision)
 
 
 def routed_spec(fmt: Format, artifact: Path, cfg: BenchConfig) -> dict[str, Any]:
