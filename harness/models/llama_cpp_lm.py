@@ -8,14 +8,21 @@ engine that is timed.
 
 ``logits_all=True`` makes llama-cpp-python keep an ``n_ctx x n_vocab`` float32 array
 (about 400 MB for SmolLM2 at ``n_ctx=2048``); raise ``n_ctx`` with that in mind.
+
+Generation asks for the last position's logits only (every position's costs an output-layer
+matmul per prompt token, a third of a small model's prefill), runs requests sorted by prompt
+and keeps the cached keys and values of the prefix a prompt shares with the previous one (the
+task's instruction; all of it for Maj@k's repeated prompts), as llama.cpp's server does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import random
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -289,7 +296,7 @@ class LlamaCppLM(TemplateLM):
                 f"n_ctx={self.n_ctx}"
             )
         prompt = self.tok_encode(context)[-max_ctx_len:] or [self.prefix_token_id]
-        self.llm.reset()
+        # No reset: llama-cpp-python reuses the cached prefix this prompt shares with the last.
         out = self.llm.create_completion(
             prompt=prompt,
             max_tokens=max_gen_toks,
@@ -300,13 +307,33 @@ class LlamaCppLM(TemplateLM):
         text = out["choices"][0]["text"]
         return postprocess_generated_text(text, stop=until, think_end_token=None)
 
+    @contextlib.contextmanager
+    def _last_logits_only(self) -> Iterator[None]:
+        """Decode without the per-position logits that only loglikelihood scoring reads.
+
+        The rows of ``scores`` for what is evaluated meanwhile are not written, so the cached
+        tokens are forgotten on the way out: scoring must not take them for its prefix.
+        """
+        saved = getattr(self.llm, "_logits_all", None)
+        if saved is not None:
+            self.llm._logits_all = False
+        try:
+            yield
+        finally:
+            if saved is not None:
+                self.llm._logits_all = saved
+                self.llm.reset()
+
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
-        results = []
-        for context, gen_kwargs in tqdm([req.args for req in requests], disable=disable_tqdm,
-                                        desc="llama-cpp generate_until"):
-            text = self._generate_one(context, dict(gen_kwargs or {}))
-            results.append(text)
-            self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
+        args = [req.args for req in requests]
+        # Prompts that share a prefix run back to back; answers go back in the caller's order.
+        order = sorted(range(len(args)), key=lambda i: args[i][0])
+        results: list[str] = [""] * len(args)
+        with self._last_logits_only():
+            for i in tqdm(order, disable=disable_tqdm, desc="llama-cpp generate_until"):
+                context, gen_kwargs = args[i]
+                results[i] = self._generate_one(context, dict(gen_kwargs or {}))
+                self.cache_hook.add_partial("generate_until", (context, gen_kwargs), results[i])
         return results
 
     # -- chat template -----------------------------------------------------------------------
