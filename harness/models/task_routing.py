@@ -9,6 +9,7 @@ engine's own batching, tokenization and chat templates apply unchanged within a 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,9 @@ class TaskRouting:
 
     manifest: Manifest | None = None
     single_adapter: str | None = None  # lm-eval's own one-adapter-for-every-task mode
+    # Seconds spent answering, per request type: an engine's evaluation speed without the
+    # imports, data loading and model load that a run's wall time also holds.
+    request_seconds: dict[str, float] | None = None
 
     def adapter_for(self, task_name: str | None) -> str | None:
         """Adapter name serving ``task_name``; None runs the plain backbone."""
@@ -33,6 +37,7 @@ class TaskRouting:
         yield
 
     def routed(self, method: Callable[..., list], requests: list, **kwargs: Any) -> list:
+        start = time.perf_counter()
         groups: dict[str | None, list[int]] = {}
         for i, request in enumerate(requests):
             groups.setdefault(self.adapter_for(request.task_name), []).append(i)
@@ -42,6 +47,8 @@ class TaskRouting:
                 outputs = method([requests[i] for i in indices], **kwargs)
             for i, output in zip(indices, outputs, strict=True):
                 results[i] = output
+        seconds = self.request_seconds = dict(self.request_seconds or {})
+        seconds[method.__name__] = seconds.get(method.__name__, 0.0) + time.perf_counter() - start
         return results
 
     # lm-eval's three request types, each split by adapter. The mixin comes first in a routed
@@ -63,9 +70,11 @@ class TaskRouting:
 
     def adapters_info(self) -> dict[str, Any]:
         """What ``get_model_info`` adds: the manifest's adapters, for the results JSON."""
+        timing = ({"request_seconds": {k: round(v, 3) for k, v in self.request_seconds.items()}}
+                  if self.request_seconds else {})
         if self.manifest is None:
-            return {}
-        return {"adapters": [{"name": a.name, "task": a.task, "routes": a.routes,
+            return timing
+        return {**timing, "adapters": [{"name": a.name, "task": a.task, "routes": a.routes,
                               "sha256": a.sha256, "rank": a.rank, "base_model": a.base_model}
                              for a in self.manifest.adapters],
                 "adapter_manifest": str(self.manifest.path)}
