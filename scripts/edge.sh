@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The edge page (issue 24): one GGUF backbone at f16, q8_0 and q4_k_m with the zoo's LoRA
+# adapters routed per task on llama.cpp, against hf-peft (the same zoo on transformers) on the
+# same questions at batch 1; then the bench's memory, disk, decode and adapter-switch rows for
+# backbone + N adapters beside the plain backbone; then leaderboards/edge from those records.
+#
+#   nice bash scripts/edge.sh                        # 7 categories x 150 test questions
+#   TASKS=teleqna bash scripts/edge.sh               # the speed target alone (150 TeleQnA)
+#   LIMIT=10 STORE=/tmp/edge OUT=/tmp/edge/page bash scripts/edge.sh   # a smoke run
+#
+# Resumable: every evaluation goes through the run store and a finished run of the same
+# command is reused (FORCE=1 measures again); an interrupted bench resumes its missing rows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+DATA_DIR=${DATA_DIR:-../shared/data}
+ZOO=${ZOO:-adapters_zoo/embedded.yaml}
+MODEL=${MODEL:-embedded}
+TASKS=${TASKS:-teleqna,oranbench,sixg_bench,srsranbench,teletables,telemath,three_gpp_tsg}
+LIMIT=${LIMIT:-150}
+QUANTS=${QUANTS:-f16 q8_0 q4_k_m}
+THREADS=${THREADS:-$(nproc)}
+STORE=${STORE:-leaderboards/edge/runs}
+OUT=${OUT:-leaderboards/edge}
+BENCH=${BENCH:-1}
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=$THREADS
+slm() { "$PY" -m harness.cli "$@"; }
+common=(--tasks "$TASKS" --limit "$LIMIT" --store "$STORE" --metadata "data_dir=$DATA_DIR"
+        --batch_size 1 --apply_chat_template)
+[ "${FORCE:-0}" = "1" ] && common+=(--force)
+
+mapfile -t ggufs < <(slm gguf --model "$MODEL" --type "${QUANTS// /,}")
+slm lm-eval --model hf-peft --model_args "pretrained=$MODEL,adapters=$ZOO" \
+  --label "$MODEL+zoo:hf-peft" "${common[@]}"
+i=0
+for quant in $QUANTS; do
+  slm lm-eval --model llama-cpp-peft \
+    --model_args "pretrained=${ggufs[$i]},adapters=$ZOO,n_threads=$THREADS" \
+    --label "$MODEL-$quant+zoo:llama.cpp" "${common[@]}"
+  i=$((i + 1))
+done
+if [ "$BENCH" = "1" ]; then
+  formats=()
+  for quant in $QUANTS; do formats+=("gguf-$quant" "gguf-$quant+lora"); done
+  slm bench --model "$MODEL" --zoo "$ZOO" --formats "$(IFS=,; echo "${formats[*]}")" \
+    --task none --data-dir "$DATA_DIR" --synthetic none --threads "$THREADS" --output-dir "$STORE/bench"
+fi
+slm leaderboard --runs "$STORE" --out "$OUT"
+echo "edge page: $OUT/edge.md"
