@@ -117,6 +117,22 @@ def test_greedy_generation_is_deterministic_stops_and_respects_max_gen_toks(lm):
     assert stopped == long.split(stop)[0] and stop not in stopped
 
 
+def test_a_batch_reusing_cached_prefixes_answers_as_prompts_one_by_one(lm, ref):
+    """Sorting and the kept prefix are a speed-up only: each answer is a fresh evaluation's."""
+    shared = "Question: which layer schedules radio resources?\nA. PHY\nB. MAC\nAnswer:"
+    prompts = [shared, "The capital of France is", shared + " The answer is", shared]
+    kwargs = {"until": [], "max_gen_toks": 6, "do_sample": False}
+    alone = [_gen(lm, p, **kwargs) for p in prompts]  # each call starts from an empty cache
+    batch = lm.generate_until([_req("generate_until", (p, kwargs)) for p in prompts],
+                              disable_tqdm=True)
+    assert batch == alone and batch[0] == batch[3]
+    # Generation keeps last-position logits only: scoring afterwards must not reuse its cache.
+    pair = (shared, " B")
+    (got,) = lm.loglikelihood([_req("loglikelihood", pair)], disable_tqdm=True)
+    assert got[0] == pytest.approx(_direct_loglikelihood(ref, *pair)[0], abs=1e-4)
+    assert lm.llm._logits_all  # restored for scoring
+
+
 def test_sampling_is_seeded_per_request(lm):
     import random
 

@@ -74,7 +74,11 @@ def test_each_task_gets_its_own_adapter(zoo, routed):
     assert [ll for ll, _ in got] == pytest.approx([ll for ll, _ in expect], abs=1e-5)
     # The adapters really differ, so the comparison above could fail.
     assert abs(got[0][0] - got[2][0]) > 1e-3 and abs(got[0][0] - got[4][0]) > 1e-3
-    assert routed.get_model_info()["adapter_switch_ms_max"] >= 0
+    info = routed.get_model_info()
+    assert info["adapter_switch_ms_max"] >= 0
+    # Answering time per request type, for evaluation speed without load time.
+    assert "loglikelihood" in info["request_seconds"]
+    assert info["request_seconds"]["loglikelihood"] > 0
 
 
 def test_logits_match_hf_peft_and_merged_model(zoo, routed, tmp_path):
