@@ -1,0 +1,264 @@
+"""The edge page: one GGUF backbone with every zoo adapter routed on llama.cpp, against hf-peft.
+
+The study's deployment argument is that an edge box ships one quantized backbone and a small
+LoRA file per task, not one merged model per task. This page measures it from the records:
+accuracy per category of ``llama-cpp-peft`` runs against the ``hf-peft`` run of the same zoo
+(same adapters by sha256) on the same questions, paired; how fast each engine answers; and,
+from ``slmbench bench`` runs with ``gguf-<quant>+lora`` rows, the disk and memory of backbone
+plus N adapters against N merged GGUFs, the decode cost of an active adapter and the switch
+time. The issue's targets are checked against these numbers, met or not, on the page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harness.bench.outcomes import no_result
+from harness.report.baseline_view import cell_baselines, constant_text, paired
+from harness.report.leaderboard_data import BenchRun, EvalCell, Records
+from harness.report.mdtable import DASH, code, esc, is_num, num, pm, sources, table
+from harness.report.sections import Section
+from harness.runs.store import Run
+
+ROUTED_GGUF, REFERENCE = "llama-cpp-peft", "hf-peft"
+SPEED_TARGET, SPEED_MOONSHOT, DECODE_TARGET, SWITCH_TARGET_MS = 2.0, 3.0, 0.95, 5.0
+
+
+def _engine(run: Run) -> str | None:
+    return (run.manifest.get("config") or {}).get("model")
+
+
+def _zoo_key(run: Run) -> tuple[str, ...]:
+    adapters = (run.manifest.get("model") or {}).get("adapters") or []
+    return tuple(sorted(str(a.get("sha256")) for a in adapters if isinstance(a, dict)))
+
+
+def _engine_pairs(records: Records) -> list[tuple[Run, list[Run]]]:
+    """Each hf-peft run with the llama-cpp-peft runs of the same adapters (by sha256)."""
+    runs = sorted(records.eval_runs.values(), key=lambda r: (r.label, r.run_id))
+    out = []
+    for ref in (r for r in runs if _engine(r) == REFERENCE and _zoo_key(r)):
+        routed = [r for r in runs if _engine(r) == ROUTED_GGUF and _zoo_key(r) == _zoo_key(ref)]
+        if routed:
+            out.append((ref, routed))
+    return out
+
+
+def _cells(records: Records, run: Run) -> dict[str, EvalCell]:
+    return {c.task: c for c in records.evals if c.run_id == run.run_id}
+
+
+def _answers(run: Run, task: str) -> dict[str, Any]:
+    """Question id -> the extracted answer (what the score was taken from)."""
+    rows = run.samples(task) or []
+    return {r["id"]: (r.get("parsed") or [None])[0] for r in rows if "id" in r}
+
+
+def _same_share(ref: Run, other: Run, task: str) -> float | None:
+    a, b = _answers(ref, task), _answers(other, task)
+    ids = a.keys() & b.keys()
+    return sum(a[i] == b[i] for i in ids) / len(ids) if ids else None
+
+
+def _accuracy_tables(records: Records, ref: Run, routed: list[Run]) -> tuple[str, list[str]]:
+    ref_cells = _cells(records, ref)
+    tasks = sorted(t for t in ref_cells
+                   if all(t in _cells(records, r) for r in routed) and ref_cells[t].split)
+    acc_rows, pair_rows, used = [], [], [ref.run_id, *(r.run_id for r in routed)]
+    for task in tasks:
+        cell = ref_cells[task]
+        others = [_cells(records, r)[task] for r in routed]
+        acc_rows.append([esc(cell.benchmark), esc(cell.kind), num(cell.n, "d"),
+                         constant_text(cell_baselines(records, cell)),
+                         pm(cell.value, cell.stderr), *(pm(o.value, o.stderr) for o in others)])
+        row = [esc(cell.benchmark)]
+        for run, other in zip(routed, others, strict=True):
+            found = paired(records, cell, other)
+            same = _same_share(ref, run, task)
+            row += [found.text() if found else DASH, num(same * 100 if same is not None
+                                                         else None, ".0f", "%")]
+        pair_rows.append(row)
+    labels = [esc(r.label) for r in routed]
+    acc = table(["category", "metric", "n", "best constant", esc(ref.label), *labels], acc_rows,
+                right=range(2, 5 + len(labels)))
+    pair_headers = ["category"]
+    for label in labels:
+        pair_headers += [f"{label} Δ vs {esc(ref.label)} (p, −lost/+gained)", "same answer"]
+    pairs = table(pair_headers, pair_rows, right=range(1, len(pair_headers)))
+    return acc + "\nEach engine against hf-peft on the same questions (exact McNemar), and the "\
+        "share of questions where both extracted the same answer:\n\n" + pairs, used
+
+
+def _timing(run: Run) -> dict[str, Any]:
+    results = run.json("results.json") or {}
+    seconds = (results.get("config") or {}).get("request_seconds") or {}
+    answering = sum(v for v in seconds.values() if is_num(v)) if seconds else None
+    m = run.manifest
+    try:
+        wall = (datetime.fromisoformat(str(m["finished"]).rstrip("Z"))
+                - datetime.fromisoformat(str(m["started"]).rstrip("Z"))).total_seconds()
+    except (KeyError, ValueError):
+        wall = None
+    questions = sum(i.get("n") or 0 for i in run.tasks().values() if isinstance(i, dict))
+    return {"answering": answering, "wall": wall, "questions": questions}
+
+
+def _speed(ref_t: dict[str, Any], t: dict[str, Any], key: str) -> float | None:
+    a, b = ref_t.get(key), t.get(key)
+    return a / b if is_num(a) and is_num(b) and b else None
+
+
+def _throughput_table(ref: Run, routed: list[Run]) -> tuple[str, list[tuple[str, float]]]:
+    ref_t = _timing(ref)
+    rows, speedups = [], []
+    for run in [ref, *routed]:
+        t = _timing(run)
+        answering_x, wall_x = _speed(ref_t, t, "answering"), _speed(ref_t, t, "wall")
+        if run is not ref and answering_x is not None:
+            speedups.append((run.label, answering_x))
+        per_s = t["questions"] / t["answering"] if is_num(t["answering"]) and t["answering"] \
+            else None
+        rows.append([esc(run.label), code(_engine(run)), num(t["questions"], "d"),
+                     num(t["answering"], ".1f"), num(per_s, ".2f"),
+                     num(answering_x, ".2f", "×"), num(t["wall"], ".0f"),
+                     num(wall_x, ".2f", "×")])
+    headers = ["run", "engine", "questions", "answering s", "questions/s",
+               "speed-up (answering)", "wall s (load included)", "speed-up (wall)"]
+    return table(headers, rows, right=range(2, len(headers))), speedups
+
+
+def _routed_bench_rows(bench: BenchRun) -> list[tuple[str, dict, dict | None]]:
+    """(quant, the +lora row, the plain GGUF row of that quant) for each measured pair."""
+    results = bench.report.get("results") or {}
+    out = []
+    for name, row in sorted(results.items()):
+        if not (name.endswith("+lora") and isinstance(row, dict) and no_result(row) is None):
+            continue
+        plain = results.get(name.removesuffix("+lora"))
+        plain = plain if isinstance(plain, dict) and no_result(plain) is None else None
+        out.append((name.removesuffix("+lora").removeprefix("gguf-"), row, plain))
+    return out
+
+
+def _p50(row: dict | None, key: str) -> Any:
+    stats = (row or {}).get(key)
+    return stats.get("p50") if isinstance(stats, dict) else None
+
+
+def _storage_table(bench: BenchRun) -> tuple[str, list[tuple[str, float | None, Any]]]:
+    rows, checks = [], []
+    for quant, lora, plain in _routed_bench_rows(bench):
+        disk = lora.get("disk_bytes") or {}
+        n = (lora.get("adapters") or {}).get("n")
+        backbone, adapters = disk.get("backbone"), disk.get("adapters")
+        merged = n * backbone if is_num(n) and is_num(backbone) else None
+        total = backbone + adapters if is_num(backbone) and is_num(adapters) else None
+        switch = (lora.get("adapters") or {}).get("switch_ms") or {}
+        on, off = _p50(lora, "decode_tok_s"), _p50(plain, "decode_tok_s")
+        decode_ratio = on / off if is_num(on) and is_num(off) and off else None
+        rss_plain = (plain or {}).get("peak_rss_mb")
+        checks.append((quant, decode_ratio, switch.get("p95")))
+        rows.append([code(quant), num(n, "d"), num(_mb(backbone), ".1f"), num(_mb(adapters), ".1f"),
+                     num(_mb(total), ".1f"), num(_mb(merged), ".1f"),
+                     num(merged / total if is_num(merged) and total else None, ".1f", "×"),
+                     num(lora.get("peak_rss_mb"), ".0f"), num(rss_plain, ".0f"),
+                     num(n * rss_plain if is_num(n) and is_num(rss_plain) else None, ".0f"),
+                     num((plain or {}).get("load_s"), ".2f"),
+                     num(on, ".1f"), num(off, ".1f"),
+                     num(decode_ratio, ".2f", "×"), num(switch.get("p50"), ".3f"),
+                     num(switch.get("p95"), ".3f")])
+    headers = ["quant", "N adapters", "backbone MB", "N adapters MB", "backbone + N adapters MB",
+               "N merged GGUFs MB", "disk saved", "peak RSS, backbone + N adapters MB",
+               "peak RSS, one merged-size GGUF MB", "N merged, a process each MB",
+               "load s, one GGUF", "decode tok/s, adapter on", "decode tok/s, plain",
+               "decode ratio", "switch p50 ms", "switch p95 ms"]
+    return table(headers, rows, right=range(1, len(headers))), checks
+
+
+def _mb(value: Any) -> Any:
+    return value / 1e6 if is_num(value) else None
+
+
+def _targets(speedups: list[tuple[str, float]], agreement: list[tuple[str, str, Any]],
+             checks: list[tuple[str, float | None, Any]]) -> str:
+    rows = []
+    for label, x in speedups:
+        verdict = ("met, moonshot too" if x >= SPEED_MOONSHOT else "met" if x >= SPEED_TARGET
+                   else "not met")
+        rows.append([f"evaluates ≥ {SPEED_TARGET:g}× faster than hf-peft (answering, batch 1; "
+                     f"moonshot {SPEED_MOONSHOT:g}×)", esc(label), f"{x:.2f}×", verdict])
+    for label, text, ok in agreement:
+        rows.append(["f16 answers agree with hf-peft within noise (paired, every category)",
+                     esc(label), text, "met" if ok else "not met"])
+    for quant, ratio, p95 in checks:
+        rows.append([f"routed decode ≥ {DECODE_TARGET:g}× the plain GGUF's", code(quant),
+                     num(ratio, ".2f", "×"),
+                     DASH if ratio is None else "met" if ratio >= DECODE_TARGET else "not met"])
+        rows.append([f"adapter switch < {SWITCH_TARGET_MS:g} ms (p95)", code(quant),
+                     num(p95, ".3f", " ms"),
+                     DASH if not is_num(p95) else "met" if p95 < SWITCH_TARGET_MS else "not met"])
+    if not rows:
+        return ""
+    return "## Targets\n\n" + table(["target", "measured on", "value", "verdict"], rows,
+                                    right=[2]) + "\n"
+
+
+def _f16_agreement(records: Records, ref: Run, routed: list[Run]) -> list[tuple[str, str, Any]]:
+    """Per f16 run: the smallest paired p over categories; within noise when all are ≥ 0.05."""
+    out = []
+    for run in routed:
+        if "f16" not in run.label.lower():
+            continue
+        ref_cells, cells = _cells(records, ref), _cells(records, run)
+        found = [paired(records, ref_cells[t], cells[t]) for t in sorted(ref_cells)
+                 if t in cells]
+        found = [f for f in found if f is not None]
+        if found:
+            worst = min(f.p_value for f in found)
+            out.append((run.label, f"{len(found)} categories, smallest p = {worst:.2g}",
+                        worst >= 0.05))
+    return out
+
+
+def edge(records: Records, out: Path) -> Section | None:
+    pairs = _engine_pairs(records)
+    benches = [b for b in records.benches if _routed_bench_rows(b)]
+    if not pairs and not benches:
+        return None
+    parts, used, speedups, agreement, checks = [], [], [], [], []
+    for ref, routed in pairs:
+        acc, ids = _accuracy_tables(records, ref, routed)
+        used += ids
+        throughput, found = _throughput_table(ref, routed)
+        speedups += found
+        agreement += _f16_agreement(records, ref, routed)
+        parts.append(f"## Accuracy per category: {esc(ref.label)} against llama.cpp\n\n"
+                     "Test questions, the same ones for every engine; value ± standard error, "
+                     "beside the best constant answer on those questions.\n\n" + acc
+                     + "\n## Evaluation speed\n\n"
+                     "Answering: the seconds the engine spent on lm-eval's requests (routing and "
+                     "adapter switches included); wall: the whole command, imports, data and "
+                     "model load included. Speed-ups are against the hf-peft run, on the same "
+                     "questions, both at batch 1.\n\n" + throughput + "\n")
+    for bench in benches:
+        storage, found = _storage_table(bench)
+        checks += found
+        parts.append(f"## One backbone + N adapters against N merged GGUFs: {esc(bench.label)}\n\n"
+                     "From `slmbench bench`: each `gguf-<quant>+lora` row loads the backbone with "
+                     "every adapter of the zoo beside it and times decode with the task's adapter "
+                     "on; the plain row is the backbone alone, the size and speed of any merged "
+                     "GGUF at that quant (folding a LoRA changes weights, not shapes). N merged "
+                     "GGUFs cost N times its disk, and N times its memory to keep every task "
+                     "resident (or a load per switch). " + sources([bench.run_id]) + "\n"
+                     + storage + "\n")
+        used.append(bench.run_id)
+    text = ("# At the edge: one GGUF backbone, one LoRA adapter per task\n\n"
+            "The deployment the study argues for, measured: llama.cpp runs one quantized "
+            "backbone with every zoo adapter loaded beside it and switches to each task's "
+            "adapter per request (`--model llama-cpp-peft`), against the same adapters on "
+            "transformers (`--model hf-peft`). `bash scripts/edge.sh` re-runs it.\n\n"
+            + _targets(speedups, agreement, checks) + "\n".join(parts)
+            + "\nSources: " + ", ".join(code(i) for i in sorted(set(used))) + ".\n")
+    return Section("edge", "At the edge: routed GGUF adapters", text)

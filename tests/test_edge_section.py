@@ -1,0 +1,103 @@
+"""The edge page: routed llama.cpp runs against hf-peft, paired, timed, and checked on targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.report.leaderboard import render_leaderboards
+from harness.runs.store import write_run, write_samples
+
+ZOO = [{"name": "teleqna", "task": "teleqna", "sha256": "a" * 64, "rank": 16}]
+OTHER_ZOO = [{"name": "teleqna", "task": "teleqna", "sha256": "b" * 64, "rank": 16}]
+
+
+def _eval(root: Path, run_id: str, label: str, engine: str, answers: str, key: str,
+          seconds: float, zoo=ZOO) -> None:
+    """One teleqna run over 10 questions whose right answer is always A."""
+    folder = root / "eval" / run_id
+    folder.mkdir(parents=True)
+    rows = [{"doc_id": i, "id": f"q{i}", "score": float(a == key[i]), "parsed": [a],
+             "target": key[i], "correct": a == key[i], "options": ["A", "B", "C", "D"]}
+            for i, a in enumerate(answers)]
+    write_samples(folder / "samples/teleqna.jsonl", rows)
+    (folder / "results.json").write_text(json.dumps(
+        {"config": {"request_seconds": {"generate_until": seconds}}}))
+    value = sum(r["score"] for r in rows) / len(rows)
+    tasks = {"teleqna": {"metric": "exact_match,pass@1", "filter": "pass@1", "value": value,
+                         "stderr": 0.1, "version": 1.0, "benchmark": "teleqna", "split": "test",
+                         "n": len(rows), "samples": "samples/teleqna.jsonl"}}
+    write_run(folder, "eval", run_id, {"model": engine}, ["results.json",
+                                                          "samples/teleqna.jsonl"],
+              extra={"label": label, "tasks": tasks, "model": {"model": engine,
+                                                                "adapters": zoo}})
+
+
+def _stats(p50: float, p95: float | None = None) -> dict:
+    return {"p50": p50, "p95": p95 if p95 is not None else p50}
+
+
+def _bench(root: Path) -> None:
+    folder = root / "bench" / "bench0001"
+    folder.mkdir(parents=True)
+    plain = {"decode_tok_s": _stats(100.0), "peak_rss_mb": 300.0, "load_s": 0.4}
+    lora = {"decode_tok_s": _stats(97.0), "peak_rss_mb": 380.0,
+            "adapters": {"n": 8, "active": "teleqna", "switch_ms": _stats(0.004, 0.01)},
+            "disk_bytes": {"backbone": 270_000_000, "adapters": 78_000_000,
+                           "total": 348_000_000}}
+    report = {"config": {}, "results": {"gguf-f16": plain, "gguf-f16+lora": lora,
+                                        "gguf-q4_k_m": {"skipped": "not asked"}}}
+    (folder / "bench.json").write_text(json.dumps(report))
+    write_run(folder, "bench", "bench0001", {"model": "embedded"}, ["bench.json"],
+              extra={"label": "embedded"})
+
+
+def _page(tmp_path: Path) -> str:
+    runs = tmp_path / "runs"
+    key = "AAAAAAAAAA"
+    _eval(runs, "hf000001", "m+zoo:hf-peft", "hf-peft", "AAAAAABBBB", key, 30.0)
+    _eval(runs, "ll000016", "m-f16+zoo:llama.cpp", "llama-cpp-peft", "AAAAAABBBA", key, 10.0)
+    _eval(runs, "ll0004km", "m-q4_k_m+zoo:llama.cpp", "llama-cpp-peft", "BBBBBBBBBB", key,
+          20.0)
+    _eval(runs, "llother1", "other+zoo:llama.cpp", "llama-cpp-peft", "AAAAAAAAAA", key, 1.0,
+          zoo=OTHER_ZOO)  # other adapters: never paired with this hf-peft run
+    _bench(runs)
+    render_leaderboards(runs, tmp_path / "out")
+    return (tmp_path / "out" / "edge.md").read_text()
+
+
+def _row(page: str, first: str) -> list[str]:
+    line = next(x for x in page.splitlines() if x.startswith(f"| {first} "))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_accuracy_is_paired_per_category_with_the_same_answer_share(tmp_path):
+    page = _page(tmp_path)
+    assert _row(page, "teleqna")[:7] == ["teleqna", "Pass@1", "10", "1.000 (A)", "0.600 ± 0.100",
+                                         "0.700 ± 0.100", "0.000 ± 0.100"]
+    paired = [r for r in page.splitlines() if r.startswith("| teleqna |")][1]
+    cells = [c.strip() for c in paired.strip("|").split("|")]
+    assert cells[1:] == ["+0.100 (p=1, −0/+1)", "90%", "-0.600 (p=0.031, −6/+0)", "40%"]
+    assert "other+zoo" not in page
+
+
+def test_speed_storage_and_targets_come_from_the_records(tmp_path):
+    page = _page(tmp_path)
+    assert _row(page, "m-f16+zoo:llama.cpp")[2:6] == ["10", "10.0", "1.00", "3.00×"]
+    assert _row(page, "m-q4_k_m+zoo:llama.cpp")[5] == "1.50×"
+    storage = _row(page, "`f16`")
+    assert storage[1:7] == ["8", "270.0", "78.0", "348.0", "2160.0", "6.2×"]
+    assert storage[9] == "2400" and storage[13] == "0.97×"
+    targets = [r for r in page.splitlines() if r.startswith("| evaluates") or
+               r.startswith("| f16 answers") or r.startswith("| routed decode") or
+               r.startswith("| adapter switch")]
+    verdicts = [r.rstrip(" |").rsplit("| ", 1)[1] for r in targets]
+    assert verdicts == ["met, moonshot too", "not met", "met", "met", "met"]
+    assert "1 categories, smallest p = 1" in page
+
+
+def test_no_routed_runs_no_page(tmp_path):
+    runs = tmp_path / "runs"
+    _eval(runs, "hf000001", "m+zoo:hf-peft", "hf-peft", "AAAA", "AAAA", 3.0)
+    render_leaderboards(runs, tmp_path / "out")
+    assert not (tmp_path / "out" / "edge.md").exists()
