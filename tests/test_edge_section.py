@@ -22,7 +22,8 @@ def _eval(root: Path, run_id: str, label: str, engine: str, answers: str, key: s
             for i, a in enumerate(answers)]
     write_samples(folder / "samples/teleqna.jsonl", rows)
     (folder / "results.json").write_text(json.dumps(
-        {"config": {"request_seconds": {"generate_until": seconds}}}))
+        {"config": {"request_seconds": {"generate_until": seconds},
+                    "request_counts": {"generate_until": len(answers)}}}))
     value = sum(r["score"] for r in rows) / len(rows)
     tasks = {"teleqna": {"metric": "exact_match,pass@1", "filter": "pass@1", "value": value,
                          "stderr": 0.1, "version": 1.0, "benchmark": "teleqna", "split": "test",
@@ -83,8 +84,8 @@ def test_accuracy_is_paired_per_category_with_the_same_answer_share(tmp_path):
 
 def test_speed_storage_and_targets_come_from_the_records(tmp_path):
     page = _page(tmp_path)
-    assert _row(page, "m-f16+zoo:llama.cpp")[2:6] == ["10", "10.0", "1.00", "3.00×"]
-    assert _row(page, "m-q4_k_m+zoo:llama.cpp")[5] == "1.50×"
+    assert _row(page, "m-f16+zoo:llama.cpp")[2:7] == ["10", "10", "10.0", "1.00", "3.00×"]
+    assert _row(page, "m-q4_k_m+zoo:llama.cpp")[6] == "1.50×"
     storage = _row(page, "`f16`")
     assert storage[1:7] == ["8", "270.0", "78.0", "348.0", "2160.0", "6.2×"]
     assert storage[9] == "2400" and storage[13] == "0.97×"

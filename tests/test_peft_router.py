@@ -79,6 +79,7 @@ def test_each_task_gets_its_own_adapter(zoo, routed):
     # Answering time per request type, for evaluation speed without load time.
     assert "loglikelihood" in info["request_seconds"]
     assert info["request_seconds"]["loglikelihood"] > 0
+    assert info["request_counts"]["loglikelihood"] >= len(mixed)
 
 
 def test_logits_match_hf_peft_and_merged_model(zoo, routed, tmp_path):

@@ -21,9 +21,11 @@ class TaskRouting:
 
     manifest: Manifest | None = None
     single_adapter: str | None = None  # lm-eval's own one-adapter-for-every-task mode
-    # Seconds spent answering, per request type: an engine's evaluation speed without the
-    # imports, data loading and model load that a run's wall time also holds.
+    # Seconds spent answering and requests answered, per request type: an engine's evaluation
+    # speed without the imports, data loading and model load that a run's wall time also holds
+    # (and, counted, without the requests a resumed run took from its response cache).
     request_seconds: dict[str, float] | None = None
+    request_counts: dict[str, int] | None = None
 
     def adapter_for(self, task_name: str | None) -> str | None:
         """Adapter name serving ``task_name``; None runs the plain backbone."""
@@ -47,8 +49,11 @@ class TaskRouting:
                 outputs = method([requests[i] for i in indices], **kwargs)
             for i, output in zip(indices, outputs, strict=True):
                 results[i] = output
+        name = method.__name__
         seconds = self.request_seconds = dict(self.request_seconds or {})
-        seconds[method.__name__] = seconds.get(method.__name__, 0.0) + time.perf_counter() - start
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+        counts = self.request_counts = dict(self.request_counts or {})
+        counts[name] = counts.get(name, 0) + len(requests)
         return results
 
     # lm-eval's three request types, each split by adapter. The mixin comes first in a routed
@@ -70,7 +75,8 @@ class TaskRouting:
 
     def adapters_info(self) -> dict[str, Any]:
         """What ``get_model_info`` adds: the manifest's adapters, for the results JSON."""
-        timing = ({"request_seconds": {k: round(v, 3) for k, v in self.request_seconds.items()}}
+        timing = ({"request_seconds": {k: round(v, 3) for k, v in self.request_seconds.items()},
+                   "request_counts": dict(self.request_counts or {})}
                   if self.request_seconds else {})
         if self.manifest is None:
             return timing
