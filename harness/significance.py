@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -90,6 +91,34 @@ def paired_ci(baseline: Sequence[float], candidate: Sequence[float],
     z = statistics.NormalDist().inv_cdf((1 + confidence) / 2)
     return {"delta": delta, "ci_low": delta - z * se, "ci_high": delta + z * se, "se": se,
             "n": n}
+
+
+def compare_paired(baseline: Sequence[float], candidate: Sequence[float],
+                   n_resamples: int = 10000, seed: int = 0) -> dict[str, Any]:
+    """The paired comparison every gate and page uses, on scores already paired.
+
+    0/1 scores: the exact McNemar p on the discordant questions (no resampling noise) with
+    :func:`paired_ci`'s interval and the questions lost and gained; other scores: the paired
+    bootstrap. Keys: delta, ci_low, ci_high, p_value, n, test, and lost/gained (None when
+    the scores are not 0/1).
+    """
+    if all(s in (0.0, 1.0) for s in (*baseline, *candidate)):
+        lost = sum(1 for b, c in zip(baseline, candidate, strict=True) if b > c)
+        gained = sum(1 for b, c in zip(baseline, candidate, strict=True) if c > b)
+        stats: dict[str, Any] = paired_ci(baseline, candidate)
+        stats.update(p_value=mcnemar_exact(lost, gained), test="mcnemar-exact", lost=lost,
+                     gained=gained)
+        return stats
+    stats = paired_bootstrap(baseline, candidate, n_resamples=n_resamples, seed=seed)
+    stats.update(test="paired-bootstrap", lost=None, gained=None)
+    return stats
+
+
+def pair_by_id(baseline: Mapping[str, float], candidate: Mapping[str, float]
+               ) -> tuple[list[float], list[float]]:
+    """Both runs' scores on the questions both answered, in one (sorted id) order."""
+    ids = sorted(baseline.keys() & candidate.keys())
+    return [float(baseline[i]) for i in ids], [float(candidate[i]) for i in ids]
 
 
 def _average_ranks(values: Sequence[float]) -> list[float]:

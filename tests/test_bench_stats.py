@@ -49,10 +49,16 @@ def test_paired_delta_and_its_interval():
 
     base = by_id([1, 0, 1, 0, 1, 0, 1, 0])
     same = paired_delta(base, base)
-    assert same["delta"] == 0 and same["ci95_low"] == same["ci95_high"] == 0
+    assert same["delta"] == 0 and same["ci_low"] == same["ci_high"] == 0
+    assert same["p_value"] == 1.0 and same["test"] == "mcnemar-exact"
     better = paired_delta(by_id([1, 1, 1, 0, 1, 0, 1, 1]), base)
     assert better["delta"] == pytest.approx(0.25)
-    assert better["ci95_low"] < 0.25 < better["ci95_high"]
+    assert better["ci_low"] < 0.25 < better["ci_high"]
+    # The same numbers regress prints for these scores: one paired statistic in the project.
+    from harness.significance import compare_paired
+
+    assert better == compare_paired([1, 0, 1, 0, 1, 0, 1, 0], [1, 1, 1, 0, 1, 0, 1, 1])
+    assert (better["lost"], better["gained"]) == (0, 2)
     assert paired_delta({"q0": 1}, {"q0": 0}) is None
     # Pairing is by question id: a format that answered other questions is not compared.
     shifted = {f"x{i}": s for i, s in enumerate([1] * 8)}

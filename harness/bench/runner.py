@@ -11,7 +11,6 @@ full-precision baseline on the same questions, with a 95% confidence interval; t
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 import time
@@ -31,33 +30,62 @@ from harness.meters.bandwidth import bandwidth_utilisation, device_bandwidth
 from harness.paths import cache_dir
 from harness.runs.atomic import write_json_atomic
 from harness.runs.store import write_run
+from harness.significance import compare_paired, pair_by_id
+
+# bench.json layout. 2: ``delta_vs_baseline`` is ``significance.compare_paired``'s record
+# (ci_low/ci_high from the population variance, plus p_value, test, lost, gained); schema 1
+# (no ``schema_version``) wrote ci95_low/ci95_high from the sample variance, and its readers
+# (``report.mdtable.delta_ci``) still accept it.
+BENCH_SCHEMA = 2
+
+
+def _help(text: str, flag: bool = True) -> dict[str, Any]:
+    return {"help": text, "flag": flag}
 
 
 @dataclass
 class BenchConfig:
-    model: str = "embedded"
-    adapter: str | None = None
-    zoo: str | None = None  # manifest whose adapters the routed formats load (hf-peft, +lora)
-    formats: list[str] = field(default_factory=lambda: ["fp32", "gguf-f16", "gguf-q8_0",
-                                                         "gguf-q4_k_m"])
-    task: str | None = "teleqna"
-    limit: int | None = 200
-    data_dir: str | None = None
-    prompts: int = 16
-    gen_tokens: int = 64
-    min_runs: int = 10
-    min_seconds: float = 20.0
-    warmup: int = 2
-    synthetic: tuple[int, int] | None = (128, 64)
-    threads: int | None = None
-    chat_template: bool = True
-    output_dir: str = "runs/bench"
-    # Pythons of the environments holding GPTQModel / vLLM (default: $SLMBENCH_GPTQ_PYTHON,
-    # $SLMBENCH_VLLM_PYTHON, else this one).
-    gptq_python: str | None = None
-    vllm_python: str | None = None
-    calibration: int = 128  # GPTQ calibration texts from the task's train split
-    switches: int = 50  # adapter switches timed per routed format
+    """One bench run; ``slmbench bench``'s flags are generated from these fields."""
+
+    model: str = field(default="embedded", metadata=_help("'embedded' or a checkpoint folder"))
+    adapter: str | None = field(default=None, metadata=_help(
+        "LoRA folder folded into the model before export"))
+    zoo: str | None = field(default=None, metadata=_help(
+        "adapter manifest whose adapters hf-peft and gguf-<quant>+lora load beside the "
+        "unadapted model, each task routed to its adapter"))
+    formats: list[str] = field(
+        default_factory=lambda: ["fp32", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m"],
+        metadata=_help("fp32, fp16, bf16, gguf-f32, gguf-f16, gguf-q8_0, gguf-q5_k_m, "
+                       "gguf-q4_k_m, gguf-q4_0, gguf-shipped, gptq, vllm, hf-peft and "
+                       "gguf-<quant>+lora (these two need --zoo)"))
+    task: str | None = field(default="teleqna", metadata=_help(
+        "accuracy task ('none' to skip)"))
+    limit: int | None = field(default=200, metadata=_help("questions scored per format"))
+    data_dir: str | None = field(default=None, metadata=_help("benchmark data folder"))
+    prompts: int = field(default=16, metadata=_help("real task prompts timed"))
+    gen_tokens: int = field(default=64, metadata=_help("fixed generation length"))
+    min_runs: int = field(default=10, metadata=_help("timed repetitions, at least"))
+    min_seconds: float = field(default=20.0, metadata=_help("seconds of timing, at least"))
+    warmup: int = field(default=2, metadata=_help("untimed requests first", flag=False))
+    synthetic: tuple[int, int] | None = field(default=(128, 64), metadata=_help(
+        "llama-bench style pp,tg run ('none' to skip)"))
+    threads: int | None = field(default=None, metadata=_help(
+        "llama.cpp threads for decode and prompt batches (default: torch's thread count, so "
+        "every engine gets the same cores; llama-cpp-python's own default decodes on half of "
+        "them)"))
+    chat_template: bool = field(default=True, metadata=_help(
+        "render the timed prompts with the model's chat template"))
+    output_dir: str = field(default="runs/bench", metadata=_help("bench run folders go here"))
+    gptq_python: str | None = field(default=None, metadata=_help(
+        "python of the environment with GPTQModel (tox -e gptq); default "
+        "$SLMBENCH_GPTQ_PYTHON, else this one"))
+    vllm_python: str | None = field(default=None, metadata=_help(
+        "python of the environment with vLLM (tox -e vllm); default $SLMBENCH_VLLM_PYTHON, "
+        "else this one"))
+    calibration: int = field(default=128, metadata=_help(
+        "GPTQ calibration texts drawn from the task's train split"))
+    switches: int = field(default=50, metadata=_help(
+        "adapter switches timed per routed format"))
 
     def __post_init__(self) -> None:
         routed = [name for name in self.formats if parse_format(name).routed]
@@ -75,7 +103,7 @@ class BenchConfig:
 
 def _base_source(cfg: BenchConfig) -> Path:
     """The model's own checkpoint, which a zoo's adapters sit on (no ``--adapter`` folded)."""
-    from harness.models.embedded import resolve_pretrained
+    from harness.artefacts.embedded import resolve_pretrained
 
     base = Path(resolve_pretrained(cfg.model))
     if not base.is_dir():
@@ -89,7 +117,7 @@ def _hf_source(cfg: BenchConfig) -> Path:
     base = _base_source(cfg)
     if not cfg.adapter:
         return base
-    from harness.quant.gguf_export import fold_adapter_into
+    from harness.artefacts.lora_fold import fold_adapter_into
 
     key = sha256_json([str(base), files_digest(Path(cfg.adapter))])[:16]
     merged = cache_dir() / "bench" / f"merged-{key}"
@@ -110,7 +138,7 @@ def prepare_artifact(fmt: Format, source: Path, cfg: BenchConfig) -> Path:
     if fmt.engine == "gptq":
         return _gptq_artifact(source, cfg)
     if fmt.name == "gguf-shipped":
-        from harness.models.embedded import gguf_path, is_embedded
+        from harness.artefacts.embedded import gguf_path, is_embedded
 
         if not is_embedded(cfg.model) or cfg.adapter:
             raise SlmbenchError("bench: gguf-shipped exists only for the embedded model "
@@ -127,7 +155,7 @@ def routed_spec(fmt: Format, artifact: Path, cfg: BenchConfig) -> dict[str, Any]
     The zoo, and which adapter is active while it is timed: the task's own, or the first
     adapter when no entry routes the task.
     """
-    from harness.zoo.manifest import load_manifest
+    from harness.artefacts.zoo_manifest import load_manifest
 
     manifest = load_manifest(cfg.zoo)
     entry = manifest.route(cfg.task) or manifest.adapters[0]
@@ -145,7 +173,7 @@ def _adapter_bytes(spec: dict[str, Any]) -> int:
     """Disk bytes of the adapters a routed format loads beside its backbone."""
     if spec.get("adapter_ggufs"):
         return sum(Path(p).stat().st_size for p in spec["adapter_ggufs"].values())
-    from harness.zoo.manifest import load_manifest
+    from harness.artefacts.zoo_manifest import load_manifest
 
     manifest = load_manifest(spec["zoo"])
     return sum(_file_bytes(manifest.folder_of(entry)) for entry in manifest.adapters)
@@ -242,20 +270,15 @@ def environment() -> dict[str, Any]:
 
 
 def paired_delta(per_doc: dict[str, float], baseline: dict[str, float]
-                 ) -> dict[str, float] | None:
-    """Mean paired difference with its 95% CI (normal approximation) on the same questions.
+                 ) -> dict[str, Any] | None:
+    """The format against its baseline on the questions both answered (``compare_paired``).
 
     Scores are paired by question id, so formats are compared only where both answered.
     """
-    shared = sorted(set(per_doc) & set(baseline))
-    n = len(shared)
-    if n < 2:
+    base, cand = pair_by_id(baseline, per_doc)
+    if len(base) < 2:
         return None
-    diffs = [per_doc[k] - baseline[k] for k in shared]
-    mean = sum(diffs) / n
-    var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
-    half = 1.96 * math.sqrt(var / n)
-    return {"delta": mean, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
+    return compare_paired(base, cand)
 
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
@@ -329,7 +352,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                                     "total": backbone + adapters}
             result["file_size_mb"] = round((backbone + adapters) / 1e6, 1)
         if fmt.engine.startswith("llama.cpp"):
-            from harness.quant.quantize import read_gguf_summary
+            from harness.artefacts.gguf_header import read_gguf_summary
 
             result["bits_per_weight"] = read_gguf_summary(artifact).bits_per_weight
         elif fmt.engine == "gptq":  # the whole file: 4-bit layers, 16-bit embeddings
@@ -345,7 +368,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             result["weight_bytes"], decode, bandwidth)
         results[name] = result
     _add_deltas(results, cfg.formats)
-    report = {"config": cfg.__dict__, "environment": environment(),
+    report = {"schema_version": BENCH_SCHEMA, "config": cfg.__dict__,
+              "environment": environment(),
               "bandwidth_gbs": bandwidth, "bandwidth": asdict(measured), "results": results}
     write_json_atomic(run_dir / "bench.json", report)
     write_run(run_dir, "bench", run_dir.name, cfg.__dict__, ["bench.json"],
@@ -392,7 +416,7 @@ def _size_mb(artifact: Path) -> float:
 
 
 def _source_params(source: Path) -> int:
-    from harness.models.params import checkpoint_params
+    from harness.artefacts.params import checkpoint_params
 
     return checkpoint_params(source)
 
@@ -449,7 +473,7 @@ def bench_table(report: dict[str, Any]) -> Table:
             f"{energy['j_per_token']:.3f} J/tok" if energy["j_per_token"] is not None
             else "not measured",
             f"{acc['value']:.3f} ± {acc['stderr']:.3f}" if acc else "-",
-            f"{delta['delta']:+.3f} [{delta['ci95_low']:+.3f}, {delta['ci95_high']:+.3f}] "
+            f"{delta['delta']:+.3f} [{delta['ci_low']:+.3f}, {delta['ci_high']:+.3f}] "
             f"{acc.get('paired_with') or 'baseline'}" if delta else "-",
             f"{routed['n']}: {routed['switch_ms']['p50']:.3f}/{routed['switch_ms']['p95']:.3f}"
             if routed else "-")

@@ -15,7 +15,7 @@ from typing import Any
 from harness.report.leaderboard_data import EvalCell, Records
 from harness.report.mdtable import DASH, is_num
 from harness.scoring import baselines
-from harness.significance import mcnemar_exact
+from harness.significance import compare_paired, pair_by_id
 
 ALPHA = baselines.ALPHA
 
@@ -64,12 +64,13 @@ def paired(records: Records, base: EvalCell | None, tuned: EvalCell | None) -> P
     b, t = runs[0].per_doc(base.task), runs[1].per_doc(tuned.task)
     if not b or not t:
         return None
-    ids = sorted(b.keys() & t.keys())
-    if not ids or any(v not in (0.0, 1.0) for i in ids for v in (b[i], t[i])):
+    base_scores, tuned_scores = pair_by_id(b, t)
+    if not base_scores:
         return None
-    lost = sum(1 for i in ids if b[i] > t[i])
-    gained = sum(1 for i in ids if t[i] > b[i])
-    return Paired(len(ids), (gained - lost) / len(ids), lost, gained, mcnemar_exact(lost, gained))
+    stats = compare_paired(base_scores, tuned_scores)
+    if stats["test"] != "mcnemar-exact":
+        return None  # 0/1 scores only
+    return Paired(stats["n"], stats["delta"], stats["lost"], stats["gained"], stats["p_value"])
 
 
 def versus_constant(found: dict[str, Any] | None) -> Paired | None:

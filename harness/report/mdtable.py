@@ -30,10 +30,14 @@ def pm(value: Any, stderr: Any, spec: str = ".3f") -> str:
 
 
 def delta_ci(delta: Any) -> str:
-    if not isinstance(delta, dict) or not all(is_num(delta.get(k))
-                                              for k in ("delta", "ci95_low", "ci95_high")):
+    """``+0.010 [-0.020, +0.040]`` from a paired record, current keys or bench schema 1's."""
+    if not isinstance(delta, dict):
         return DASH
-    return f"{delta['delta']:+.3f} [{delta['ci95_low']:+.3f}, {delta['ci95_high']:+.3f}]"
+    low, high = (delta.get("ci_low", delta.get("ci95_low")),
+                 delta.get("ci_high", delta.get("ci95_high")))
+    if not all(is_num(v) for v in (delta.get("delta"), low, high)):
+        return DASH
+    return f"{delta['delta']:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def ratio(value: Any, baseline: Any) -> str:

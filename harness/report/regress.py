@@ -24,7 +24,7 @@ from harness.hashing import sha256_json
 from harness.runs.atomic import write_json_atomic, write_text_atomic
 from harness.runs.store import RUN_FILE, Run, load_run
 from harness.scoring import baselines
-from harness.significance import mcnemar_exact, paired_bootstrap, paired_ci
+from harness.significance import compare_paired
 
 EXPORT_SCHEMA = 1
 EXPORT_KIND = "slmbench-baseline"
@@ -280,20 +280,11 @@ def compare_task(task: str, base: list[float], cand: list[float], tolerance: flo
                  alpha: float, n_resamples: int = 10000, seed: int = 0) -> TaskRow:
     """McNemar for 0/1 scores (exact, no resampling noise), paired bootstrap otherwise."""
     n = len(base)
-    binary = all(s in (0.0, 1.0) for s in (*base, *cand))
-    if binary:
-        lost = sum(1 for b, c in zip(base, cand, strict=True) if b > c)
-        gained = sum(1 for b, c in zip(base, cand, strict=True) if c > b)
-        stats = paired_ci(base, cand)
-        stats["p_value"] = mcnemar_exact(lost, gained)
-        test = "mcnemar-exact"
-    else:
-        lost = gained = None
-        stats = paired_bootstrap(base, cand, n_resamples=n_resamples, seed=seed)
-        test = "paired-bootstrap"
-    return TaskRow(task, n, test, sum(base) / n, sum(cand) / n, stats["delta"],
+    stats = compare_paired(base, cand, n_resamples=n_resamples, seed=seed)
+    return TaskRow(task, n, stats["test"], sum(base) / n, sum(cand) / n, stats["delta"],
                    stats["ci_low"], stats["ci_high"], stats["p_value"],
-                   verdict(stats["delta"], stats["p_value"], tolerance, alpha), lost, gained)
+                   verdict(stats["delta"], stats["p_value"], tolerance, alpha), stats["lost"],
+                   stats["gained"])
 
 
 def compare(baseline: Side, candidate: Side, tolerance: float = 0.02, alpha: float = 0.05,
