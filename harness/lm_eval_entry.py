@@ -11,9 +11,10 @@ lm-eval's ``simple_evaluate`` with slmbench's defaults:
   so ``--apply_chat_template`` is on for it unless ``--no_chat_template`` is given;
 - ``--device`` defaults to ``cpu`` where CUDA is absent (lm-eval defaults to ``cuda:0``);
 - every run is recorded in the run store (``runs/eval/<run id>``, see
-  ``harness/evaluation/record.py``): lm-eval's results, one JSONL record per question and a
-  manifest. The same command again reuses the finished run unless ``--force`` is given;
-  ``--label NAME`` names the run on leaderboards and ``--store DIR`` moves the store;
+  ``harness/evaluation/identity.py`` and ``record.py``): lm-eval's results, one JSONL
+  record per question and a manifest. The same command again reuses the finished run
+  unless ``--force`` is given; ``--label NAME`` names the run on leaderboards and
+  ``--store DIR`` moves the store;
 - responses are cached per request under ``<output_path>/.slmbench_cache/<model
   fingerprint>`` (``output_path`` defaults to the run's work folder in the store), so
   re-running an interrupted command resumes it (lm-eval's own cache; it never caches sampled

@@ -110,3 +110,21 @@ def target_text(doc: dict[str, Any]) -> str:
     """Gold answer as text, shown in lm-eval's per-sample log."""
     answer = doc["answer"]
     return LETTERS[answer] if isinstance(answer, int) else str(answer)
+
+
+# Pass@1 prompts of these benchmarks ask for the final answer in \boxed{}.
+_BOXED_ANSWER = {"telemath", "telelogs"}
+
+
+def completion_text(benchmark: str, task, doc: dict[str, Any]) -> str:
+    """The answer as training teaches it: in the form the extractor reads first."""
+    target = str(task.doc_to_target(doc))
+    return f"\\boxed{{{target}}}" if benchmark in _BOXED_ANSWER else target
+
+
+def render_prompt(tokenizer, text: str, chat_template: bool) -> str:
+    """The prompt wrapped as ``--apply_chat_template`` wraps it, so training sees evaluation's."""
+    if not chat_template:
+        return text + " "
+    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                         add_generation_prompt=True)

@@ -18,7 +18,7 @@ from test_cli import slmbench
 from test_peft_router import MODULES, _entry
 from tiny_models import build_tiny_base, build_tiny_lora
 
-from harness.zoo.manifest import upsert_entry
+from harness.artefacts.zoo_manifest import upsert_entry
 
 REPO = Path(__file__).resolve().parents[1]
 

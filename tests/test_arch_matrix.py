@@ -69,8 +69,13 @@ def _requests(task: str) -> list[Instance]:
 
 
 def test_hf_peft_routing_equals_hf_with_peft(backbone, tmp_path):
+    from harness.artefacts.zoo_manifest import (
+        AdapterEntry,
+        base_fingerprint,
+        describe_weights,
+        upsert_entry,
+    )
     from harness.models.peft_router import RoutedPeftLM
-    from harness.zoo.manifest import AdapterEntry, base_fingerprint, describe_weights, upsert_entry
 
     arch, base, model = backbone
     build_tiny_lora(base, tmp_path / "a", seed=1, rank=4, modules=ALL_LINEAR)
@@ -100,7 +105,7 @@ def test_training_lowers_the_loss_and_the_adapter_folds_in(backbone, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from harness.quant.gguf_export import fold_adapter_into
+    from harness.artefacts.lora_fold import fold_adapter_into
     from harness.train.config import TrainConfig
     from harness.train.lora import BEST, LoraTrainer
 
@@ -129,9 +134,10 @@ def test_training_lowers_the_loss_and_the_adapter_folds_in(backbone, tmp_path):
 
 
 def test_gguf_export_quantize_and_load_match_transformers(backbone, tmp_path):
+    from harness.artefacts.gguf_header import read_gguf_summary
     from harness.models.llama_cpp_load import open_llama
     from harness.quant.gguf_export import SUPPORTED_ARCHITECTURES, export_gguf
-    from harness.quant.quantize import quantize_gguf, read_gguf_summary
+    from harness.quant.quantize import quantize_gguf
 
     arch, base, model = backbone
     ids = _token_ids(base)
@@ -166,8 +172,9 @@ def test_gguf_export_quantize_and_load_match_transformers(backbone, tmp_path):
 def test_llama_cpp_lora_adapter_computes_the_folded_model(backbone, tmp_path):
     """llama-cpp-peft's path: the backbone GGUF plus the converted adapter GGUF must compute
     the GGUF of the adapter folded into the backbone (F32 files, F32 KV cache)."""
+    from harness.artefacts.lora_fold import fold_adapter_into
     from harness.models.llama_cpp_load import activate, load_adapters
-    from harness.quant.gguf_export import export_gguf, fold_adapter_into
+    from harness.quant.gguf_export import export_gguf
     from harness.quant.gguf_lora import convert_adapter, read_backbone
 
     arch, base, _ = backbone

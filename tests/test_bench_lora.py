@@ -20,7 +20,12 @@ MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 def _zoo(root):
     from tiny_models import build_tiny_base, build_tiny_lora
 
-    from harness.zoo.manifest import AdapterEntry, base_fingerprint, describe_weights, upsert_entry
+    from harness.artefacts.zoo_manifest import (
+        AdapterEntry,
+        base_fingerprint,
+        describe_weights,
+        upsert_entry,
+    )
 
     base_dir, config = build_tiny_base(root / "base", hidden_size=64, init_range=0.2)
     manifest = root / "zoo.yaml"

@@ -99,7 +99,7 @@ def test_a_perfect_model_scores_one_on_strict_and_mean(gold):
 
 
 def test_a_constant_letter_scores_chance_on_mean_and_zero_on_strict(gold):
-    from harness.evaluation.record import circular_scores, headline, sample_rows
+    from harness.evaluation.sample_rows import circular_scores, headline, sample_rows
     from harness.scoring import baselines
 
     out = _evaluate(_fake_lm(reply=_always_first),

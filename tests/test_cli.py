@@ -61,7 +61,7 @@ def test_telecom_all_end_to_end_on_the_embedded_model(data_dir, tmp_path):
     assert all(r["id"] and r["resps"] and r["correct"] in (True, False) for r in rows)
     assert "sha" in run.manifest["environment"]["git"] and run.manifest["model"]["pretrained"]
     # run.json's config is the run's identity: it hashes to the run id and names the tasks.
-    from harness.evaluation.record import id_of
+    from harness.evaluation.identity import id_of
 
     config = run.manifest["config"]
     assert isinstance(config, dict) and id_of(config) == run.run_id
@@ -102,7 +102,7 @@ def test_lm_eval_subcommands_see_slmbench_tasks(sub):
 def test_response_cache_is_keyed_by_the_weights(tmp_path):
     import os
 
-    from harness.evaluation.record import model_fingerprint
+    from harness.evaluation.identity import model_fingerprint
 
     adapter = tmp_path / "adapter"
     adapter.mkdir()

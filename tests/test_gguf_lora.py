@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import torch
 
+from harness.artefacts.lora_fold import fold_adapter_into
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_file
 from harness.quant import gguf_lora
-from harness.quant.gguf_export import export_gguf, fold_adapter_into
+from harness.quant.gguf_export import export_gguf
 from harness.quant.gguf_lora import cached_adapter_gguf, convert_adapter, read_backbone
 
 llama_cpp = pytest.importorskip("llama_cpp")
@@ -40,7 +41,7 @@ F32_CACHE = {"type_k": 0, "type_v": 0}
 def _tokenizer():
     from transformers import AutoTokenizer
 
-    from harness.models.embedded import ensure_checkpoint
+    from harness.artefacts.embedded import ensure_checkpoint
 
     return AutoTokenizer.from_pretrained(ensure_checkpoint())
 

@@ -17,7 +17,7 @@ def test_group_size_tiles_every_layer_width():
 def test_calibration_comes_from_the_train_split_with_answers(data_dir):
     from transformers import AutoTokenizer
 
-    from harness.models.embedded import ensure_checkpoint
+    from harness.artefacts.embedded import ensure_checkpoint
     from harness.task_loader import load_task, task_manager
 
     tokenizer = AutoTokenizer.from_pretrained(ensure_checkpoint())

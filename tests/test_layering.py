@@ -1,7 +1,10 @@
-"""The house's floors: no import circles, nothing on the ground floor imports upward, and the
-renderers and the gate (``report/``) are read by the commands only.
+"""The house's floors: every folder (or top-level module) of ``harness/`` stands on a floor,
+and imports only from its own floor or below; no import circles, no two folders importing
+each other, and the renderers and the gate (``report/``) are read by the commands only.
 
 Lazy imports (inside functions) count: a circle through one still couples two modules.
+``python tests/test_layering.py`` prints the graph's numbers (modules, arrows between folders,
+arrows up, folder pairs importing each other, largest modules).
 """
 
 from __future__ import annotations
@@ -10,11 +13,23 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1] / "harness"
-# The ground floor: errors, paths and hashes, atomic writes and the run store, meters, the
-# embedded model, stats. Everything else may stand on it; it stands on nothing above.
-GROUND = ("harness.errors", "harness.paths", "harness.hashing", "harness.console",
-          "harness.child", "harness.significance", "harness.openai_compat", "harness.runs",
-          "harness.meters", "harness.models.embedded", "harness.models.params")
+# Floors, bottom up. 0: errors, paths and hashes, the run store, meters, stats, and the shared
+# artefacts (embedded model, zoo manifest, GGUF header, LoRA fold); 1: benchmark data, task
+# loading, prompts and scoring; 2-5: the features, each on what it uses; 6-7: the pages, the
+# gate and the commands.
+FLOORS = {
+    "harness": 0, "harness.errors": 0, "harness.paths": 0, "harness.hashing": 0,
+    "harness.console": 0, "harness.child": 0, "harness.significance": 0,
+    "harness.openai_compat": 0, "harness.runs": 0, "harness.meters": 0,
+    "harness.artefacts": 0,
+    "harness.data": 1, "harness.task_loader": 1, "harness.scoring": 1, "harness.prompts": 1,
+    "harness.zoo": 2, "harness.quant": 2, "harness.validate": 2, "harness.tasks": 2,
+    "harness.models": 3,
+    "harness.evaluation": 4, "harness.judge": 4,
+    "harness.train": 5, "harness.bench": 5, "harness.lm_eval_entry": 5,
+    "harness.report": 6, "harness.reliability": 7, "harness.cli": 7,
+}
+GROUND = tuple(room for room, floor in FLOORS.items() if floor == 0)
 # Who may read the renderers and the regression gate: the commands on top.
 REPORT_READERS = ("harness.cli", "harness.reliability", "harness.report")
 
@@ -96,6 +111,31 @@ def test_the_cycle_finder_sees_a_circle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+def _room(module: str) -> str:
+    """The folder (or top-level module) of ``harness`` a module belongs to."""
+    return ".".join(module.split(".")[:2])
+
+
+def _room_arrows(edges: dict[str, set[str]]) -> set[tuple[str, str]]:
+    return {(_room(src), _room(dst)) for src, targets in edges.items() for dst in targets
+            if _room(src) != _room(dst)}
+
+
+def test_every_folder_has_a_floor():
+    assert sorted({_room(m) for m in _modules()} - FLOORS.keys()) == []
+
+
+def test_no_folder_imports_from_a_floor_above_it():
+    upward = sorted(f"{a} ({FLOORS[a]}) -> {b} ({FLOORS[b]})"
+                    for a, b in _room_arrows(_imports()) if FLOORS[b] > FLOORS[a])
+    assert upward == []
+
+
+def test_no_two_folders_import_each_other():
+    arrows = _room_arrows(_imports())
+    assert sorted({tuple(sorted(pair)) for pair in arrows if pair[::-1] in arrows}) == []
+
+
 def test_the_ground_floor_imports_nothing_above_it():
     upward = [f"{src} -> {dst}" for src, targets in _imports().items()
               if _within(src, GROUND) for dst in targets if not _within(dst, GROUND)]
@@ -106,3 +146,21 @@ def test_renderers_and_the_gate_are_read_by_the_commands_only():
     readers = [f"{src} -> {dst}" for src, targets in _imports().items() for dst in targets
                if _within(dst, ("harness.report",)) and not _within(src, REPORT_READERS)]
     assert readers == []
+
+
+def main() -> None:
+    edges = _imports()
+    arrows = _room_arrows(edges)
+    up = [(a, b) for a, b in arrows if FLOORS.get(b, 99) > FLOORS.get(a, 99)]
+    mutual = {tuple(sorted(pair)) for pair in arrows if pair[::-1] in arrows}
+    sizes = sorted(((sum(1 for _ in p.open(encoding="utf-8")), n)
+                    for n, p in _modules().items()), reverse=True)[:5]
+    print(f"{len(edges)} modules in {len({_room(m) for m in edges})} folders; "
+          f"{len(arrows)} arrows between folders, {len(up)} up, "
+          f"{len(mutual)} folder pairs importing each other, "
+          f"{len(_cycles(edges))} module circles")
+    print("largest modules: " + ", ".join(f"{n} ({lines} lines)" for lines, n in sizes))
+
+
+if __name__ == "__main__":
+    main()

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from lm_eval.api.instance import Instance
 
+from harness.artefacts.embedded import gguf_path
 from harness.errors import SlmbenchError
-from harness.models.embedded import gguf_path
 from harness.models.llama_cpp_lm import LlamaCppLM
 
 N_CTX = 256
@@ -155,7 +155,7 @@ def test_sampling_is_seeded_per_request(lm):
 def test_chat_template_and_tokens_match_transformers(lm):
     from transformers import AutoTokenizer
 
-    from harness.models.embedded import ensure_checkpoint
+    from harness.artefacts.embedded import ensure_checkpoint
 
     tok = AutoTokenizer.from_pretrained(ensure_checkpoint())
     chat = [{"role": "user", "content": "Which 3GPP group owns the RRC protocol?"}]

@@ -38,7 +38,7 @@ def _private_probe_cache(tmp_path, monkeypatch):
 
 
 def test_trained_context_comes_from_the_gguf(tiny_gguf):
-    from harness.models.embedded import gguf_path
+    from harness.artefacts.embedded import gguf_path
 
     assert llama_cpp_load.trained_context(tiny_gguf) == 512
     assert llama_cpp_load.trained_context(gguf_path()) == 8192  # SmolLM2-135M

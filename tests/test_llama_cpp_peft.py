@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from lm_eval.api.instance import Instance
 
-from harness.errors import SlmbenchError
-from harness.zoo.manifest import (
+from harness.artefacts.zoo_manifest import (
     WEIGHTS_FILE,
     AdapterEntry,
     base_fingerprint,
     describe_weights,
     upsert_entry,
 )
+from harness.errors import SlmbenchError
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -46,7 +46,8 @@ def zoo(tmp_path_factory):
     """(root, base GGUF, manifest, {name: folded GGUF}), with a private cache for the module."""
     from tiny_models import build_tiny_base, build_tiny_lora
 
-    from harness.quant.gguf_export import export_gguf, fold_adapter_into
+    from harness.artefacts.lora_fold import fold_adapter_into
+    from harness.quant.gguf_export import export_gguf
 
     root = tmp_path_factory.mktemp("zoo")
     base_dir, config = build_tiny_base(root / "base", hidden_size=64, init_range=0.2)
@@ -162,7 +163,7 @@ def test_embedded_zoo_agrees_with_hf_peft_on_teleqna_prompts(tmp_path):
     import torch
     from conftest import shared_data_or_skip
 
-    from harness.models.embedded import ensure_checkpoint
+    from harness.artefacts.embedded import ensure_checkpoint
     from harness.models.llama_cpp_peft import LlamaCppPeftLM
     from harness.models.peft_router import RoutedPeftLM
     from harness.quant.gguf_export import export_gguf

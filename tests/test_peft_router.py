@@ -10,9 +10,7 @@ from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 from tiny_models import build_tiny_base, build_tiny_lora
 
-from harness.errors import SlmbenchError
-from harness.models.peft_router import RoutedPeftLM
-from harness.zoo.manifest import (
+from harness.artefacts.zoo_manifest import (
     WEIGHTS_FILE,
     AdapterEntry,
     base_fingerprint,
@@ -20,6 +18,8 @@ from harness.zoo.manifest import (
     load_manifest,
     upsert_entry,
 )
+from harness.errors import SlmbenchError
+from harness.models.peft_router import RoutedPeftLM
 
 MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -193,9 +193,9 @@ def test_committed_zoo_verifies_against_the_embedded_model():
     """The adapters shipped in adapters_zoo/ load: sha256, base model and safetensors check."""
     from transformers import AutoConfig
 
-    from harness.models.embedded import resolve_pretrained
+    from harness.artefacts.embedded import resolve_pretrained
+    from harness.artefacts.zoo_manifest import verify_entry
     from harness.paths import REPO_ROOT
-    from harness.zoo.manifest import verify_entry
 
     path = REPO_ROOT / "adapters_zoo" / "embedded.yaml"
     if not path.is_file():

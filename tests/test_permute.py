@@ -88,7 +88,7 @@ def _real(name: str, **overrides) -> ExampleSet:
         pytest.skip("../shared/data is absent")
     from transformers import AutoTokenizer
 
-    from harness.models.embedded import resolve_pretrained
+    from harness.artefacts.embedded import resolve_pretrained
 
     cfg = TrainConfig(benchmarks=[name], data_dir=str(SHARED_DATA), chat_template=False,
                       **overrides)
@@ -154,7 +154,7 @@ def test_the_setting_is_hashed_only_where_it_shuffles_something():
 def test_slmbench_train_can_turn_it_off():
     import argparse
 
-    from harness.train.cli_args import add_train_args, config_from_args
+    from harness.cli.train_flags import add_train_args, config_from_args
 
     parser = argparse.ArgumentParser()
     add_train_args(parser)

@@ -64,11 +64,11 @@ def test_committed_adapters_seen_tasks_are_their_training_examples(name):
     from lm_eval.tasks import TaskManager
     from transformers import AutoTokenizer
 
+    from harness.artefacts.embedded import resolve_pretrained
+    from harness.artefacts.zoo_manifest import load_manifest
     from harness.hashing import sha256_json
-    from harness.models.embedded import resolve_pretrained
     from harness.paths import tasks_dir
-    from harness.train.data import completion_text, render_prompt
-    from harness.zoo.manifest import load_manifest
+    from harness.prompts import completion_text, render_prompt
 
     entry = next(e for e in load_manifest(ZOO).adapters if e.name == name)
     manager = TaskManager(include_path=str(tasks_dir()),

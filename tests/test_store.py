@@ -13,7 +13,7 @@ import time
 import pytest
 
 from harness.errors import SlmbenchError
-from harness.evaluation.record import id_of, identity
+from harness.evaluation.identity import id_of, identity
 from harness.evaluation.spec import EvalSpec
 from harness.runs.store import find_runs, load_run, write_run, write_samples
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.evaluation.record import headline
+from harness.evaluation.sample_rows import headline
 from harness.scoring.freeform import process_results_support
 from harness.scoring.overlap import token_f1
 

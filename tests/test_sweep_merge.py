@@ -9,13 +9,18 @@ from peft import PeftModel
 from tiny_models import build_tiny_base, build_tiny_lora, write_tiny_teletables
 from transformers import AutoModelForCausalLM
 
+from harness.artefacts.zoo_manifest import (
+    AdapterEntry,
+    base_fingerprint,
+    describe_weights,
+    upsert_entry,
+)
 from harness.errors import SlmbenchError
 from harness.models.peft_router import RoutedPeftLM
 from harness.train.config import TrainConfig
 from harness.train.lora import LoraTrainer
 from harness.train.merge import merge_adapters
 from harness.train.sweep import RESULT, RESULTS, expand, load_grid, run_sweep
-from harness.zoo.manifest import AdapterEntry, base_fingerprint, describe_weights, upsert_entry
 
 MODULES = ["q_proj", "v_proj", "down_proj"]
 
@@ -77,9 +82,9 @@ def test_killed_sweep_resumes_without_losing_or_repeating_runs(tiny, tmp_path, m
     assert rows[1]["trainable_params"] == 2 * rows[0]["trainable_params"]
 
     # A task edited after the sweep: no point is retrained, every point is scored anew.
-    from harness.evaluation import record as eval_record
+    from harness.evaluation import identity as eval_identity
 
-    monkeypatch.setattr(eval_record, "task_definitions", lambda args: "edited since")
+    monkeypatch.setattr(eval_identity, "task_definitions", lambda spec: "edited since")
     trained.clear()
     rescored = run_sweep(base, str(grid), tmp_path / "sweep", eval_limit=4,
                          trainer_cls=Recording)

@@ -99,8 +99,8 @@ def test_each_epoch_trains_on_a_new_option_order(tiny_setup):
 
 def test_option_shuffling_is_recorded_in_the_record_the_adapter_and_the_zoo(tiny_setup,
                                                                             tmp_path):
+    from harness.artefacts.zoo_manifest import load_manifest
     from harness.train.workflow import train_and_publish
-    from harness.zoo.manifest import load_manifest
 
     zoo = tmp_path / "zoo.yaml"
     for permute in (True, False):

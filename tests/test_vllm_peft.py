@@ -16,10 +16,10 @@ import_or_skip("vllm", "vllm")
 
 from lm_eval.api.instance import Instance  # noqa: E402
 
+from harness.artefacts.zoo_manifest import WEIGHTS_FILE  # noqa: E402
 from harness.errors import SlmbenchError  # noqa: E402
 from harness.models.peft_router import RoutedPeftLM  # noqa: E402
 from harness.models.vllm_peft import RoutedVLLM, _lora_rank_slot  # noqa: E402
-from harness.zoo.manifest import WEIGHTS_FILE  # noqa: E402
 
 ZOO = Path(__file__).resolve().parents[1] / "adapters_zoo" / "embedded.yaml"
 PROMPTS = [

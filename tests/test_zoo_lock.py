@@ -6,7 +6,7 @@ import dataclasses
 import multiprocessing
 from pathlib import Path
 
-from harness.zoo.manifest import load_manifest, upsert_entry
+from harness.artefacts.zoo_manifest import load_manifest, upsert_entry
 
 ZOO = Path(__file__).resolve().parents[1] / "adapters_zoo" / "embedded.yaml"
 

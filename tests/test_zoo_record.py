@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.artefacts.zoo_manifest import load_manifest
 from harness.cli import main
 from harness.errors import SlmbenchError
 from harness.runs import store
 from harness.runs.store import write_run, write_samples
-from harness.zoo.manifest import load_manifest
 from harness.zoo.record import record_eval_runs
 
 
@@ -90,7 +90,7 @@ def test_refuses_runs_it_cannot_vouch_for(tmp_path):
 
 
 def test_entries_from_before_option_shuffling_read_as_not_shuffled(tmp_path):
-    from harness.zoo.manifest import write_manifest
+    from harness.artefacts.zoo_manifest import write_manifest
     from harness.zoo.publish import entry_fields_from_record
 
     committed = load_manifest(Path(__file__).parents[1] / "adapters_zoo" / "embedded.yaml")

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.models.params import checkpoint_params
+from harness.artefacts.params import checkpoint_params
 
 
 @dataclass

@@ -17,6 +17,15 @@ from pathlib import Path
 from harness.errors import SlmbenchError
 
 
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("judge", help="LLM-as-a-judge scoring of free-form answers",
+                       description="Score an eval run's (or a JSONL file's) answers with one "
+                       "or more judges (rubric 1-10, or pairwise A vs B with order swap) and "
+                       "record a judge run in the store.")
+    add_judge_args(p)
+    p.set_defaults(func=run_judge_command)
+
+
 def add_judge_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", default=None, help="eval run folder whose answers are judged")

@@ -45,7 +45,7 @@ def _subset_from(seen_from: Any, benchmark: str) -> dict | None:
             return json.loads(text)
         except json.JSONDecodeError as err:
             raise SlmbenchError(f"--metadata seen_from: not a JSON object ({err})") from err
-    from harness.zoo.manifest import load_manifest
+    from harness.artefacts.zoo_manifest import load_manifest
 
     manifest = load_manifest(Path(text))
     entry = manifest.route(benchmark)

@@ -3,7 +3,7 @@
 Scores per task, the run that holds every answer, and the wall time, as separate fields:
 before, the run id and wall time rode inside the scores as ``_run_id``/``_wall_s`` keys that
 every reader had to filter out. Sweep results and train records written before keep those
-keys; ``task_scores`` and ``eval_run_of`` read both shapes.
+keys; ``harness.runs.records`` reads both shapes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.evaluation.record import headline
+from harness.evaluation.sample_rows import headline
 from harness.runs.store import Run
 
 
@@ -33,14 +33,3 @@ class EvalResult:
                 scores[task] = {"metric": metric, "value": value, "stderr": stderr,
                                 "n": results.get("n-samples", {}).get(task, {}).get("effective")}
         return cls(run.run_id, round(wall_s, 1), scores)
-
-
-def task_scores(scores: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The per-task scores of a stored row, without the keys older records mixed in."""
-    return {k: v for k, v in (scores or {}).items()
-            if not k.startswith("_") and isinstance(v, Mapping)}
-
-
-def eval_run_of(row: Mapping[str, Any]) -> str | None:
-    """The eval run a sweep point was scored in (``eval_run_id``; older rows: ``_run_id``)."""
-    return row.get("eval_run_id") or (row.get("scores") or {}).get("_run_id")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SlmbenchError
-from harness.evaluation import record
+from harness.evaluation import identity, presentation, record
 from harness.evaluation.spec import EvalSpec
 from harness.paths import tasks_dir
 from harness.runs.store import Run, load_run
@@ -68,14 +68,14 @@ def with_defaults(spec: EvalSpec) -> EvalSpec:
     without the template it answers nothing parseable), the device, a checked data folder,
     the zoo's seen questions, and a response cache keyed by the weights.
     """
+    from harness.artefacts.embedded import is_embedded, resolve_pretrained
     from harness.data.source import resolve_data_dir
-    from harness.models.embedded import is_embedded, resolve_pretrained
 
     model = spec.model or "slm-hf"  # hf, plus shared prefill of Maj@k repeats
     model_args = dict(spec.model_args)
     if model in HF_FAMILY:
         if model_args.get("adapters") and not model_args.get("pretrained"):
-            from harness.zoo.manifest import load_manifest
+            from harness.artefacts.zoo_manifest import load_manifest
 
             model_args["pretrained"] = load_manifest(model_args["adapters"]).base_model
         embedded = (is_embedded(model_args.get("pretrained"))
@@ -107,7 +107,7 @@ def is_embedded_checkpoint(pretrained: Any) -> bool:
 
     Its cache folder, or a copy of it: the completion marker names the shipped GGUF.
     """
-    from harness.models.embedded import EMBEDDED_NAME, MARKER, checkpoint_dir
+    from harness.artefacts.embedded import EMBEDDED_NAME, MARKER, checkpoint_dir
 
     if not pretrained or not isinstance(pretrained, str | Path):
         return False
@@ -140,7 +140,7 @@ def _imply_seen_from(manifest_path: str, metadata: dict[str, Any]) -> None:
     and its unseen tasks must still run (its seen tasks then score the whole train split, as
     said in a warning). An explicit ``--metadata seen_from=`` insists, and errors instead.
     """
-    from harness.zoo.manifest import load_manifest
+    from harness.artefacts.zoo_manifest import load_manifest
 
     unknown = [e.name for e in load_manifest(manifest_path).adapters if not e.train_subset]
     if unknown:
@@ -157,7 +157,7 @@ def response_cache(spec: EvalSpec) -> str | None:
     folder = Path(spec.output_path)
     folder = folder.parent if folder.suffix == ".json" else folder
     return str(folder / ".slmbench_cache"
-               / record.model_fingerprint(spec.model, dict(spec.model_args)))
+               / identity.model_fingerprint(spec.model, dict(spec.model_args)))
 
 
 def process_rank() -> int:
@@ -198,17 +198,17 @@ def run_eval(spec: EvalSpec) -> Run | None:
     if not spec.tasks:
         raise SlmbenchError("--tasks is required (e.g. --tasks telecom_all)")
     spec = with_defaults(spec)
-    key = record.identity(spec)
-    run_id = record.id_of(key)
-    done = record.finished_run(run_id, spec.store)
+    key = identity.identity(spec)
+    run_id = identity.id_of(key)
+    done = identity.finished_run(run_id, spec.store)
     if done is not None and not spec.force:
-        record.print_reused(done)
+        presentation.print_reused(done)
         print(f"slmbench: run folder {done} (reused; --force runs it again)", file=sys.stderr)
         run = load_run(done)
         warn_if_unparsed(run, spec)
         return run
     if not spec.output_path:
-        spec = spec.with_(output_path=str(record.work_folder(run_id, spec.store)))
+        spec = spec.with_(output_path=str(identity.work_folder(run_id, spec.store)))
         spec = spec.with_(use_cache=response_cache(spec))
     options = {**spec.options, "log_samples": True}  # the store keeps every question's answer
     try:
@@ -225,7 +225,7 @@ def run_eval(spec: EvalSpec) -> Run | None:
         return None
     folder = record.record_eval_run(spec, key, results, samples, started, reports)
     run = load_run(folder)
-    record.print_baselines(run)
+    presentation.print_baselines(run)
     print(f"slmbench: run folder {folder}", file=sys.stderr)
     warn_if_unparsed(run, spec)
     return run
@@ -297,7 +297,7 @@ def _simple_evaluate(cfg: Any, task_manager: Any, reports: dict[str, Any]
             tracker.save_results_samples(task_name=task, samples=samples[task])
     if tracker.push_results_to_hub or tracker.push_samples_to_hub:
         tracker.recreate_metadata_card()
-    record.print_data_report(reports, cfg.output_path)
+    presentation.print_data_report(reports, cfg.output_path)
     batch_sizes = ",".join(map(str, results["config"].get("batch_sizes", [])))
     shown = {k: v for k, v in cfg.model_args.items() if k != "trust_remote_code"}
     print(f"{cfg.model} ({shown}), gen_kwargs: ({cfg.gen_kwargs}), limit: {cfg.limit}, "

@@ -147,7 +147,7 @@ def run_warnings(run: Any, spec: Any) -> list[str]:
 
 def _token_counter(pretrained: Any) -> Callable[[str], int]:
     """The model's tokenizer as a token counter, else ``rough_token_count``."""
-    from harness.models.embedded import checkpoint_dir, is_embedded
+    from harness.artefacts.embedded import checkpoint_dir, is_embedded
 
     if is_embedded(pretrained) and checkpoint_dir().is_dir():  # llama-cpp's "embedded"
         pretrained = checkpoint_dir()

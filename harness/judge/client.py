@@ -161,7 +161,7 @@ class LocalJudgeClient:
     def __init__(self, gguf: str | Path | None = None, n_ctx: int = 4096, seed: int = 0,
                  n_threads: int | None = None, json_mode: str = "schema") -> None:
         if gguf is None or str(gguf) in ("", "embedded"):
-            from harness.models.embedded import gguf_path
+            from harness.artefacts.embedded import gguf_path
 
             gguf = gguf_path()
         self.gguf = Path(gguf)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SlmbenchError
-from harness.evaluation.result import eval_run_of, task_scores
+from harness.runs.records import eval_run_of, task_scores
 from harness.runs.store import RUN_FILE, store_root
 
 RESULT = "result.json"  # harness.train.sweep writes it; not imported so no torch is loaded

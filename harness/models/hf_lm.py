@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from lm_eval.models.huggingface import HFLM
 
-from harness.models.embedded import resolve_pretrained
+from harness.artefacts.embedded import resolve_pretrained
 
 
 class EmbeddedAwareHFLM(HFLM):

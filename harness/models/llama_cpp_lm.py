@@ -57,7 +57,7 @@ def _as_bool(value: Any) -> bool:
 
 
 def _resolve_gguf(pretrained: Any) -> Path:
-    from harness.models.embedded import gguf_path, is_embedded
+    from harness.artefacts.embedded import gguf_path, is_embedded
 
     if pretrained is None or is_embedded(str(pretrained)):
         return gguf_path()

@@ -41,7 +41,7 @@ _PROBE_TEXT = b"The gNB schedules the UE on the PDSCH."
 
 def trained_context(path: str | os.PathLike) -> int | None:
     """The context length the model was trained with, from the GGUF metadata (None if absent)."""
-    from harness.quant.quantize import read_gguf_summary
+    from harness.artefacts.gguf_header import read_gguf_summary
 
     return read_gguf_summary(Path(path)).context_length
 
@@ -125,7 +125,7 @@ def open_llama(path: str | os.PathLike, *, n_ctx: int, isolate: bool = True,
     """
     import llama_cpp
 
-    from harness.quant.quantize import read_gguf_summary
+    from harness.artefacts.gguf_header import read_gguf_summary
 
     path = Path(path)
     summary = read_gguf_summary(path)  # one-line error for a missing, foreign or truncated file

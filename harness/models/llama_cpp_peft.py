@@ -22,18 +22,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.artefacts.zoo_manifest import Manifest, load_manifest, verify_entry
 from harness.errors import SlmbenchError
 from harness.models.llama_cpp_lm import LlamaCppLM, _resolve_gguf
 from harness.models.task_routing import TaskRouting
 from harness.quant.gguf_lora import Backbone, cached_adapter_gguf, read_backbone
-from harness.zoo.manifest import Manifest, load_manifest, verify_entry
 
 log = logging.getLogger(__name__)
 
 
 def backbone_name(pretrained: Any, backbone: Backbone) -> str:
     """The name the zoo's base check compares: ``embedded`` for the embedded model's GGUFs."""
-    from harness.models.embedded import checkpoint_dir, gguf_path, is_embedded
+    from harness.artefacts.embedded import checkpoint_dir, gguf_path, is_embedded
 
     if is_embedded(None if pretrained is None else str(pretrained)):
         return "embedded"

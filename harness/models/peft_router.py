@@ -19,10 +19,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from harness.artefacts.zoo_manifest import Manifest, load_manifest, verify_entry
 from harness.errors import SlmbenchError
 from harness.models.hf_lm import EmbeddedAwareHFLM
 from harness.models.task_routing import TaskRouting
-from harness.zoo.manifest import Manifest, load_manifest, verify_entry
 
 log = logging.getLogger(__name__)
 

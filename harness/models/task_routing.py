@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from harness.zoo.manifest import Manifest
+from harness.artefacts.zoo_manifest import Manifest
 
 
 class TaskRouting:

@@ -18,10 +18,10 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from harness.artefacts.zoo_manifest import Manifest, load_manifest, verify_entry
 from harness.errors import SlmbenchError
 from harness.models.task_routing import TaskRouting
 from harness.models.vllm_cpu import engine_defaults
-from harness.zoo.manifest import Manifest, load_manifest, verify_entry
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _cpu_only() -> bool:
 class RoutedVLLM(TaskRouting, VLLM):
     def __init__(self, pretrained: Any = None, adapters: str | None = None,
                  lora_local_path: str | None = None, **kwargs: Any) -> None:
-        from harness.models.embedded import resolve_pretrained
+        from harness.artefacts.embedded import resolve_pretrained
 
         if adapters and lora_local_path:
             raise SlmbenchError("vllm-peft: pass adapters=<manifest.yaml> or "

@@ -26,8 +26,8 @@ DONE_FILE = "slmbench_gptq.json"  # written last: a folder without it is an inte
 def calibration_texts(task_name: str, data_dir: str | None, tokenizer, n: int,
                       seed: int = 0, chat_template: bool = True) -> list[str]:
     """``n`` train-split questions of ``task_name`` with their answers, as the model sees them."""
+    from harness.prompts import completion_text, render_prompt
     from harness.task_loader import load_task, task_manager
-    from harness.train.data import completion_text, render_prompt
 
     task = load_task(task_manager(data_dir), task_name)
     if not task.has_training_docs():

@@ -64,7 +64,7 @@ def _classify(read: Callable[[], object]) -> tuple[str, str]:
 
 def _zoo_fixture(zoo_manifest: Path, root: Path, names: tuple[str, str]) -> Path:
     """Two entries of a real zoo, re-published as slmbench writes a manifest today."""
-    from harness.zoo.manifest import load_manifest, write_manifest
+    from harness.artefacts.zoo_manifest import load_manifest, write_manifest
 
     entries = [e for e in load_manifest(zoo_manifest).adapters if e.name in names]
     for entry in entries:
@@ -85,7 +85,7 @@ def _sealed_copy(run_folder: Path, folder: Path) -> None:
 
 def _verify_all(manifest_path: Path, pretrained: str, config) -> Callable[[], object]:
     def read():
-        from harness.zoo.manifest import load_manifest, verify_entry
+        from harness.artefacts.zoo_manifest import load_manifest, verify_entry
 
         manifest = load_manifest(manifest_path)
         for entry in manifest.adapters:
@@ -102,8 +102,8 @@ def adapter_cases(zoo_manifest: Path, work: Path, names: tuple[str, str] = ("tel
     def edit_manifest(field, value):
         """A hand edit that also recomputes the self-hash: the deeper checks must hold."""
         def damage(root, path, e):
+            from harness.artefacts.zoo_manifest import SELF_HASH
             from harness.hashing import sha256_json
-            from harness.zoo.manifest import SELF_HASH
 
             raw = yaml.safe_load(path.read_text())
             raw["adapters"][0][field] = value
@@ -162,7 +162,7 @@ def adapter_cases(zoo_manifest: Path, work: Path, names: tuple[str, str] = ("tel
 def run_adapter_cases(zoo_manifest: Path, work: Path) -> list[Case]:
     from transformers import AutoConfig
 
-    from harness.models.embedded import ensure_checkpoint
+    from harness.artefacts.embedded import ensure_checkpoint
 
     config = AutoConfig.from_pretrained(ensure_checkpoint())
     cases = []

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from harness.models.embedded import ensure_checkpoint
+from harness.artefacts.embedded import ensure_checkpoint
 
 
 def build_tiny_base(folder: Path, hidden_size: int = 32, seed: int = 0,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.evaluation.result import eval_run_of
+from harness.runs.records import eval_run_of
 from harness.runs.store import Run, find_runs
 
 # Metric kinds that get a fixed column order; any other (loglikelihood acc, ...) follows.

@@ -12,12 +12,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.evaluation.result import eval_run_of, task_scores
 from harness.judge.summary import NEAR_CONSTANT_SHARE
 from harness.report import plots
 from harness.report.leaderboard_data import Records, SweepRun, canonical
 from harness.report.mdtable import DASH, code, esc, integer, is_num, num, pm, sources, table
 from harness.report.sections import Section
+from harness.runs.records import eval_run_of, task_scores
 from harness.significance import mcnemar_exact, spearman
 
 # Fields of a sweep row that describe the point itself rather than its results.

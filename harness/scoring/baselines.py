@@ -19,7 +19,7 @@ evenly over the options) and a paired test against the best constant answer. ``c
 is set when the model does not beat that constant on the same questions (exact McNemar,
 two-sided, ``ALPHA``): then the score says nothing about knowledge, whatever its size.
 
-Rows are the run store's per-sample records (``harness.evaluation.record.sample_rows``),
+Rows are the run store's per-sample records (``harness.evaluation.sample_rows.sample_rows``),
 which keep each question's gold ``target``, its ``options`` and what the model answered
 (``parsed``). Rows that share a ``circular_id`` are one question asked in several rotations:
 the question counts as right only when every rotation is (strict), for the model and for

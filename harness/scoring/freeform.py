@@ -98,7 +98,7 @@ def meteor(prediction: str, reference: str) -> float:
 def _embedder():
     from transformers import AutoModel, AutoTokenizer
 
-    from harness.models.embedded import ensure_checkpoint
+    from harness.artefacts.embedded import ensure_checkpoint
 
     folder = ensure_checkpoint()
     return AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()

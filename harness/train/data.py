@@ -18,10 +18,9 @@ from typing import Any
 from harness.data.seen import subset_indices
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
+from harness.prompts import completion_text, render_prompt
 from harness.train.permute import permute_doc
 
-# Pass@1 prompts of these benchmarks ask for the final answer in \boxed{}.
-_BOXED = {"telemath", "telelogs"}
 # Fewer train examples than this cannot produce a meaningful adapter or validation loss.
 MIN_TRAIN_EXAMPLES = 8
 
@@ -33,18 +32,6 @@ class Example:
     input_ids: list[int]
     labels: list[int]
     answer_start: int  # index of the first answer token in input_ids
-
-
-def completion_text(benchmark: str, task, doc: dict[str, Any]) -> str:
-    target = str(task.doc_to_target(doc))
-    return f"\\boxed{{{target}}}" if benchmark in _BOXED else target
-
-
-def render_prompt(tokenizer, text: str, chat_template: bool) -> str:
-    if not chat_template:
-        return text + " "
-    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                         add_generation_prompt=True)
 
 
 def tokenize_example(tokenizer, prompt: str, completion: str, loss: str,

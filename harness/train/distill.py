@@ -91,7 +91,7 @@ def check_teacher_fits(folder: Path, device: str) -> None:
     files = list(folder.glob("*.safetensors"))
     if not files or device != "cpu":
         return
-    from harness.models.params import checkpoint_params
+    from harness.artefacts.params import checkpoint_params
 
     need = checkpoint_params(folder) * 4
     have = _available_ram_bytes()
@@ -109,7 +109,7 @@ def load_teacher(cfg: DistillConfig, student_tokenizer, device: str):
     """The frozen teacher (adapter folded in) and its tokenizer, memory and vocabulary checked."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.models.embedded import resolve_pretrained
+    from harness.artefacts.embedded import resolve_pretrained
 
     path = Path(resolve_pretrained(cfg.teacher))
     if path.is_dir():

@@ -94,7 +94,7 @@ def load_backbone(cfg: TrainConfig):
     """Frozen base model and tokenizer; 4-bit NF4 when ``cfg.qlora``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.models.embedded import resolve_pretrained
+    from harness.artefacts.embedded import resolve_pretrained
 
     path = resolve_pretrained(cfg.base_model)
     if cfg.qlora:

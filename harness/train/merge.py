@@ -12,10 +12,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from harness.artefacts.zoo_manifest import AdapterEntry, load_manifest, verify_entry
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
 from harness.train.lora import sort_set_fields
-from harness.zoo.manifest import AdapterEntry, load_manifest, verify_entry
 from harness.zoo.publish import publish_adapter
 
 METHODS = ("linear", "ties", "dare_linear", "dare_ties", "cat", "svd", "magnitude_prune")
@@ -29,7 +29,7 @@ def merge_adapters(zoo: Path, names: list[str], method: str, out_manifest: Path,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from harness.models.embedded import resolve_pretrained
+    from harness.artefacts.embedded import resolve_pretrained
 
     if method not in METHODS:
         raise SlmbenchError(f"merge: unknown --method {method!r} (one of {', '.join(METHODS)})")

@@ -68,10 +68,10 @@ def fold_student_adapter(base: str | Path, adapter: str | Path) -> Path:
     The folder is named by the adapter weights' sha256, so a retrained adapter gets a new
     student and the run identity (which fingerprints the weights) follows it.
     """
+    from harness.artefacts.embedded import resolve_pretrained
+    from harness.artefacts.lora_fold import fold_adapter_into
     from harness.hashing import file_digest
-    from harness.models.embedded import resolve_pretrained
     from harness.paths import cache_dir
-    from harness.quant.gguf_export import fold_adapter_into
 
     adapter = Path(adapter)
     weights = adapter / "adapter_model.safetensors"

@@ -18,14 +18,15 @@ import jsonlines
 import yaml
 from rich.table import Table
 
+from harness.artefacts.zoo_manifest import WEIGHTS_FILE
 from harness.console import wide_console
 from harness.errors import SlmbenchError
-from harness.evaluation.result import EvalResult, eval_run_of, task_scores
+from harness.evaluation.result import EvalResult
 from harness.hashing import sha256_json
 from harness.runs.atomic import write_json_atomic, write_text_atomic
+from harness.runs.records import eval_run_of, task_scores
 from harness.train.config import ALL_LINEAR, ATTENTION_ONLY, TrainConfig
 from harness.train.lora import BEST, LoraTrainer, config_hash
-from harness.zoo.manifest import WEIGHTS_FILE
 
 MODULE_SETS = {
     "attention": ATTENTION_ONLY,
@@ -92,7 +93,7 @@ def run_id(point: dict[str, Any], cfg: TrainConfig, eval_limit: int | None,
 
 
 def _adapter_size(folder: Path) -> tuple[float, int]:
-    from harness.models.params import checkpoint_params
+    from harness.artefacts.params import checkpoint_params
 
     return round((folder / WEIGHTS_FILE).stat().st_size / 1e6, 3), checkpoint_params(folder)
 

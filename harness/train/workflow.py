@@ -8,8 +8,8 @@ from rich.table import Table
 
 from harness.console import wide_console
 from harness.data.seen import train_subset_record
-from harness.evaluation.result import task_scores
 from harness.runs.atomic import write_json_atomic
+from harness.runs.records import task_scores
 from harness.train.config import TrainConfig
 from harness.train.evaluate import run_tasks
 from harness.train.lora import BEST, RECORD, LoraTrainer, store_train_run

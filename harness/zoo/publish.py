@@ -6,8 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from harness.runs.atomic import replace_dir_atomic
-from harness.zoo.manifest import (
+from harness.artefacts.zoo_manifest import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     AdapterEntry,
@@ -15,6 +14,7 @@ from harness.zoo.manifest import (
     describe_weights,
     upsert_entry,
 )
+from harness.runs.atomic import replace_dir_atomic
 
 TRAIN_RECORD = "train_record.json"  # harness.train.lora.RECORD, beside the adapter it made
 TRAIN_OPTIONS = "train_options.json"  # harness.train.lora.TRAIN_OPTIONS, in the adapter folder
@@ -49,7 +49,7 @@ def publish_adapter(adapter_dir: Path, manifest: Path, name: str, task: str,
     from safetensors.torch import load_file, save_file
     from transformers import AutoConfig
 
-    from harness.models.embedded import resolve_pretrained
+    from harness.artefacts.embedded import resolve_pretrained
 
     manifest = Path(manifest)
     relative = Path(manifest.stem) / name

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.artefacts.zoo_manifest import (
+    AdapterEntry,
+    load_manifest,
+    manifest_lock,
+    write_manifest,
+)
 from harness.errors import SlmbenchError
-from harness.evaluation.result import task_scores
+from harness.runs.records import task_scores
 from harness.runs.store import load_run
-from harness.zoo.manifest import AdapterEntry, load_manifest, manifest_lock, write_manifest
 
 
 def _evaluated_manifest(run, manifest_path: Path) -> None:
