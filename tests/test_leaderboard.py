@@ -366,7 +366,7 @@ def test_rank_ablation_pairs_neighbouring_ranks_question_by_question(tmp_path):
                      ["r8 → r16", "oranbench", "10", "+0.100", "1 / 0", "1.000"]]
 
 
-@pytest.mark.parametrize("name", ["study", "rank_ablation", "distill"])
+@pytest.mark.parametrize("name", ["study", "rank_ablation", "distill", "edge"])
 def test_committed_leaderboards_re_render_byte_for_byte(name, tmp_path):
     """The committed pages are what today's code renders from the committed runs."""
     committed = Path(__file__).parents[1] / "leaderboards" / name
