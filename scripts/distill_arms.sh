@@ -48,7 +48,7 @@ score() {  # label pretrained [peft] -> an eval run in $SLMBENCH_RUNS, copied to
 
 if [[ ${1:-all} != render ]]; then
   student=$("$PY/python" -c "
-from harness.models.embedded import resolve_pretrained
+from harness.artefacts.embedded import resolve_pretrained
 from harness.paths import cache_dir
 from harness.train.student import build_pruned_student
 src = resolve_pretrained('embedded')
