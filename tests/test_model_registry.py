@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from harness.errors import SlmbenchError
 from harness.models import MODELS
