@@ -19,6 +19,7 @@ from harness.bench.outcomes import no_result
 from harness.report.baseline_view import cell_baselines, constant_text, paired
 from harness.report.leaderboard_data import BenchRun, EvalCell, Records
 from harness.report.mdtable import DASH, code, esc, is_num, num, pm, sources, table
+from harness.report.quant_section import mb, p50
 from harness.report.sections import Section
 from harness.runs.store import Run
 
@@ -64,12 +65,13 @@ def _same_share(ref: Run, other: Run, task: str) -> float | None:
 
 def _accuracy_tables(records: Records, ref: Run, routed: list[Run]) -> tuple[str, list[str]]:
     ref_cells = _cells(records, ref)
+    routed_cells = [_cells(records, r) for r in routed]
     tasks = sorted(t for t in ref_cells
-                   if all(t in _cells(records, r) for r in routed) and ref_cells[t].split)
+                   if all(t in cells for cells in routed_cells) and ref_cells[t].split)
     acc_rows, pair_rows, used = [], [], [ref.run_id, *(r.run_id for r in routed)]
     for task in tasks:
         cell = ref_cells[task]
-        others = [_cells(records, r)[task] for r in routed]
+        others = [cells[task] for cells in routed_cells]
         acc_rows.append([esc(cell.benchmark), esc(cell.kind), num(cell.n, "d"),
                          constant_text(cell_baselines(records, cell)),
                          pm(cell.value, cell.stderr), *(pm(o.value, o.stderr) for o in others)])
@@ -150,11 +152,6 @@ def _routed_bench_rows(bench: BenchRun) -> list[tuple[str, dict, dict | None]]:
     return out
 
 
-def _p50(row: dict | None, key: str) -> Any:
-    stats = (row or {}).get(key)
-    return stats.get("p50") if isinstance(stats, dict) else None
-
-
 def _storage_table(bench: BenchRun) -> tuple[str, list[tuple[str, float | None, Any]]]:
     rows, checks = [], []
     for quant, lora, plain in _routed_bench_rows(bench):
@@ -164,12 +161,12 @@ def _storage_table(bench: BenchRun) -> tuple[str, list[tuple[str, float | None, 
         merged = n * backbone if is_num(n) and is_num(backbone) else None
         total = backbone + adapters if is_num(backbone) and is_num(adapters) else None
         switch = (lora.get("adapters") or {}).get("switch_ms") or {}
-        on, off = _p50(lora, "decode_tok_s"), _p50(plain, "decode_tok_s")
+        on, off = p50(lora, "decode_tok_s"), p50(plain, "decode_tok_s")
         decode_ratio = on / off if is_num(on) and is_num(off) and off else None
         rss_plain = (plain or {}).get("peak_rss_mb")
         checks.append((quant, decode_ratio, switch.get("p95")))
-        rows.append([code(quant), num(n, "d"), num(_mb(backbone), ".1f"), num(_mb(adapters), ".1f"),
-                     num(_mb(total), ".1f"), num(_mb(merged), ".1f"),
+        rows.append([code(quant), num(n, "d"), num(mb(backbone), ".1f"), num(mb(adapters), ".1f"),
+                     num(mb(total), ".1f"), num(mb(merged), ".1f"),
                      num(merged / total if is_num(merged) and total else None, ".1f", "×"),
                      num(lora.get("peak_rss_mb"), ".0f"), num(rss_plain, ".0f"),
                      num(n * rss_plain if is_num(n) and is_num(rss_plain) else None, ".0f"),
@@ -183,10 +180,6 @@ def _storage_table(bench: BenchRun) -> tuple[str, list[tuple[str, float | None, 
                "load s, one GGUF", "decode tok/s, adapter on", "decode tok/s, plain",
                "decode ratio", "switch p50 ms", "switch p95 ms"]
     return table(headers, rows, right=range(1, len(headers))), checks
-
-
-def _mb(value: Any) -> Any:
-    return value / 1e6 if is_num(value) else None
 
 
 def _targets(speedups: list[tuple[str, float]], agreement: list[tuple[str, str, Any]],

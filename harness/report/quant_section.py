@@ -35,8 +35,9 @@ ROUTED_HEADERS = ["format", "adapters", "timed with", "switch p50 ms", "switch p
                   "backbone MB", "adapters MB", "paired with", "Δ (95% CI)"]
 
 
-def _p50(result: dict[str, Any], key: str) -> Any:
-    stats = result.get(key)
+def p50(result: dict[str, Any] | None, key: str) -> Any:
+    """The median of a bench row's timing statistic (None when not measured)."""
+    stats = (result or {}).get(key)
     return stats.get("p50") if isinstance(stats, dict) else None
 
 
@@ -55,11 +56,11 @@ def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> list[str]
     return [code(name), _threads(threads), num(r.get("file_size_mb"), ".1f"),
             num(r.get("bits_per_weight"), ".2f"),
             pm(acc.get("value"), acc.get("stderr")), delta_ci(delta),
-            num(_p50(r, "decode_tok_s"), ".1f"), num(_p50(r, "prefill_tok_s"), ".1f"),
-            num(_p50(r, "ttft_s"), ".3f"), num(r.get("peak_rss_mb"), ".0f"),
+            num(p50(r, "decode_tok_s"), ".1f"), num(p50(r, "prefill_tok_s"), ".1f"),
+            num(p50(r, "ttft_s"), ".3f"), num(r.get("peak_rss_mb"), ".0f"),
             num(r.get("peak_vram_mb"), ".0f"), num(energy.get("j_per_token"), ".4f"),
             num(_pct(r.get("bandwidth_utilisation")), ".1f", "%"),
-            ratio(_p50(r, "decode_tok_s"), _p50(base, "decode_tok_s")),
+            ratio(p50(r, "decode_tok_s"), p50(base, "decode_tok_s")),
             ratio(r.get("peak_rss_mb"), base.get("peak_rss_mb")),
             ratio(r.get("file_size_mb"), base.get("file_size_mb"))]
 
@@ -71,12 +72,13 @@ def _routed_row(name: str, r: dict[str, Any]) -> list[str]:
     acc = r.get("accuracy") if isinstance(r.get("accuracy"), dict) else {}
     return [code(name), num(info.get("n"), "d"), esc(info.get("active") or DASH),
             num(switch.get("p50"), ".3f"), num(switch.get("p95"), ".3f"),
-            num(_mb(disk.get("backbone")), ".1f"), num(_mb(disk.get("adapters")), ".1f"),
+            num(mb(disk.get("backbone")), ".1f"), num(mb(disk.get("adapters")), ".1f"),
             code(acc["paired_with"]) if acc.get("paired_with") else DASH,
             delta_ci(acc.get("delta_vs_baseline") if acc.get("paired_with") else None)]
 
 
-def _mb(value: Any) -> Any:
+def mb(value: Any) -> Any:
+    """Bytes as megabytes (10^6), as every size on the pages."""
     return value / 1e6 if is_num(value) else None
 
 
@@ -134,7 +136,7 @@ def pareto_groups(benches: list[BenchRun]) -> list[tuple[str, list[tuple[float, 
             if no_result(r):
                 continue
             acc = r.get("accuracy") if isinstance(r.get("accuracy"), dict) else {}
-            decode = _p50(r, "decode_tok_s")
+            decode = p50(r, "decode_tok_s")
             if is_num(decode) and is_num(acc.get("value")):
                 points.append((decode, acc["value"], name))
         if points:
