@@ -148,13 +148,12 @@ def test_zoo_checks_are_hf_peft_s(zoo, tmp_path):
 def test_registered_and_read_as_a_gguf_model():
     from lm_eval.api.registry import get_model
 
-    from harness.evaluation.run import GGUF_FAMILY
-    from harness.models import register_models
+    from harness.models import GGUF, pretrained_format, register_models
     from harness.models.llama_cpp_peft import LlamaCppPeftLM
 
     register_models()
     assert get_model("llama-cpp-peft") is LlamaCppPeftLM
-    assert "llama-cpp-peft" in GGUF_FAMILY
+    assert pretrained_format("llama-cpp-peft") == GGUF
 
 
 @pytest.mark.slow

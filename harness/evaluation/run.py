@@ -25,10 +25,6 @@ from harness.evaluation.spec import EvalSpec
 from harness.paths import tasks_dir
 from harness.runs.store import Run, load_run
 
-# Models whose ``pretrained=`` is a transformers checkpoint.
-HF_FAMILY = {"hf", "hf-auto", "huggingface", "hf-peft", "slm-hf", "vllm", "vllm-peft"}
-# Models that read the embedded model's shipped GGUF when pretrained=embedded.
-GGUF_FAMILY = {"llama-cpp", "llama-cpp-peft"}
 log = logging.getLogger(__name__)
 
 
@@ -70,10 +66,12 @@ def with_defaults(spec: EvalSpec) -> EvalSpec:
     """
     from harness.artefacts.embedded import is_embedded, resolve_pretrained
     from harness.data.source import resolve_data_dir
+    from harness.models import GGUF, TRANSFORMERS, pretrained_format
 
     model = spec.model or "slm-hf"  # hf, plus shared prefill of Maj@k repeats
     model_args = dict(spec.model_args)
-    if model in HF_FAMILY:
+    reads = pretrained_format(model)  # declared by the model's class
+    if reads == TRANSFORMERS:
         if model_args.get("adapters") and not model_args.get("pretrained"):
             from harness.artefacts.zoo_manifest import load_manifest
 
@@ -82,7 +80,7 @@ def with_defaults(spec: EvalSpec) -> EvalSpec:
                     or is_embedded_checkpoint(model_args.get("pretrained")))
         model_args["pretrained"] = resolve_pretrained(model_args.get("pretrained"))
     else:
-        embedded = model in GGUF_FAMILY and is_embedded(model_args.get("pretrained"))
+        embedded = reads == GGUF and is_embedded(model_args.get("pretrained"))
     chat = spec.apply_chat_template
     if embedded and chat is None and not spec.no_chat_template:
         chat = True  # an instruct model that answers nothing without its template
@@ -235,28 +233,19 @@ def _simple_evaluate(cfg: Any, task_manager: Any, reports: dict[str, Any]
                      ) -> tuple[dict | None, dict]:
     """``lm_eval.simple_evaluate`` as lm-eval's ``run`` command calls it, with its outputs.
 
-    Mirrors lm-eval's CLI (``lm_eval._cli.run``): the evaluation tracker writes the usual
-    ``results_*.json`` and ``samples_*.jsonl``, W&B and Trackio log when asked, and the table
-    is printed. The samples come back sanitised as they were written, for the run store.
+    lm-eval 0.4.13 keeps that command's body in a private method
+    (``lm_eval._cli.run.Run._execute``) that builds its own TaskManager, prints instead of
+    returning, and drops the samples, so slmbench cannot call it. What it does is followed
+    here step by step through lm-eval's public pieces (``simple_evaluate``,
+    ``EvaluationTracker``, the W&B and Trackio loggers, ``make_table``): the usual
+    ``results_*.json`` and ``samples_*.jsonl`` are written and the table is printed. The
+    samples come back sanitised as they were written, for the run store.
     """
     from lm_eval import simple_evaluate
-    from lm_eval.loggers import EvaluationTracker
-    from lm_eval.utils import handle_non_serializable, make_table
+    from lm_eval.utils import handle_non_serializable
 
-    wandb = trackio = None
-    if cfg.wandb_args:
-        from lm_eval.loggers import WandbLogger
-
-        wandb = WandbLogger(cfg.wandb_args, cfg.wandb_config_args)
-    if cfg.trackio_args:
-        from lm_eval.loggers import TrackioLogger
-
-        trackio = TrackioLogger(cfg.trackio_args)
-    if cfg.output_path:
-        cfg.hf_hub_log_args["output_path"] = cfg.output_path
-    if os.environ.get("HF_TOKEN"):
-        cfg.hf_hub_log_args["token"] = os.environ["HF_TOKEN"]
-    tracker = EvaluationTracker(**cfg.hf_hub_log_args)
+    loggers = _result_loggers(cfg)
+    tracker = _evaluation_tracker(cfg)
     seed = cfg.seed or [None] * 4
     results = simple_evaluate(
         model=cfg.model, model_args=cfg.model_args, tasks=cfg.tasks,
@@ -281,23 +270,67 @@ def _simple_evaluate(cfg: Any, task_manager: Any, reports: dict[str, Any]
         results["slmbench_data_report"] = report
     if cfg.show_config:
         print(json.dumps(results, indent=2, default=handle_non_serializable, ensure_ascii=False))
-    for logger in (wandb, trackio):
-        if logger is None:
-            continue
+    _log_to(loggers, results, samples if cfg.log_samples else None)
+    _save(tracker, results, samples)
+    presentation.print_data_report(reports, cfg.output_path)
+    _print_tables(cfg, results)
+    for logger in loggers:  # Trackio's logger finishes itself; W&B's through its run
+        (logger.finish if hasattr(logger, "finish") else logger.run.finish)()
+    safe = json.loads(json.dumps(results, default=handle_non_serializable, ensure_ascii=False))
+    safe_samples = {task: json.loads(json.dumps(rows, default=handle_non_serializable,
+                                                ensure_ascii=False))
+                    for task, rows in samples.items()}
+    return safe, safe_samples
+
+
+def _result_loggers(cfg: Any) -> list[Any]:
+    """The W&B and Trackio loggers the flags ask for, built before the run as lm-eval does."""
+    loggers: list[Any] = []
+    if cfg.wandb_args:
+        from lm_eval.loggers import WandbLogger
+
+        loggers.append(WandbLogger(cfg.wandb_args, cfg.wandb_config_args))
+    if cfg.trackio_args:
+        from lm_eval.loggers import TrackioLogger
+
+        loggers.append(TrackioLogger(cfg.trackio_args))
+    return loggers
+
+
+def _evaluation_tracker(cfg: Any) -> Any:
+    from lm_eval.loggers import EvaluationTracker
+
+    if cfg.output_path:
+        cfg.hf_hub_log_args["output_path"] = cfg.output_path
+    if os.environ.get("HF_TOKEN"):
+        cfg.hf_hub_log_args["token"] = os.environ["HF_TOKEN"]
+    return EvaluationTracker(**cfg.hf_hub_log_args)
+
+
+def _log_to(loggers: list[Any], results: dict, samples: dict | None) -> None:
+    for logger in loggers:
         try:
             logger.post_init(results)
             logger.log_eval_result()
-            if cfg.log_samples:
+            if samples is not None:
                 logger.log_eval_samples(samples)
         except Exception as err:  # noqa: BLE001 - as lm-eval: a logger never fails the run
             log.info("Logging to %s failed: %s", type(logger).__name__, err)
+
+
+def _save(tracker: Any, results: dict, samples: dict) -> None:
+    """lm-eval's own output files (and its Hub push, when asked)."""
     tracker.save_results_aggregated(results=results, samples=samples or None)
     for task in results.get("configs", {}):
         if task in samples:
             tracker.save_results_samples(task_name=task, samples=samples[task])
     if tracker.push_results_to_hub or tracker.push_samples_to_hub:
         tracker.recreate_metadata_card()
-    presentation.print_data_report(reports, cfg.output_path)
+
+
+def _print_tables(cfg: Any, results: dict) -> None:
+    from lm_eval.utils import make_table
+
     batch_sizes = ",".join(map(str, results["config"].get("batch_sizes", [])))
     shown = {k: v for k, v in cfg.model_args.items() if k != "trust_remote_code"}
     print(f"{cfg.model} ({shown}), gen_kwargs: ({cfg.gen_kwargs}), limit: {cfg.limit}, "
@@ -306,11 +339,3 @@ def _simple_evaluate(cfg: Any, task_manager: Any, reports: dict[str, Any]
     print(make_table(results))
     if "groups" in results:
         print(make_table(results, "groups"))
-    for logger in (wandb, trackio):
-        if logger is not None:
-            (logger.run.finish if logger is wandb else logger.finish)()
-    safe = json.loads(json.dumps(results, default=handle_non_serializable, ensure_ascii=False))
-    safe_samples = {task: json.loads(json.dumps(rows, default=handle_non_serializable,
-                                                ensure_ascii=False))
-                    for task, rows in samples.items()}
-    return safe, safe_samples

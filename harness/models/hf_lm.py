@@ -18,9 +18,12 @@ import torch
 from lm_eval.models.huggingface import HFLM
 
 from harness.artefacts.embedded import resolve_pretrained
+from harness.models import TRANSFORMERS
 
 
 class EmbeddedAwareHFLM(HFLM):
+    PRETRAINED_FORMAT = TRANSFORMERS  # as lm-eval's HFLM (slmbench's defaults read this)
+
     def __init__(self, pretrained: Any = None, **kwargs: Any) -> None:
         if pretrained is None or isinstance(pretrained, str):
             pretrained = resolve_pretrained(pretrained)

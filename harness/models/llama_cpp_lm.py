@@ -38,6 +38,7 @@ from lm_eval.models.utils import (
 from tqdm import tqdm
 
 from harness.errors import SlmbenchError
+from harness.models import GGUF
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class LlamaCppLM(TemplateLM):
     """
 
     backend = "causal"
+    PRETRAINED_FORMAT = GGUF  # pretrained= is a .gguf file (slmbench's defaults read this)
 
     def __init__(
         self,

@@ -8,16 +8,21 @@ engine's own batching, tokenization and chat templates apply unchanged within a 
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from harness.artefacts.zoo_manifest import Manifest
 
 
-class TaskRouting:
-    """Mixin: subclasses set ``manifest`` and implement ``using(name)``."""
+class TaskRouting(abc.ABC):
+    """Mixin: subclasses set ``manifest`` and implement ``using(name)``.
+
+    Abstract, so an engine that forgets ``using`` fails when built rather than answering
+    every task on the plain backbone while its pages say "routed".
+    """
 
     manifest: Manifest | None = None
     single_adapter: str | None = None  # lm-eval's own one-adapter-for-every-task mode
@@ -34,9 +39,9 @@ class TaskRouting:
         entry = self.manifest.route(task_name)
         return entry.name if entry else None
 
-    @contextlib.contextmanager
-    def using(self, name: str | None) -> Iterator[None]:  # pragma: no cover - overridden
-        yield
+    @abc.abstractmethod
+    def using(self, name: str | None) -> contextlib.AbstractContextManager[None]:
+        """A context in which the engine answers with adapter ``name`` (None: the backbone)."""
 
     def routed(self, method: Callable[..., list], requests: list, **kwargs: Any) -> list:
         start = time.perf_counter()
