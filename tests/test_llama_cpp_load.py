@@ -65,6 +65,25 @@ def test_lm_eval_model_and_bench_engine_never_exceed_the_trained_context(tiny_gg
     assert timing.gen_tokens == 3 and timing.total_s > 0
 
 
+def test_bench_engine_decodes_what_greedy_generation_says():
+    """The timed loop feeds back each step's argmax, as llama.cpp's own greedy completion does
+    (it once fed token 0: the logits it read were never written with logits_all off)."""
+    from harness.artefacts.embedded import gguf_path
+    from harness.bench.engines import LlamaCppEngine
+
+    engine = LlamaCppEngine(str(gguf_path()), n_threads=1, n_ctx=512)
+    engine.load()
+    ids = engine.tokenize("<|im_start|>user\nWhat does a gNB schedule?<|im_end|>\n"
+                          "<|im_start|>assistant\n")
+    engine.timed_request(ids, 8)
+    timed = engine.llm.input_ids[len(ids):len(ids) + 7].tolist()
+    engine.llm.reset()
+    greedy = engine.llm.create_completion(prompt=ids, max_tokens=7, temperature=0.0,
+                                          top_k=1)["choices"][0]["text"]
+    assert engine.llm.detokenize(timed).decode("utf-8", "replace") == greedy
+    assert len(set(timed)) > 1
+
+
 def test_a_load_that_crashes_llama_cpp_is_a_one_line_error(tiny_gguf, monkeypatch):
     crash = [sys.executable, "-c",
              "import sys, ctypes; print('llama_context: n_ctx_seq (2048) > n_ctx_train (512)',"

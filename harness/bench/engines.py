@@ -115,14 +115,28 @@ class LlamaCppEngine:
         start = time.perf_counter()
         llm.eval(ids)
         prefill = time.perf_counter() - start
-        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        token = int(np.argmax(self._last_logits()))
         first = time.perf_counter()
         for _ in range(gen_tokens - 1):
             llm.eval([token])
-            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            token = int(np.argmax(self._last_logits()))
         end = time.perf_counter()
         return RequestTiming(len(ids), gen_tokens, prefill, first - start, end - first,
                              end - start)
+
+    def _last_logits(self):
+        """The last evaluated position's logits, read from the context.
+
+        With ``logits_all=False`` llama-cpp-python no longer copies them into ``scores``
+        (that row stays zero, and greedy decoding would feed token 0 every step), so the
+        timed loop would not decode what the model would say.
+        """
+        import llama_cpp
+        import numpy as np
+
+        llm = self.llm
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1),
+                                     shape=(llm.n_vocab(),))
 
     def weight_bytes(self) -> int:
         return Path(self.gguf).stat().st_size
