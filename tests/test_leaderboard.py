@@ -104,7 +104,14 @@ def stats(p50):
             "min": p50 * 0.9, "max": p50 * 1.2}
 
 
-def bench_result(fmt, size, bpw, decode, rss, acc, delta=None, vram=None, jpt=None):
+FP32_BASELINES = {"n": 100, "prompts": 100, "score": 0.36, "chance": 0.2417, "always_first": 0.21,
+                  "majority_key": "B", "majority_key_score": 0.29, "best_constant": "B",
+                  "best_constant_score": 0.29, "top_answer": "B", "top_share": 0.41,
+                  "entropy": 0.9, "unparsed_share": 0.0}
+
+
+def bench_result(fmt, size, bpw, decode, rss, acc, delta=None, vram=None, jpt=None,
+                 found=None):
     return {"format": fmt, "engine": "llama.cpp" if fmt.startswith("gguf") else "transformers",
             "load_s": 0.5, "weight_bytes": int(size * 1e6), "file_size_mb": size,
             "bits_per_weight": bpw, "prefill_tok_s": stats(decode * 8),
@@ -115,7 +122,7 @@ def bench_result(fmt, size, bpw, decode, rss, acc, delta=None, vram=None, jpt=No
             "accuracy": None if acc is None else {
                 "task": "teleqna", "metric": "exact_match,pass@1", "value": acc,
                 "stderr": 0.03, "n": 100, "per_doc": [1.0, 0.0],
-                "delta_vs_baseline": delta}}
+                "delta_vs_baseline": delta, **({"baselines": found} if found else {})}}
 
 
 def build_store(root: Path) -> Path:
@@ -142,7 +149,8 @@ def build_store(root: Path) -> Path:
         sweep_row(16, 16, "attention", 0.69, 0.33, judge=7.25),
         sweep_row(16, 32, "all", 0.66, 0.30, judge=6.0)])
     bench_run(root, "bench0001", "embedded", {
-        "fp32": bench_result("fp32", 538.1, 32, 40.0, 900.0, 0.36, jpt=0.1234),
+        "fp32": bench_result("fp32", 538.1, 32, 40.0, 900.0, 0.36, jpt=0.1234,
+                             found=FP32_BASELINES),
         "gguf-q8_0": bench_result("gguf-q8_0", 144.8, 8.5, 95.0, 320.0, 0.35,
                                   delta={"delta": -0.01, "ci95_low": -0.04,
                                          "ci95_high": 0.02, "n": 100}),
@@ -259,6 +267,44 @@ def test_spearman_sign_when_loss_and_quality_orders_disagree():
     assert math.isnan(rho) and n == 2
 
 
+def test_a_bench_accuracy_stands_beside_its_baselines(rendered):
+    """Recorded with the row, shown beside it; a row without them (an older record whose
+    accuracy run is not in the store) shows a dash rather than a guess."""
+    text = (rendered[0] / "quantization.md").read_text()
+    header = next(r for r in table_rows(text) if r[0] == "format")
+    rows = {r[0]: r for r in table_rows(text) if r[0].startswith("`")}
+    col = header.index("best constant")
+    assert header[col - 2:col + 1] == ["accuracy", "chance", "best constant"]
+    assert rows["`fp32`"][col - 1:col + 1] == ["0.242", "0.290 (B)"]
+    assert rows["`gguf-q8_0`"][col - 1:col + 1] == ["—", "—"]
+
+
+def test_an_older_bench_row_takes_its_baselines_from_its_accuracy_run():
+    from types import SimpleNamespace
+
+    from harness.report.quant_section import accuracy_baselines
+
+    class Run:
+        def __init__(self, ids, found):
+            self.ids, self.found = ids, found
+
+        def tasks(self):
+            return {"teleqna": {"baselines": self.found}}
+
+        def per_doc(self, task):
+            return dict.fromkeys(self.ids, 1.0)
+
+    other = {**FP32_BASELINES, "chance": 0.25}
+    records = SimpleNamespace(eval_runs={"c80348abc92a9fad": Run(["q1", "q2"], FP32_BASELINES),
+                                         "sameqs": Run(["q2", "q3"], other)})
+    acc = {"task": "teleqna", "run": "runs/eval/c80348abc92a9fad", "ids": ["q3", "q2"]}
+    assert accuracy_baselines(records, acc) == FP32_BASELINES  # its own run
+    moved = {**acc, "run": "runs/eval/elsewhere"}
+    assert accuracy_baselines(records, moved) == other  # a run over exactly its questions
+    assert accuracy_baselines(records, {**moved, "ids": ["q3"]}) is None  # not the same ones
+    assert accuracy_baselines(records, {**acc, "baselines": {"chance": 0.5}}) == {"chance": 0.5}
+
+
 def test_pareto_front_keeps_only_undominated_points():
     points = [(40.0, 0.36, "fp32"), (95.0, 0.35, "q8"), (90.0, 0.30, "q5"),
               (120.0, 0.20, "q4"), (120.0, 0.10, "q4-worse")]
@@ -366,7 +412,7 @@ def test_rank_ablation_pairs_neighbouring_ranks_question_by_question(tmp_path):
                      ["r8 → r16", "oranbench", "10", "+0.100", "1 / 0", "1.000"]]
 
 
-@pytest.mark.parametrize("name", ["study", "rank_ablation", "distill", "edge"])
+@pytest.mark.parametrize("name", ["study", "rank_ablation", "distill", "edge", "engines"])
 def test_committed_leaderboards_re_render_byte_for_byte(name, tmp_path):
     """The committed pages are what today's code renders from the committed runs."""
     committed = Path(__file__).parents[1] / "leaderboards" / name

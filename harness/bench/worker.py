@@ -124,6 +124,8 @@ def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None
     return {"task": spec["task"], "metric": info["metric"], "value": info["value"],
             "stderr": info["stderr"], "n": len(samples), "run": str(run.path),
             "ids": [r["id"] for r in samples], "per_doc": [r["score"] for r in samples],
+            # beside the score on the pages: chance and the best constant on these questions
+            "baselines": info.get("baselines"),
             "wall_s": round(time.time() - started, 1)}
 
 

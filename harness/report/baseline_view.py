@@ -22,13 +22,18 @@ ALPHA = baselines.ALPHA
 
 def cell_baselines(records: Records, cell: EvalCell) -> dict[str, Any] | None:
     """The cell's recorded baselines; computed from its samples for records made before them."""
-    run = records.eval_runs.get(cell.run_id)
+    return run_baselines(records, cell.run_id, cell.task)
+
+
+def run_baselines(records: Records, run_id: str, task: str) -> dict[str, Any] | None:
+    """Baselines of ``task`` in eval run ``run_id`` of the store, recorded or from its samples."""
+    run = records.eval_runs.get(run_id)
     if run is None:
         return None
-    info = run.tasks().get(cell.task) or {}
+    info = run.tasks().get(task) or {}
     if isinstance(info.get("baselines"), dict):
         return info["baselines"]
-    rows = run.samples(cell.task) if info.get("samples") and run.readable(
+    rows = run.samples(task) if info.get("samples") and run.readable(
         info["samples"]) else None
     found = baselines.compute(rows) if rows else None
     return found.as_dict() if found is not None else None

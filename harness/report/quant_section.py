@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.bench.outcomes import no_result
 from harness.report import plots
+from harness.report.baseline_view import constant_text, run_baselines
 from harness.report.leaderboard_data import BenchRun, Records
 from harness.report.mdtable import (
     DASH,
@@ -28,7 +29,8 @@ from harness.report.mdtable import (
 from harness.report.sections import Section
 
 BASELINES = ("fp32", "fp16", "bf16", "gguf-f32")
-HEADERS = ["format", "threads", "size MB", "bits/weight", "accuracy", "Δ vs baseline (95% CI)",
+HEADERS = ["format", "threads", "size MB", "bits/weight", "accuracy", "chance",
+           "best constant", "Δ vs baseline (95% CI)",
            "decode tok/s p50", "prefill tok/s p50", "TTFT p50 s", "peak RSS MB",
            "peak VRAM MB", "J/token", "BW util", "decode speed-up", "RSS ratio", "size ratio"]
 ROUTED_HEADERS = ["format", "adapters", "timed with", "switch p50 ms", "switch p95 ms",
@@ -46,8 +48,35 @@ def baseline_format(results: dict[str, Any]) -> str | None:
                  and isinstance(r, dict) and no_result(r) is None), None)
 
 
-def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> list[str]:
+def accuracy_baselines(records: Records, acc: dict[str, Any]) -> dict[str, Any] | None:
+    """A bench row's accuracy baselines, beside its score on the page.
+
+    Recorded with the row; else from its own eval run in the store; else from any eval run
+    in the store that scored exactly the same questions of the task (rows measured before
+    bench recorded baselines). The chance rate and the best constant answer depend on the
+    questions alone, so any model's run over them gives the same two numbers; only those
+    two are shown. None when nothing here covers those questions.
+    """
+    if isinstance(acc.get("baselines"), dict):
+        return acc["baselines"]
+    task = acc.get("task")
+    if not task:
+        return None
+    own = run_baselines(records, Path(str(acc.get("run") or "")).name, str(task))
+    if own is not None or not isinstance(acc.get("ids"), list):
+        return own
+    questions = set(acc["ids"])
+    for run_id, run in sorted(records.eval_runs.items()):
+        scored = run.per_doc(task) if task in run.tasks() else None
+        if scored and set(scored) == questions:
+            return run_baselines(records, run_id, str(task))
+    return None
+
+
+def _row(records: Records, name: str, r: dict[str, Any], base: dict[str, Any] | None
+         ) -> list[str]:
     acc = r.get("accuracy") if isinstance(r.get("accuracy"), dict) else {}
+    found = accuracy_baselines(records, acc) if acc else None
     energy = r.get("energy") if isinstance(r.get("energy"), dict) else {}
     base = base or {}
     threads = r.get("threads") if isinstance(r.get("threads"), dict) else {}
@@ -55,7 +84,9 @@ def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> list[str]
     delta = None if acc.get("paired_with") else acc.get("delta_vs_baseline")
     return [code(name), _threads(threads), num(r.get("file_size_mb"), ".1f"),
             num(r.get("bits_per_weight"), ".2f"),
-            pm(acc.get("value"), acc.get("stderr")), delta_ci(delta),
+            pm(acc.get("value"), acc.get("stderr")),
+            num(found.get("chance") if found else None, ".3f"), constant_text(found),
+            delta_ci(delta),
             num(p50(r, "decode_tok_s"), ".1f"), num(p50(r, "prefill_tok_s"), ".1f"),
             num(p50(r, "ttft_s"), ".3f"), num(r.get("peak_rss_mb"), ".0f"),
             num(r.get("peak_vram_mb"), ".0f"), num(energy.get("j_per_token"), ".4f"),
@@ -93,7 +124,7 @@ def _pct(value: Any) -> Any:
     return value * 100 if is_num(value) else None
 
 
-def _bench_part(bench: BenchRun) -> str:
+def _bench_part(records: Records, bench: BenchRun) -> str:
     report = bench.report
     results = {k: v for k, v in report["results"].items() if isinstance(v, dict)}
     base_name = baseline_format(results)
@@ -111,7 +142,7 @@ def _bench_part(bench: BenchRun) -> str:
              + (code(base_name) if base_name else "none (no fp32/fp16/bf16/gguf-f32 measured)")
              + ". " + sources([bench.run_id]) + "\n"]
     if measured:
-        lines.append(table(HEADERS, [_row(n, r, base) for n, r in measured],
+        lines.append(table(HEADERS, [_row(records, n, r, base) for n, r in measured],
                            right=range(1, len(HEADERS))))
     routed = [(n, r) for n, r in measured if isinstance(r.get("adapters"), dict)]
     if routed:
@@ -148,11 +179,13 @@ def quantization(records: Records, out: Path) -> Section | None:
     if not records.benches:
         return None
     parts = ["# Quantization and deployment formats\n\n"
-             "Per bench run: size, accuracy with its paired Δ against the full-precision "
-             "baseline, throughput (p50), time to first token, memory, energy and memory-"
-             "bandwidth utilisation; ratios are against the run's baseline format; — means "
-             "not measured.\n\n"]
-    parts += [_bench_part(b) for b in records.benches]
+             "Per bench run: size, accuracy beside the chance rate and the best constant "
+             "answer on the same questions (— where neither the run nor any eval run in this "
+             "store over the same questions recorded them), its paired "
+             "Δ against the full-precision baseline, throughput (p50), time to first token, "
+             "memory, energy and memory-bandwidth utilisation; ratios are against the run's "
+             "baseline format; — means not measured.\n\n"]
+    parts += [_bench_part(records, b) for b in records.benches]
     image = plots.pareto_plot(pareto_groups(records.benches), out / "quantization_pareto.png")
     images = []
     if image is not None:
