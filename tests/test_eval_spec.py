@@ -64,6 +64,32 @@ def test_embedded_model_gets_its_chat_template_unless_told_otherwise():
     assert spec.include_path[0].endswith("tasks") and spec.device
 
 
+def _named_gguf(path, name):
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name(name)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return str(path)
+
+
+def test_a_gguf_exported_from_the_embedded_model_gets_its_chat_template(tmp_path):
+    """`slmbench gguf --model embedded` names its files after the checkpoint; evaluating one
+    must not silently drop the template (95% unparsed, as the issue found)."""
+    exported = _named_gguf(tmp_path / "model-f16.gguf", "SmolLM2-135M-Instruct-Q4_1-v1")
+    foreign = _named_gguf(tmp_path / "other.gguf", "Qwen3-0.6B")
+    chat = [with_defaults(EvalSpec(model="llama-cpp", model_args={"pretrained": p},
+                                   tasks=("teleqna",))).apply_chat_template
+            for p in (exported, foreign)]
+    assert chat == [True, None]
+    assert with_defaults(EvalSpec(model="llama-cpp", model_args={"pretrained": exported},
+                                  tasks=("teleqna",), no_chat_template=True)
+                         ).apply_chat_template is None
+
+
 def test_lm_evals_own_defaults_apply_to_what_is_not_given():
     from lm_eval.config.evaluate_config import EvaluatorConfig
 

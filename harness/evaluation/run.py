@@ -80,7 +80,8 @@ def with_defaults(spec: EvalSpec) -> EvalSpec:
                     or is_embedded_checkpoint(model_args.get("pretrained")))
         model_args["pretrained"] = resolve_pretrained(model_args.get("pretrained"))
     else:
-        embedded = reads == GGUF and is_embedded(model_args.get("pretrained"))
+        embedded = reads == GGUF and (is_embedded(model_args.get("pretrained"))
+                                      or is_embedded_gguf(model_args.get("pretrained")))
     chat = spec.apply_chat_template
     if embedded and chat is None and not spec.no_chat_template:
         chat = True  # an instruct model that answers nothing without its template
@@ -119,6 +120,27 @@ def is_embedded_checkpoint(pretrained: Any) -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return isinstance(source, str) and EMBEDDED_NAME in Path(source).name
+
+
+def is_embedded_gguf(pretrained: Any) -> bool:
+    """Whether ``pretrained`` is a GGUF exported from the embedded checkpoint.
+
+    ``slmbench gguf`` and the bench export it under the checkpoint folder's name
+    (``general.name``), so the files they print answer with the chat template too, as the
+    shipped GGUF does; without it the model answers nothing parseable.
+    """
+    from harness.artefacts.embedded import EMBEDDED_NAME
+
+    if not pretrained or not str(pretrained).endswith(".gguf") or not Path(pretrained).is_file():
+        return False
+    try:
+        import gguf
+
+        field = gguf.GGUFReader(str(pretrained)).fields.get("general.name")
+        name = field.contents() if field is not None else ""
+    except Exception:  # noqa: BLE001 - not ours to judge here; the model load says why
+        return False
+    return isinstance(name, str) and name.startswith(EMBEDDED_NAME)
 
 
 def warn_if_unparsed(run: Run, spec: EvalSpec) -> None:
