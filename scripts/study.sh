@@ -16,7 +16,13 @@
 #        split, sequences cut to a few hundred tokens, one job at a time;
 #   gpu  the whole train split (capped at TRAIN_CAP) for EPOCHS epochs at MAX_SEQ tokens, and
 #        JOBS trainings/evaluations at once (a sub-2B model leaves one GPU mostly idle);
-#        scored on vLLM (vllm / vllm-peft) when it is installed (ENGINE=hf|vllm overrides).
+#        scored on vLLM (vllm / vllm-peft) when it is installed (ENGINE=hf|vllm|llama overrides).
+# ENGINE=llama scores on llama.cpp: the backbone exported to one GGUF (GGUF_TYPE, default f16,
+# `slmbench gguf`) and the zoo routed on it (llama-cpp-peft). On 2 cores it answers 2.2x faster
+# than transformers with the same answers at f16 (leaderboards/edge); its runs are labelled
+# "<backbone>@llama.cpp-<type>" (and "+<zoo>"), so they never mix with transformers' runs.
+# Scoring applies the chat template when the model's tokenizer has one, as training does
+# (CHAT=yes|no overrides).
 # Choice and label adapters are trained with their options shuffled per example and epoch
 # (slmbench train's default), so an adapter cannot learn the answer key's position prior.
 set -euo pipefail
@@ -24,8 +30,8 @@ cd "$(dirname "$0")/.."
 DATA_DIR=${DATA_DIR:-../shared/data}
 MODEL=${MODEL:-embedded}
 ZOO=${ZOO:-adapters_zoo/embedded.yaml}
-# How the pages name the zoo's runs: "<backbone>+zoo", or e.g. ZOO_LABEL=embedded+shuffled for
-# a second zoo retrained beside the first, which then gets its own section on the page.
+# How the pages name the zoo's runs: "<backbone>+zoo", or e.g. ZOO_LABEL=embedded+shuffled (or
+# just "shuffled") for a second zoo retrained beside the first, which gets its own section.
 ZOO_LABEL=${ZOO_LABEL:-}
 STORE=${STORE:-leaderboards/study/runs}
 OUT=${OUT:-leaderboards/study}
@@ -66,7 +72,31 @@ if [[ $ENGINE == auto ]]; then
     ENGINE=vllm
   fi
 fi
-echo "study: profile $PROFILE, engine $ENGINE, model $MODEL, zoo $ZOO, $JOBS job(s) at a time" >&2
+GGUF_TYPE=${GGUF_TYPE:-f16}
+BASE_LABEL=$(basename "$MODEL")
+GGUF=""
+if [[ $ENGINE == llama ]]; then
+  GGUF=$("$SLMBENCH" gguf --model "$MODEL" --type "$GGUF_TYPE")
+  BASE_LABEL="$BASE_LABEL@llama.cpp-$GGUF_TYPE"
+fi
+# "<backbone>+<zoo>": the page pairs a zoo's runs with the backbone's by this prefix.
+ZOO_NAME=${ZOO_LABEL:-zoo}
+ZOO_NAME=${ZOO_NAME#*+}
+ZOO_RUN_LABEL="$BASE_LABEL+$ZOO_NAME"
+CHAT=${CHAT:-auto}
+if [[ $CHAT == auto ]]; then
+  CHAT=$(${PYTHON:-$(dirname "$SLMBENCH")/python} - "$MODEL" <<'PY' 2>/dev/null || echo no
+import sys
+from transformers import AutoTokenizer
+from harness.artefacts.embedded import is_embedded, resolve_pretrained
+name = sys.argv[1]
+tokenizer = AutoTokenizer.from_pretrained(resolve_pretrained(name) if is_embedded(name) else name)
+print("yes" if getattr(tokenizer, "chat_template", None) else "no")
+PY
+)
+fi
+echo "study: profile $PROFILE, engine $ENGINE, model $MODEL, zoo $ZOO, chat template $CHAT," \
+  "$JOBS job(s) at a time" >&2
 
 budget_of() {  # category -> "examples seq" from BUDGETS, else the profile's defaults
   local item
@@ -118,14 +148,18 @@ eval_one() {  # which (backbone | zoo), "tasks:limit"
   local metadata="{\"data_dir\": \"$DATA_DIR\"}"
   [[ $tasks == *_seen* ]] && metadata="{\"data_dir\": \"$DATA_DIR\", \"seen_from\": \"$ZOO\"}"
   mkdir -p runs/study_logs
-  local base_model=hf routed_model=hf-peft
+  local base_model=hf routed_model=hf-peft weights=$MODEL
   [[ $ENGINE == vllm ]] && base_model=vllm routed_model=vllm-peft
+  [[ $ENGINE == llama ]] && base_model=llama-cpp routed_model=llama-cpp-peft weights=$GGUF
   if [[ $which == backbone ]]; then
-    set -- --model "$base_model" --model_args "pretrained=$MODEL" --label "$(basename "$MODEL")"
+    set -- --model "$base_model" --model_args "pretrained=$weights" --label "$BASE_LABEL"
+  elif [[ $ENGINE == llama ]]; then
+    set -- --model "$routed_model" --model_args "pretrained=$weights,adapters=$ZOO" \
+      --label "$ZOO_RUN_LABEL"
   else
-    set -- --model "$routed_model" --model_args "adapters=$ZOO" \
-      --label "${ZOO_LABEL:-$(basename "$MODEL")+zoo}"
+    set -- --model "$routed_model" --model_args "adapters=$ZOO" --label "$ZOO_RUN_LABEL"
   fi
+  [[ $CHAT == yes ]] && set -- "$@" --apply_chat_template
   "$SLMBENCH" lm-eval "$@" --tasks "$tasks" --limit "$limit" --store "$STORE" \
     --batch_size "$BATCH" --device "$DEVICE" --metadata "$metadata" >"$log" 2>&1 \
     || { echo "study: eval $which $tasks failed ($log)" >&2; return 1; }
@@ -163,8 +197,8 @@ fi
 
 if [[ $STAGE == render || $STAGE == eval || $STAGE == all ]]; then
   # Each adapter's test metrics come from the zoo runs, which the manifest names.
-  label="${ZOO_LABEL:-$(basename "$MODEL")+zoo}"
-  mapfile -t zoo_runs < <(grep -l "\"label\": \"$label\"" "$STORE"/eval/*/run.json | xargs -n1 dirname)
+  mapfile -t zoo_runs < <(grep -l "\"label\": \"$ZOO_RUN_LABEL\"" "$STORE"/eval/*/run.json \
+    | xargs -n1 dirname)
   "$SLMBENCH" zoo record "$ZOO" "${zoo_runs[@]}"
   "$SLMBENCH" leaderboard --runs "$STORE" --out "$OUT"
 fi

@@ -8,6 +8,7 @@ on a learnable TeleTables stand-in takes it through every stage on 2 cores.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,10 +20,13 @@ import yaml
 from tiny_models import build_tiny_base, write_tiny_teletables
 
 ROOT = Path(__file__).parents[1]
+MODELS = {"hf": ("hf", "hf-peft"), "llama": ("llama-cpp", "llama-cpp-peft")}
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_study_script_trains_scores_and_renders_one_category(tmp_path):
+@pytest.mark.parametrize("engine", ["hf", "llama"])
+def test_study_script_trains_scores_and_renders_one_category(tmp_path, engine):
+    """On transformers, and on llama.cpp (the backbone as one f16 GGUF, the zoo routed)."""
     base, _ = build_tiny_base(tmp_path / "base", hidden_size=64, init_range=0.3)
     data = write_tiny_teletables(tmp_path / "data", rows=60)
     zoo, store, out = tmp_path / "zoo.yaml", tmp_path / "runs", tmp_path / "pages"
@@ -31,7 +35,7 @@ def test_study_script_trains_scores_and_renders_one_category(tmp_path):
     (work / "scripts").mkdir(parents=True)
     shutil.copy(ROOT / "scripts" / "study.sh", work / "scripts" / "study.sh")
     env = {**os.environ, "MODEL": str(base), "DATA_DIR": str(data), "ZOO": str(zoo),
-           "ZOO_LABEL": "base+zoo", "STORE": str(store), "OUT": str(out),
+           "ZOO_LABEL": "zoo", "STORE": str(store), "OUT": str(out), "ENGINE": engine,
            "CATEGORIES": "teletables", "TABLES": "pass1 cloze", "PROFILE": "cpu",
            "BUDGETS": "teletables:16:128", "BATCH": "4", "EVAL_LIMIT": "6",
            "CLOZE_LIMIT": "6", "SLMBENCH": str(Path(sys.executable).parent / "slmbench"),
@@ -39,7 +43,8 @@ def test_study_script_trains_scores_and_renders_one_category(tmp_path):
     done = subprocess.run(["bash", str(work / "scripts" / "study.sh")], env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "study: profile cpu, engine hf" in done.stderr
+    assert f"study: profile cpu, engine {engine}" in done.stderr
+    assert "chat template yes" in done.stderr  # the tiny model has the embedded tokenizer's
     for line in ("study: trained teletables", "study: scored backbone on teletables",
                  "study: scored zoo on teletables_cloze"):
         assert line in done.stderr
@@ -48,9 +53,12 @@ def test_study_script_trains_scores_and_renders_one_category(tmp_path):
     assert entry["task"] == "teletables" and entry["permute_options"] is True
     assert entry["train_subset"]["examples"] == {"teletables": 16}
     assert set(entry["test_metrics"]) == {"teletables", "teletables_cloze"}
-    labels = sorted(p.read_text().count('"label": "base+zoo"') for p in
-                    (store / "eval").glob("*/run.json"))
-    assert labels == [0, 0, 1, 1]  # backbone and zoo, Pass@1 and cloze
+    base_label = "base" if engine == "hf" else "base@llama.cpp-f16"
+    runs = [json.loads(p.read_text()) for p in (store / "eval").glob("*/run.json")]
+    assert sorted((r["label"], r["config"]["model"], r["config"]["apply_chat_template"])
+                  for r in runs) == sorted(
+        [(base_label, MODELS[engine][0], True)] * 2
+        + [(f"{base_label}+zoo", MODELS[engine][1], True)] * 2)  # Pass@1 and cloze each
     page = (out / "study.md").read_text()
-    assert "## base+zoo vs base" in page and "| teletables |" in page
+    assert f"## {base_label}+zoo vs {base_label}" in page and "| teletables |" in page
     assert (work / "runs" / "study_logs" / "train_teletables.log").is_file()
