@@ -68,7 +68,8 @@ def test_replies_cut_at_the_generation_limit_are_named():
 
 def test_no_known_cause_points_at_the_replies():
     lines = unparsed_warnings([_task(80, cut=10)], CHAT_ON)
-    assert "no usual cause found" in lines[-1]
+    assert "no usual cause found (teleqna: 0 name several answers, 10 stop at the generation "\
+           "limit, 70 name none)" in lines[-1]
     assert "runs/eval/x/samples/teleqna.jsonl" in lines[-1]
 
 
@@ -90,7 +91,17 @@ def test_task_answers_counts_store_rows_and_skips_echoes_as_cut():
          "parsed": ["[unparsed] names 15 labels in the free text answer"]},
     ]
     got = task_answers("t", rows, 32, rough_token_count)
-    assert (got.n, got.unparsed, got.cut, got.max_gen_toks) == (4, 3, 2, 32)
+    assert (got.n, got.unparsed, got.cut, got.max_gen_toks, got.echoed) == (4, 3, 2, 32, 1)
+
+
+def test_a_model_that_echoes_the_label_list_is_named_not_the_set_up():
+    """The study's backbone on 3GPP-TSG: 272 of 300 unparsed, nearly all lists of labels."""
+    echoing = TaskAnswers("three_gpp_tsg", 300, 272, 3, 32, "s.jsonl", echoed=250)
+    lines = unparsed_warnings([echoing], CHAT_ON)
+    assert lines[0].endswith("most name several answers at once (below).")
+    assert "250 of its 272 unparsed replies name several options or labels" in lines[1]
+    assert "no usual cause found" not in " ".join(lines)
+    assert "measures the set-up" in unparsed_warnings([_task(80)], CHAT_ON)[0]
 
 
 def _tokenizer_folder(root: Path, template: str | None) -> Path:

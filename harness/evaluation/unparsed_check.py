@@ -39,6 +39,12 @@ class TaskAnswers:
     cut: int
     max_gen_toks: int | None
     samples: str | None = None  # where the replies are, for the user to read
+    # unparsed answers that name several options or labels at once (the list echoed back)
+    echoed: int = 0
+
+    @property
+    def mostly_echoes(self) -> bool:
+        return self.echoed > self.unparsed / 2
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,9 @@ def unparsed_warnings(tasks: Iterable[TaskAnswers], facts: RunFacts,
     if not bad:
         return []
     lines = [f"WARNING: {t.task}: {t.unparsed} of {t.n} answers ({t.unparsed / t.n:.0%}) "
-             "could not be parsed and score as wrong; this score measures the set-up, "
-             "not the model." for t in bad]
+             "could not be parsed and score as wrong; "
+             + ("most name several answers at once (below)." if t.mostly_echoes else
+                "this score measures the set-up, not the model.") for t in bad]
     model = facts.pretrained or facts.model
     causes = []
     if not facts.chat_template and facts.has_chat_template is not False:
@@ -71,6 +78,12 @@ def unparsed_warnings(tasks: Iterable[TaskAnswers], facts: RunFacts,
                "embedded model)")
         causes.append(f"the chat template is off for {model} ({has}): {fix}.")
     for t in bad:
+        if t.mostly_echoes:
+            causes.append(
+                f"{t.task}: {t.echoed} of its {t.unparsed} unparsed replies name several "
+                "options or labels at once: the model lists the choices instead of picking "
+                "one. That is the model failing the task, not the set-up; the _cloze variant "
+                "scores it without extracting an answer.")
         if t.max_gen_toks and t.cut > t.unparsed / 2:
             causes.append(
                 f"{t.task}: {t.cut} of its {t.unparsed} unparsed replies stop at the "
@@ -80,7 +93,11 @@ def unparsed_warnings(tasks: Iterable[TaskAnswers], facts: RunFacts,
         lines += [f"  likely cause: {cause}" for cause in causes]
     else:
         where = ", ".join(t.samples for t in bad if t.samples) or "the run's samples"
-        lines.append(f"  no usual cause found: read the replies (field resps) in {where}.")
+        split = "; ".join(
+            f"{t.task}: {t.echoed} name several answers, {t.cut} stop at the generation "
+            f"limit, {t.unparsed - t.echoed - t.cut} name none" for t in bad)
+        lines.append(f"  no usual cause found ({split}): read the replies (field resps) in "
+                     f"{where}.")
     return lines
 
 
@@ -109,11 +126,12 @@ def task_answers(task: str, rows: list[dict[str, Any]], max_gen_toks: int | None
     unparsed = [row for row in rows if _parsed(row) is not None and is_unparsed(_parsed(row))]
     # A reply that already names several options or labels is an echo, which more tokens
     # would only lengthen; it does not count as cut short.
+    echoed = [row for row in unparsed if _NAMES_SEVERAL.search(_parsed(row) or "")]
     cut = sum(1 for row in unparsed
-              if not _NAMES_SEVERAL.search(_parsed(row) or "")
-              and any(reached_limit(reply, max_gen_toks, count_tokens)
-                      for reply in _replies(row)))
-    return TaskAnswers(task, len(rows), len(unparsed), cut, max_gen_toks, samples)
+              if row not in echoed and any(reached_limit(reply, max_gen_toks, count_tokens)
+                                           for reply in _replies(row)))
+    return TaskAnswers(task, len(rows), len(unparsed), cut, max_gen_toks, samples,
+                       echoed=len(echoed))
 
 
 def run_warnings(run: Any, spec: Any) -> list[str]:
