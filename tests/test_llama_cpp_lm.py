@@ -72,6 +72,27 @@ def test_loglikelihood_matches_a_direct_llama_cpp_computation(lm, ref):
     assert got[0][0] > got[1][0]
 
 
+def test_a_longer_earlier_request_is_never_taken_for_the_prefix(lm, ref):
+    """Requests in the order scoring sorts them: the first leaves tokens past the second's
+    end in llama-cpp-python's array, and the third matches the second and then those stale
+    tokens. Each must score as a fresh llama.cpp evaluation does; the stale match read the
+    first request's logits (or left a hole in the cache that llama_decode refused)."""
+    p = [lm.prefix_token_id, 504, 3458, 314, 1695]
+    requests = [(None, p + [260, 2451, 3123], [4567, 30]),  # inp: p + 260 2451 3123 4567
+                (None, p + [315], [312]),  # inp: p + 315; 2451 3123 4567 stay past its end
+                (None, p + [315, 2451, 3123], [701])]  # inp: p + 315 2451 3123
+    got = lm._loglikelihood_tokens(requests, disable_tqdm=True)
+    for (_, ctx, cont), (logprob, _) in zip(requests, got, strict=True):
+        tokens = ctx + cont
+        ref.reset()
+        ref.eval(tokens[:-1])
+        rows = np.array(ref.scores[len(ctx) - 1:len(tokens) - 1], dtype=np.float64)
+        norm = np.log(np.exp(rows - rows.max(axis=1, keepdims=True)).sum(axis=1)) \
+            + rows.max(axis=1)
+        want = float((rows[np.arange(len(cont)), cont] - norm).sum())
+        assert logprob == pytest.approx(want, abs=1e-4), cont
+
+
 def test_is_greedy_on_the_argmax_token(lm, ref):
     context = ref.tokenize(b"One, two, three, four,", add_bos=False, special=True)
     ref.reset()

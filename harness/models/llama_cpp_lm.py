@@ -194,7 +194,11 @@ class LlamaCppLM(TemplateLM):
         positions have the same tokens at the same places, so their cached keys, values and
         logits are exactly what a fresh evaluation would produce.
         """
-        cached = self.llm.input_ids.tolist()
+        # Only the first n_tokens are in the KV cache: the array keeps older, longer requests'
+        # tokens past that point, whose keys and values are gone (matching them left a hole
+        # that llama.cpp refuses, or read a stale request's logits when nothing was left to
+        # evaluate).
+        cached = self.llm.input_ids[:self.llm.n_tokens].tolist()
         common = 0
         for a, b in zip(cached, tokens, strict=False):
             if a != b:
