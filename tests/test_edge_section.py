@@ -13,23 +13,23 @@ OTHER_ZOO = [{"name": "teleqna", "task": "teleqna", "sha256": "b" * 64, "rank": 
 
 
 def _eval(root: Path, run_id: str, label: str, engine: str, answers: str, key: str,
-          seconds: float, zoo=ZOO) -> None:
+          seconds: float, zoo=ZOO, task: str = "teleqna") -> None:
     """One teleqna run over 10 questions whose right answer is always A."""
     folder = root / "eval" / run_id
     folder.mkdir(parents=True)
     rows = [{"doc_id": i, "id": f"q{i}", "score": float(a == key[i]), "parsed": [a],
              "target": key[i], "correct": a == key[i], "options": ["A", "B", "C", "D"]}
             for i, a in enumerate(answers)]
-    write_samples(folder / "samples/teleqna.jsonl", rows)
+    write_samples(folder / f"samples/{task}.jsonl", rows)
     (folder / "results.json").write_text(json.dumps(
         {"config": {"request_seconds": {"generate_until": seconds},
                     "request_counts": {"generate_until": len(answers)}}}))
     value = sum(r["score"] for r in rows) / len(rows)
-    tasks = {"teleqna": {"metric": "exact_match,pass@1", "filter": "pass@1", "value": value,
-                         "stderr": 0.1, "version": 1.0, "benchmark": "teleqna", "split": "test",
-                         "n": len(rows), "samples": "samples/teleqna.jsonl"}}
+    tasks = {task: {"metric": "exact_match,pass@1", "filter": "pass@1", "value": value,
+                    "stderr": 0.1, "version": 1.0, "benchmark": "teleqna", "split": "test",
+                    "n": len(rows), "samples": f"samples/{task}.jsonl"}}
     write_run(folder, "eval", run_id, {"model": engine}, ["results.json",
-                                                          "samples/teleqna.jsonl"],
+                                                          f"samples/{task}.jsonl"],
               extra={"label": label, "tasks": tasks, "model": {"model": engine,
                                                                 "adapters": zoo}})
 
@@ -100,5 +100,16 @@ def test_speed_storage_and_targets_come_from_the_records(tmp_path):
 def test_no_routed_runs_no_page(tmp_path):
     runs = tmp_path / "runs"
     _eval(runs, "hf000001", "m+zoo:hf-peft", "hf-peft", "AAAA", "AAAA", 3.0)
+    render_leaderboards(runs, tmp_path / "out")
+    assert not (tmp_path / "out" / "edge.md").exists()
+
+
+def test_a_routed_run_of_other_tasks_is_not_compared(tmp_path):
+    """The study scores cloze on llama.cpp beside Pass@1 on transformers: no edge page from
+    that, since neither the answers nor the speed of different tasks compare."""
+    runs = tmp_path / "runs"
+    _eval(runs, "hf000001", "m+zoo", "hf-peft", "AAAA", "AAAA", 3.0)
+    _eval(runs, "ll000001", "m@llama.cpp-f16+zoo", "llama-cpp-peft", "AAAA", "AAAA", 1.0,
+          task="teleqna_cloze")
     render_leaderboards(runs, tmp_path / "out")
     assert not (tmp_path / "out" / "edge.md").exists()

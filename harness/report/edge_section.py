@@ -37,11 +37,16 @@ def _zoo_key(run: Run) -> tuple[str, ...]:
 
 
 def _engine_pairs(records: Records) -> list[tuple[Run, list[Run]]]:
-    """Each hf-peft run with the llama-cpp-peft runs of the same adapters (by sha256)."""
+    """Each hf-peft run with the llama-cpp-peft runs of the same adapters over the same tasks.
+
+    Adapters by sha256; tasks by name, since a cloze run is no measure of a Pass@1 run's
+    answers or speed.
+    """
     runs = sorted(records.eval_runs.values(), key=lambda r: (r.label, r.run_id))
     out = []
     for ref in (r for r in runs if _engine(r) == REFERENCE and _zoo_key(r)):
-        routed = [r for r in runs if _engine(r) == ROUTED_GGUF and _zoo_key(r) == _zoo_key(ref)]
+        routed = [r for r in runs if _engine(r) == ROUTED_GGUF and _zoo_key(r) == _zoo_key(ref)
+                  and set(r.tasks()) == set(ref.tasks())]
         if routed:
             out.append((ref, routed))
     return out
