@@ -44,6 +44,22 @@ def _file_type_name(value: int | None) -> str:
     return name.removeprefix("MOSTLY_").removeprefix("ALL_")
 
 
+def read_gguf_name(path: Path) -> str | None:
+    """``general.name`` of a GGUF file; None when the file has none or cannot be read.
+
+    Callers that only ask "whose export is this?" must not fail on a foreign file: the
+    engine that loads it says what is wrong with it.
+    """
+    import gguf
+
+    try:
+        field = gguf.GGUFReader(str(path)).fields.get("general.name")
+        name = field.contents() if field is not None else None
+    except Exception:  # noqa: BLE001 - unreadable means "no name here"
+        return None
+    return name if isinstance(name, str) else None
+
+
 def read_gguf_summary(path: Path) -> GGUFSummary:
     """Architecture, file type, tensor and parameter counts, size and bits per weight.
 

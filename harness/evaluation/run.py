@@ -130,17 +130,11 @@ def is_embedded_gguf(pretrained: Any) -> bool:
     shipped GGUF does; without it the model answers nothing parseable.
     """
     from harness.artefacts.embedded import EMBEDDED_NAME
+    from harness.artefacts.gguf_header import read_gguf_name
 
     if not pretrained or not str(pretrained).endswith(".gguf") or not Path(pretrained).is_file():
         return False
-    try:
-        import gguf
-
-        field = gguf.GGUFReader(str(pretrained)).fields.get("general.name")
-        name = field.contents() if field is not None else ""
-    except Exception:  # noqa: BLE001 - not ours to judge here; the model load says why
-        return False
-    return isinstance(name, str) and name.startswith(EMBEDDED_NAME)
+    return (read_gguf_name(Path(pretrained)) or "").startswith(EMBEDDED_NAME)
 
 
 def warn_if_unparsed(run: Run, spec: EvalSpec) -> None:
