@@ -89,10 +89,12 @@ def test_speed_storage_and_targets_come_from_the_records(tmp_path):
     storage = _row(page, "`f16`")
     assert storage[1:7] == ["8", "270.0", "78.0", "348.0", "2160.0", "6.2×"]
     assert storage[9] == "2400" and storage[13] == "0.97×"
+    assert storage[14] == "0.31"  # 1000/97 - 1000/100 ms per token, the adapter's own cost
     targets = [r for r in page.splitlines() if r.startswith("| evaluates") or
                r.startswith("| f16 answers") or r.startswith("| routed decode") or
                r.startswith("| adapter switch")]
     verdicts = [r.rstrip(" |").rsplit("| ", 1)[1] for r in targets]
+    assert "| routed decode ≥ 0.95× the plain GGUF's | `f16`, embedded | 0.97× |" in page
     assert verdicts == ["met, moonshot too", "not met", "met", "met", "met"]
     assert "1 categories, smallest p = 1" in page
 

@@ -403,7 +403,9 @@ def _measured_before(spec_path: Path, out_path: Path, spec: dict[str, Any]) -> b
 
 
 def _label(cfg: BenchConfig) -> str:
-    return cfg.model + (f"+{Path(cfg.adapter).name}" if cfg.adapter else "")
+    """The model as pages name it: a local checkpoint by its folder's name, not its path."""
+    model = Path(cfg.model).name if Path(cfg.model).is_dir() else cfg.model
+    return model + (f"+{Path(cfg.adapter).name}" if cfg.adapter else "")
 
 
 def _file_bytes(artifact: Path) -> int:

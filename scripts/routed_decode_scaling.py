@@ -1,0 +1,160 @@
+"""Routed LoRA decode on llama.cpp against the plain GGUF, at the sub-2B sizes users ship.
+
+Why this exists: on the 135M embedded model, decoding with a zoo adapter switched on runs at
+0.63-0.78x the plain GGUF (leaderboards/edge), under issue 24's 0.95x target. llama.cpp adds
+four graph nodes per adapted matrix (two small matmuls, a scale, an add) whatever the model's
+width, so the cost per token is roughly fixed by layers x adapted modules, while the plain
+decode's cost grows with the weights. Whether the target holds for a 360M or 1.7B backbone is
+a measurement, not an argument: this script makes it.
+
+Decode speed does not depend on weight values, and no 360M/1.7B checkpoint can be downloaded
+here, so each backbone is SmolLM2's published shape (layers, widths, heads) with random
+weights and the embedded model's tokenizer, and each of its N adapters is a random rank-16
+LoRA on all seven projections, as the zoo's are. ``slmbench bench`` then times the plain
+GGUF and the GGUF with all N adapters loaded (one switched on) at each quantization, in the
+edge page's bench store, so ``slmbench leaderboard`` shows each size beside the real 135M.
+
+    nice python scripts/routed_decode_scaling.py                 # 360M and 1.7B, f16 + q4_k_m
+    SHAPES=smollm2-360m QUANTS=q4_k_m python scripts/routed_decode_scaling.py
+
+Resumable: built backbones and adapters are reused, a finished bench of a size is not
+repeated, and an interrupted one resumes its missing rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = Path("runs/routed_decode_scaling")  # relative to ROOT, as the records name them
+STORE = Path("leaderboards/edge/runs/bench")
+MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+RANK, ALPHA, N_ADAPTERS = 16, 32, 8
+# SmolLM2's published configurations (the embedded model is the 135M one).
+SHAPES = {
+    "smollm2-360m": dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32,
+                         num_attention_heads=15, num_key_value_heads=5),
+    "smollm2-1.7b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24,
+                         num_attention_heads=32, num_key_value_heads=32),
+}
+
+
+def build_backbone(folder: Path, shape: dict) -> None:
+    """A random-weight fp16 Llama of ``shape`` with the embedded tokenizer, written atomically."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from harness.artefacts.embedded import ensure_checkpoint
+
+    if (folder / "config.json").is_file():
+        return
+    tokenizer = AutoTokenizer.from_pretrained(ensure_checkpoint())
+    config = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=8192,
+                         rope_theta=100000.0, tie_word_embeddings=True,
+                         bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, **shape)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM._from_config(config, torch_dtype=torch.float16)
+    staged = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(staged, ignore_errors=True)
+    model.save_pretrained(staged)
+    tokenizer.save_pretrained(staged)
+    staged.rename(folder)
+
+
+def build_zoo(backbone: Path, manifest: Path) -> None:
+    """N random rank-16 LoRA adapters on every projection, recorded in a zoo manifest."""
+    import shutil
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, LlamaForCausalLM
+
+    from harness.artefacts.zoo_manifest import (
+        AdapterEntry,
+        base_fingerprint,
+        describe_weights,
+        load_manifest,
+        upsert_entry,
+    )
+
+    done = {e.name for e in load_manifest(manifest).adapters} if manifest.is_file() else set()
+    names = [f"adapter{i}" for i in range(N_ADAPTERS)]
+    if all(name in done for name in names):
+        return
+    model = get_peft_model(
+        LlamaForCausalLM.from_pretrained(backbone, torch_dtype=torch.float16),
+        LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=MODULES,
+                   init_lora_weights=False, task_type="CAUSAL_LM"),
+        autocast_adapter_dtype=False)  # fp16 weights, as the zoo publishes them
+    fingerprint = base_fingerprint(AutoConfig.from_pretrained(backbone))
+    for i, name in enumerate(names):
+        if name in done:
+            continue
+        torch.manual_seed(i)
+        with torch.no_grad():  # fresh random A and B: each adapter its own weights
+            for key, weight in model.named_parameters():
+                if ".lora_" in key:
+                    torch.nn.init.normal_(weight, std=0.02)
+        folder = manifest.parent / manifest.stem / name
+        staged = folder.with_name(name + ".tmp")
+        shutil.rmtree(staged, ignore_errors=True)
+        model.save_pretrained(staged)
+        shutil.rmtree(folder, ignore_errors=True)
+        staged.rename(folder)
+        sha, size = describe_weights(folder)
+        upsert_entry(manifest, AdapterEntry(
+            name=name, task=f"scaling_task{i}", path=f"{manifest.stem}/{name}",
+            base_model=str(backbone), base_fingerprint=fingerprint, sha256=sha, rank=RANK,
+            alpha=ALPHA, target_modules=MODULES, size_mb=size))
+
+
+def finished_bench(backbone: Path) -> Path | None:
+    """A finished bench run of this backbone in the store (run.json written), if any."""
+    import json
+
+    for run in sorted(STORE.glob("*/run.json")):
+        config = json.loads(run.read_text()).get("config") or {}
+        if config.get("model") == str(backbone):
+            return run.parent
+    return None
+
+
+def main() -> int:
+    os.chdir(ROOT)
+    shapes = os.environ.get("SHAPES", " ".join(SHAPES)).split()
+    quants = os.environ.get("QUANTS", "f16 q4_k_m").split()
+    threads = os.environ.get("THREADS", str(os.cpu_count() or 1))
+    unknown = [s for s in shapes if s not in SHAPES]
+    if unknown:
+        sys.exit(f"routed_decode_scaling: unknown SHAPES {unknown}; known: {sorted(SHAPES)}")
+    for name in shapes:
+        backbone = WORK / f"{name}-shape-random-weights"
+        done = finished_bench(backbone)
+        if done is not None:
+            print(f"{name}: measured before in {done}, kept")
+            continue
+        WORK.mkdir(parents=True, exist_ok=True)
+        print(f"{name}: building the backbone and {N_ADAPTERS} adapters", flush=True)
+        build_backbone(backbone, SHAPES[name])
+        zoo = WORK / f"{name}-zoo.yaml"
+        build_zoo(backbone, zoo)
+        formats = ",".join(f"gguf-{q}{suffix}" for q in quants for suffix in ("", "+lora"))
+        # Short timings: a 1.7B f16 decodes a few tokens a second on 2 cores.
+        subprocess.run([sys.executable, "-m", "harness.cli", "bench", "--model", str(backbone),
+                        "--zoo", str(zoo), "--formats", formats, "--task", "none",
+                        "--synthetic", "none", "--threads", threads, "--prompts", "4",
+                        "--gen-tokens", os.environ.get("GEN_TOKENS", "32"),
+                        "--min-runs", "3", "--min-seconds", "10",
+                        "--data-dir", os.environ.get("DATA_DIR", "../shared/data"),
+                        "--output-dir", str(STORE)], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""``scripts/routed_decode_scaling.py``: the backbones and zoos it times must be real ones.
+
+Its bench rows stand beside the embedded model's on the edge page, so a zoo whose adapters
+are all the same file (one GGUF shared N times), fp32 where the zoo is fp16, or refused by the
+zoo checks would time something other than what users ship.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from safetensors import safe_open
+from transformers import AutoConfig
+
+from harness.artefacts.zoo_manifest import WEIGHTS_FILE, load_manifest, verify_entry
+from harness.bench.runner import BenchConfig, _label
+
+SCRIPT = Path(__file__).parents[1] / "scripts" / "routed_decode_scaling.py"
+TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2)
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("routed_decode_scaling", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_zoo_is_n_distinct_fp16_adapters_that_pass_the_zoo_checks(tmp_path, monkeypatch):
+    script = _script()
+    monkeypatch.setattr(script, "N_ADAPTERS", 3)
+    backbone, manifest = tmp_path / "tiny-shape-random-weights", tmp_path / "zoo.yaml"
+    script.build_backbone(backbone, TINY)
+    script.build_zoo(backbone, manifest)
+    zoo = load_manifest(manifest)
+    config = AutoConfig.from_pretrained(backbone)
+    assert config.hidden_size == 64 and config.num_hidden_layers == 2
+    assert len({e.sha256 for e in zoo.adapters}) == 3
+    for entry in zoo.adapters:
+        folder = verify_entry(zoo, entry, str(backbone), config)
+        with safe_open(str(folder / WEIGHTS_FILE), "pt") as weights:
+            keys = list(weights.keys())
+            assert {str(weights.get_tensor(k).dtype) for k in keys} == {"torch.float16"}
+        assert len(keys) == 2 * 7 * 2  # A and B, 7 projections, 2 layers
+    script.build_zoo(backbone, manifest)  # resumed: nothing rebuilt
+    assert [e.sha256 for e in load_manifest(manifest).adapters] == [
+        e.sha256 for e in zoo.adapters]
+
+
+def test_a_local_backbone_is_labelled_by_its_folder_name(tmp_path):
+    folder = tmp_path / "smollm2-360m-shape-random-weights"
+    folder.mkdir()
+    assert _label(BenchConfig(model=str(folder))) == "smollm2-360m-shape-random-weights"
+    assert _label(BenchConfig(model="embedded")) == "embedded"
