@@ -301,72 +301,9 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     measured = device_bandwidth(device)  # of the memory the formats decode from
     bandwidth = measured.gbs
     console.print(f"memory bandwidth of {device}: {bandwidth:.1f} GB/s ({measured.source})")
-    results: dict[str, Any] = {}
-    for name in cfg.formats:
-        fmt = parse_format(name)
-        python = engine_python(fmt, cfg)
-        reason = engine_missing(fmt, python)
-        if reason:
-            results[name] = {"skipped": reason}
-            console.print(f"[yellow]skip[/yellow] {name}: {reason}")
-            continue
-        try:
-            artifact = prepare_artifact(fmt, source, cfg)
-            routing = routed_spec(fmt, artifact, cfg) if fmt.routed else {}
-        except StepCrashed as err:
-            results[name] = err.record
-            console.print(f"[red]crashed[/red] {name}: {err}")
-            continue
-        except SlmbenchError as err:
-            results[name] = {"skipped": str(err)}
-            console.print(f"[yellow]skip[/yellow] {name}: {err}")
-            continue
-        spec = {"format": name, "engine": fmt.engine, "precision": fmt.precision,
-                "artifact": str(artifact), "device": device,
-                "prompts": prompts, "gen_tokens": cfg.gen_tokens, "min_runs": cfg.min_runs,
-                "min_seconds": cfg.min_seconds, "warmup": cfg.warmup,
-                "synthetic": cfg.synthetic, "threads": cfg.threads or torch.get_num_threads(),
-                "task": cfg.task,
-                "limit": cfg.limit, "data_dir": cfg.data_dir,
-                "chat_template": cfg.chat_template, "label": f"{_label(cfg)}:{name}",
-                **routing}
-        spec_path, out_path = run_dir / f"spec_{name}.json", run_dir / f"result_{name}.json"
-        if _measured_before(spec_path, out_path, spec):
-            console.print(f"[bold]{name}[/bold]: measured before the interruption, kept")
-            proc = None
-        else:
-            out_path.unlink(missing_ok=True)
-            write_json_atomic(spec_path, spec)
-            console.print(f"[bold]{name}[/bold]: measuring in its own process ...")
-            proc = subprocess.run([python, "-m", "harness.bench.worker", str(spec_path),
-                                   str(out_path)], capture_output=True, text=True)
-        if proc is not None and (proc.returncode != 0 or not out_path.is_file()):
-            results[name] = crash_record(proc, "worker")
-            console.print(f"[red]crashed[/red] {name}: {results[name]['crashed']}")
-            continue
-        result = json.loads(out_path.read_text())
-        result["file_size_mb"] = _size_mb(artifact)
-        if fmt.routed:  # the backbone plus every adapter beside it
-            backbone, adapters = _file_bytes(artifact), _adapter_bytes(spec)
-            result["disk_bytes"] = {"backbone": backbone, "adapters": adapters,
-                                    "total": backbone + adapters}
-            result["file_size_mb"] = round((backbone + adapters) / 1e6, 1)
-        if fmt.engine.startswith("llama.cpp"):
-            from harness.artefacts.gguf_header import read_gguf_summary
-
-            result["bits_per_weight"] = read_gguf_summary(artifact).bits_per_weight
-        elif fmt.engine == "gptq":  # the whole file: 4-bit layers, 16-bit embeddings
-            from harness.quant.gptq import DONE_FILE
-
-            result["bits_per_weight"] = 8 * _file_bytes(artifact) / _source_params(source)
-            result["quantization"] = json.loads((artifact / DONE_FILE).read_text())
-        else:  # hf-peft: the backbone's fp32
-            result["bits_per_weight"] = {"fp32": 32, "fp16": 16, "bf16": 16}.get(
-                fmt.precision, result.get("bits_per_weight", 32))
-        decode = result["decode_tok_s"]["p50"]
-        result["bandwidth_utilisation"] = bandwidth_utilisation(
-            result["weight_bytes"], decode, bandwidth)
-        results[name] = result
+    threads = cfg.threads or torch.get_num_threads()
+    results = {name: _measure_format(name, cfg, source, prompts, run_dir, device, threads,
+                                     bandwidth, console) for name in cfg.formats}
     _add_deltas(results, cfg.formats)
     report = {"schema_version": BENCH_SCHEMA, "config": cfg.__dict__,
               "environment": environment(),
@@ -377,6 +314,79 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     console.print(bench_table(report))
     console.print(f"written {run_dir / 'bench.json'}")
     return report
+
+
+def _measure_format(name: str, cfg: BenchConfig, source: Path, prompts: list[str],
+                    run_dir: Path, device: str, threads: int, bandwidth: float,
+                    console) -> dict[str, Any]:
+    """One format's row, measured in its own process, or why it was skipped or crashed.
+
+    A row finished before an interruption is kept; one bad engine never costs the others.
+    """
+    fmt = parse_format(name)
+    python = engine_python(fmt, cfg)
+    reason = engine_missing(fmt, python)
+    if reason:
+        console.print(f"[yellow]skip[/yellow] {name}: {reason}")
+        return {"skipped": reason}
+    try:
+        artifact = prepare_artifact(fmt, source, cfg)
+        routing = routed_spec(fmt, artifact, cfg) if fmt.routed else {}
+    except StepCrashed as err:
+        console.print(f"[red]crashed[/red] {name}: {err}")
+        return err.record
+    except SlmbenchError as err:
+        console.print(f"[yellow]skip[/yellow] {name}: {err}")
+        return {"skipped": str(err)}
+    spec = {"format": name, "engine": fmt.engine, "precision": fmt.precision,
+            "artifact": str(artifact), "device": device,
+            "prompts": prompts, "gen_tokens": cfg.gen_tokens, "min_runs": cfg.min_runs,
+            "min_seconds": cfg.min_seconds, "warmup": cfg.warmup,
+            "synthetic": cfg.synthetic, "threads": threads, "task": cfg.task,
+            "limit": cfg.limit, "data_dir": cfg.data_dir,
+            "chat_template": cfg.chat_template, "label": f"{_label(cfg)}:{name}",
+            **routing}
+    spec_path, out_path = run_dir / f"spec_{name}.json", run_dir / f"result_{name}.json"
+    if _measured_before(spec_path, out_path, spec):
+        console.print(f"[bold]{name}[/bold]: measured before the interruption, kept")
+    else:
+        out_path.unlink(missing_ok=True)
+        write_json_atomic(spec_path, spec)
+        console.print(f"[bold]{name}[/bold]: measuring in its own process ...")
+        proc = subprocess.run([python, "-m", "harness.bench.worker", str(spec_path),
+                               str(out_path)], capture_output=True, text=True)
+        if proc.returncode != 0 or not out_path.is_file():
+            record = crash_record(proc, "worker")
+            console.print(f"[red]crashed[/red] {name}: {record['crashed']}")
+            return record
+    result = json.loads(out_path.read_text())
+    _describe_artifact(result, fmt, artifact, spec, source)
+    result["bandwidth_utilisation"] = bandwidth_utilisation(
+        result["weight_bytes"], result["decode_tok_s"]["p50"], bandwidth)
+    return result
+
+
+def _describe_artifact(result: dict[str, Any], fmt: Format, artifact: Path,
+                       spec: dict[str, Any], source: Path) -> None:
+    """Size on disk and bits per weight of what was timed, as each engine stores it."""
+    result["file_size_mb"] = _size_mb(artifact)
+    if fmt.routed:  # the backbone plus every adapter beside it
+        backbone, adapters = _file_bytes(artifact), _adapter_bytes(spec)
+        result["disk_bytes"] = {"backbone": backbone, "adapters": adapters,
+                                "total": backbone + adapters}
+        result["file_size_mb"] = round((backbone + adapters) / 1e6, 1)
+    if fmt.engine.startswith("llama.cpp"):
+        from harness.artefacts.gguf_header import read_gguf_summary
+
+        result["bits_per_weight"] = read_gguf_summary(artifact).bits_per_weight
+    elif fmt.engine == "gptq":  # the whole file: 4-bit layers, 16-bit embeddings
+        from harness.quant.gptq import DONE_FILE
+
+        result["bits_per_weight"] = 8 * _file_bytes(artifact) / _source_params(source)
+        result["quantization"] = json.loads((artifact / DONE_FILE).read_text())
+    else:  # hf-peft: the backbone's fp32
+        result["bits_per_weight"] = {"fp32": 32, "fp16": 16, "bf16": 16}.get(
+            fmt.precision, result.get("bits_per_weight", 32))
 
 
 def interrupted_run_dir(cfg: BenchConfig) -> Path | None:
