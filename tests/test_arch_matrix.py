@@ -26,6 +26,7 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
+from logits import F32_CACHE, hf_logits, llama_cpp_logits, llama_scores
 from tiny_models import ARCHS, build_tiny_arch, build_tiny_lora, write_tiny_teletables
 
 from harness.errors import SlmbenchError
@@ -40,7 +41,6 @@ PROMPTS = ["The quick brown fox jumps over the lazy dog.",
 # F16-table GELU, against transformers' exact tanh GELU.
 F32_BOUND = {"gemma3_text": 1e-2}
 DEFAULT_F32_BOUND = 1e-3
-F32_CACHE = {"type_k": 0, "type_v": 0}
 
 
 @pytest.fixture(scope="module", params=ARCHS)
@@ -56,11 +56,6 @@ def _token_ids(folder) -> list[list[int]]:
 
     tok = AutoTokenizer.from_pretrained(folder)
     return [tok(p, add_special_tokens=False)["input_ids"] for p in PROMPTS]
-
-
-def _hf_logits(model, ids_list) -> list[np.ndarray]:
-    with torch.no_grad():
-        return [model(torch.tensor([ids])).logits[0].float().numpy() for ids in ids_list]
 
 
 def _requests(task: str) -> list[Instance]:
@@ -125,9 +120,9 @@ def test_training_lowers_the_loss_and_the_adapter_folds_in(backbone, tmp_path):
     ids = _token_ids(base)
     peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base),
                                            str(adapter)).eval()
-    want = _hf_logits(peft_model, ids)
-    got = _hf_logits(AutoModelForCausalLM.from_pretrained(merged).eval(), ids)
-    plain = _hf_logits(AutoModelForCausalLM.from_pretrained(base).eval(), ids)
+    want = hf_logits(peft_model, ids)
+    got = hf_logits(AutoModelForCausalLM.from_pretrained(merged).eval(), ids)
+    plain = hf_logits(AutoModelForCausalLM.from_pretrained(base).eval(), ids)
     assert max(np.abs(w - p).max() for w, p in zip(want, plain, strict=True)) > 1e-2
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-4)
@@ -141,7 +136,7 @@ def test_gguf_export_quantize_and_load_match_transformers(backbone, tmp_path):
 
     arch, base, model = backbone
     ids = _token_ids(base)
-    hf = _hf_logits(model, ids)
+    hf = hf_logits(model, ids)
     f32 = export_gguf(base, tmp_path / "m.f32.gguf", dtype="f32")
     assert read_gguf_summary(f32).architecture == SUPPORTED_ARCHITECTURES[
         model.config.architectures[0]]
@@ -155,9 +150,7 @@ def test_gguf_export_quantize_and_load_match_transformers(backbone, tmp_path):
                          **F32_CACHE)
         try:
             for want, prompt in zip(hf, ids, strict=True):
-                llm.reset()
-                llm.eval(prompt)
-                got = np.array(llm.scores[: len(prompt)], dtype=np.float32)
+                got = llama_scores(llm, prompt)
                 assert np.isfinite(got).all()
                 if check == "exact":
                     assert np.abs(got - want).max() < bound, (arch, np.abs(got - want).max())
@@ -173,7 +166,6 @@ def test_llama_cpp_lora_adapter_computes_the_folded_model(backbone, tmp_path):
     """llama-cpp-peft's path: the backbone GGUF plus the converted adapter GGUF must compute
     the GGUF of the adapter folded into the backbone (F32 files, F32 KV cache)."""
     from harness.artefacts.lora_fold import fold_adapter_into
-    from harness.models.llama_cpp_load import activate, load_adapters
     from harness.quant.gguf_export import export_gguf
     from harness.quant.gguf_lora import convert_adapter, read_backbone
 
@@ -186,19 +178,7 @@ def test_llama_cpp_lora_adapter_computes_the_folded_model(backbone, tmp_path):
     lora = convert_adapter(adapter, read_backbone(base_gguf), tmp_path / "adapter.gguf")
 
     def logits(model, with_adapter: bool) -> list[np.ndarray]:
-        llm = llama_cpp.Llama(model_path=str(model), logits_all=True, n_ctx=128, n_threads=2,
-                              verbose=False, **F32_CACHE)
-        try:
-            if with_adapter:
-                activate(llm, load_adapters(llm, [lora])[0])
-            out = []
-            for prompt in ids:
-                llm.reset()
-                llm.eval(prompt)
-                out.append(np.array(llm.scores[: len(prompt)], dtype=np.float64))
-            return out
-        finally:
-            llm.close()
+        return llama_cpp_logits(model, ids, lora if with_adapter else None, **F32_CACHE)
 
     routed, reference, plain = logits(base_gguf, True), logits(folded, False), logits(
         base_gguf, False)

@@ -18,25 +18,11 @@ MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 
 def _zoo(root):
-    from tiny_models import build_tiny_base, build_tiny_lora
-
-    from harness.artefacts.zoo_manifest import (
-        AdapterEntry,
-        base_fingerprint,
-        describe_weights,
-        upsert_entry,
-    )
+    from tiny_models import build_tiny_base, build_tiny_zoo
 
     base_dir, config = build_tiny_base(root / "base", hidden_size=64, init_range=0.2)
-    manifest = root / "zoo.yaml"
-    for name, task, seed in (("tables", "teletables", 1), ("other", "oranbench", 2)):
-        build_tiny_lora(base_dir, root / name, seed=seed, rank=4, modules=MODULES)
-        sha, size = describe_weights(root / name)
-        upsert_entry(manifest, AdapterEntry(
-            name=name, task=task, path=name, base_model=str(base_dir),
-            base_fingerprint=base_fingerprint(config), sha256=sha, rank=4, alpha=8,
-            target_modules=MODULES, size_mb=size))
-    return base_dir, manifest
+    return base_dir, build_tiny_zoo(root, base_dir, config, MODULES, adapters=(
+        ("tables", "teletables", 1), ("other", "oranbench", 2)))
 
 
 @pytest.mark.slow  # two worker processes, a GGUF export and two evaluations: about 2 minutes

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from logits import F32_CACHE, hf_logits, llama_cpp_logits
 
 from harness.artefacts.gguf_header import read_gguf_summary
 from harness.artefacts.lora_fold import fold_adapter_into
@@ -39,7 +40,6 @@ CHAT = [{"role": "user", "content": "What does RSRP measure? Answer in one word.
 # Max |logit error| accepted, with an F32 KV cache: F32 export is exact up to summation order
 # (measured ~1e-5); F16 rounds every matrix entry (relative 2^-11).
 BOUND = {"f32": 1e-3, "f16": 1e-1}
-F32_CACHE = {"type_k": 0, "type_v": 0}  # GGML_TYPE_F32
 
 
 @functools.lru_cache(maxsize=1)
@@ -83,23 +83,8 @@ def _save_tiny(folder: Path, arch: str, seed: int = 0, **overrides):
     return Path(folder), model
 
 
-def _hf_logits(model, ids_list) -> list[np.ndarray]:
-    with torch.no_grad():
-        return [model(torch.tensor([ids])).logits[0].float().numpy() for ids in ids_list]
-
-
 def _llama_logits(path: Path, ids_list, **kwargs) -> list[np.ndarray]:
-    llm = llama_cpp.Llama(model_path=str(path), logits_all=True, n_ctx=256, n_threads=2,
-                          verbose=False, **kwargs)
-    try:
-        out = []
-        for ids in ids_list:
-            llm.reset()
-            llm.eval(ids)
-            out.append(np.array(llm.scores[: len(ids)], dtype=np.float32))
-        return out
-    finally:
-        llm.close()
+    return llama_cpp_logits(path, ids_list, n_ctx=256, dtype=np.float32, **kwargs)
 
 
 def _compare(hf: list[np.ndarray], ll: list[np.ndarray], bound: float) -> float:
@@ -137,7 +122,7 @@ TINY_VARIANTS = {
 def tiny(request, tmp_path_factory):
     arch, overrides = TINY_VARIANTS[request.param]
     folder, model = _save_tiny(tmp_path_factory.mktemp(request.param), arch, **overrides)
-    return request.param, folder, model, _hf_logits(model, _prompt_ids())
+    return request.param, folder, model, hf_logits(model, _prompt_ids())
 
 
 @pytest.mark.parametrize("dtype", ["f32", "f16"])
@@ -246,7 +231,7 @@ def test_quantized_files_load_and_give_finite_logits(tmp_path):
                                initializer_range=0.05)
     src = export_gguf(folder, tmp_path / "m.f16.gguf", dtype="f16")
     ids = _prompt_ids()[:2]
-    hf = _hf_logits(model, ids)
+    hf = hf_logits(model, ids)
     sizes = {}
     for qtype, expect in [("q8_0", "Q8_0"), ("Q4_K_M", "Q4_K_M"), ("q4_0", "Q4_0")]:
         dst = quantize_gguf(src, tmp_path / f"m.{qtype.lower()}.gguf", qtype, nthread=2)
@@ -309,8 +294,8 @@ def test_merge_adapter_then_export(tmp_path):
     merged = fold_adapter_into(str(base), lora, tmp_path / "merged")
     ids = _prompt_ids()[:2]
     peft_model = PeftModel.from_pretrained(LlamaForCausalLM.from_pretrained(base), str(lora))
-    reference = _hf_logits(peft_model.eval(), ids)
-    plain = _hf_logits(LlamaForCausalLM.from_pretrained(base).eval(), ids)
+    reference = hf_logits(peft_model.eval(), ids)
+    plain = hf_logits(LlamaForCausalLM.from_pretrained(base).eval(), ids)
     lora_effect = max(np.abs(a - b).max() for a, b in zip(reference, plain, strict=True))
     assert lora_effect > 1e-2  # the LoRA really changes the model
     assert not list(merged.glob("adapter_*"))
@@ -348,7 +333,7 @@ def test_embedded_model_export(dtype, tmp_path):
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     n_params = sum(p.numel() for p in model.parameters())  # tied embedding counted once
     assert read_gguf_summary(out).parameter_count == n_params
-    hf = _hf_logits(model, ids)
+    hf = hf_logits(model, ids)
     ll = _llama_logits(out, ids, **F32_CACHE)
     strict = all((a.argmax(1) == b.argmax(1)).all() for a, b in zip(hf, ll, strict=True))
     worst = _compare(hf, ll, {"f32": 1e-2, "f16": 0.25}[dtype])

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from logits import F32_CACHE, llama_cpp_logits
 
 from harness.artefacts.lora_fold import fold_adapter_into
 from harness.errors import SlmbenchError
@@ -35,7 +36,6 @@ PROMPTS = [
 # F16: the folded file rounds W + BA to F16 where the adapter path rounds W alone, and
 # llama.cpp multiplies F16 weights with F16-rounded activations (measured 0.024).
 BOUND = {"f32": 1e-3, "f16": 5e-2}
-F32_CACHE = {"type_k": 0, "type_v": 0}
 
 
 def _tokenizer():
@@ -70,21 +70,7 @@ def ggufs(tiny):
 
 
 def _logits(model: Path, ids_list, adapter: Path | None = None) -> list[np.ndarray]:
-    from harness.models.llama_cpp_load import activate, load_adapters
-
-    llm = llama_cpp.Llama(model_path=str(model), logits_all=True, n_ctx=128, n_threads=2,
-                          verbose=False, **F32_CACHE)
-    try:
-        if adapter is not None:
-            activate(llm, load_adapters(llm, [adapter])[0])
-        out = []
-        for ids in ids_list:
-            llm.reset()
-            llm.eval(ids)
-            out.append(np.array(llm.scores[: len(ids)], dtype=np.float64))
-        return out
-    finally:
-        llm.close()
+    return llama_cpp_logits(model, ids_list, adapter, **F32_CACHE)
 
 
 def _max_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:

@@ -16,10 +16,6 @@ from lm_eval.api.instance import Instance
 
 from harness.artefacts.zoo_manifest import (
     WEIGHTS_FILE,
-    AdapterEntry,
-    base_fingerprint,
-    describe_weights,
-    upsert_entry,
 )
 from harness.errors import SlmbenchError
 
@@ -44,22 +40,16 @@ def _requests(task: str, kind: str = "loglikelihood", gen: dict | None = None) -
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
     """(root, base GGUF, manifest, {name: folded GGUF}), with a private cache for the module."""
-    from tiny_models import build_tiny_base, build_tiny_lora
+    from tiny_models import build_tiny_base, build_tiny_zoo
 
     from harness.artefacts.lora_fold import fold_adapter_into
     from harness.quant.gguf_export import export_gguf
 
     root = tmp_path_factory.mktemp("zoo")
     base_dir, config = build_tiny_base(root / "base", hidden_size=64, init_range=0.2)
-    manifest = root / "zoo.yaml"
+    manifest = build_tiny_zoo(root, base_dir, config, MODULES)
     folded = {}
-    for name, seed in (("a", 1), ("b", 2)):
-        build_tiny_lora(base_dir, root / name, seed=seed, rank=4, modules=MODULES)
-        sha, size = describe_weights(root / name)
-        upsert_entry(manifest, AdapterEntry(
-            name=name, task=f"task_{name}", path=name, base_model=str(base_dir),
-            base_fingerprint=base_fingerprint(config), sha256=sha, rank=4, alpha=8,
-            target_modules=MODULES, size_mb=size))
+    for name in ("a", "b"):
         merged = fold_adapter_into(base_dir, root / name, root / f"folded-{name}")
         folded[name] = export_gguf(merged, root / f"folded-{name}.gguf", dtype="f32")
     base = export_gguf(base_dir, root / "base.gguf", dtype="f32")

@@ -6,15 +6,9 @@ import jsonlines
 import pytest
 import torch
 from peft import PeftModel
-from tiny_models import build_tiny_base, build_tiny_lora, write_tiny_teletables
+from tiny_models import build_tiny_base, build_tiny_zoo, write_tiny_teletables
 from transformers import AutoModelForCausalLM
 
-from harness.artefacts.zoo_manifest import (
-    AdapterEntry,
-    base_fingerprint,
-    describe_weights,
-    upsert_entry,
-)
 from harness.errors import SlmbenchError
 from harness.models.peft_router import RoutedPeftLM
 from harness.train.config import TrainConfig
@@ -104,15 +98,7 @@ def _kill_at(kill_step: int):
 
 
 def _zoo(root, base_dir, config):
-    manifest = root / "zoo.yaml"
-    for name, seed in (("a", 1), ("b", 2)):
-        build_tiny_lora(base_dir, root / name, seed=seed, rank=4, modules=MODULES)
-        sha, size = describe_weights(root / name)
-        upsert_entry(manifest, AdapterEntry(
-            name=name, task=f"task_{name}", path=name, base_model=str(base_dir),
-            base_fingerprint=base_fingerprint(config), sha256=sha, rank=4, alpha=8,
-            target_modules=MODULES, size_mb=size))
-    return manifest
+    return build_tiny_zoo(root, base_dir, config, MODULES)
 
 
 def test_cat_merge_equals_the_sum_of_both_adapters(tiny):

@@ -27,6 +27,27 @@ def build_tiny_lora(base_dir: Path, folder: Path, seed: int, rank: int, modules:
     return Path(folder)
 
 
+def build_tiny_zoo(root: Path, base_dir: Path, config, modules: list[str],
+                   adapters=(("a", "task_a", 1), ("b", "task_b", 2)), rank: int = 4) -> Path:
+    """Random LoRA adapters (name, routed task, seed) in ``root`` and their zoo manifest."""
+    from harness.artefacts.zoo_manifest import (
+        AdapterEntry,
+        base_fingerprint,
+        describe_weights,
+        upsert_entry,
+    )
+
+    manifest = root / "zoo.yaml"
+    for name, task, seed in adapters:
+        build_tiny_lora(base_dir, root / name, seed=seed, rank=rank, modules=modules)
+        sha, size = describe_weights(root / name)
+        upsert_entry(manifest, AdapterEntry(
+            name=name, task=task, path=name, base_model=str(base_dir),
+            base_fingerprint=base_fingerprint(config), sha256=sha, rank=rank, alpha=2 * rank,
+            target_modules=modules, size_mb=size))
+    return manifest
+
+
 def run_until_killed(trainer, at_step: int) -> None:
     """Run ``trainer`` and interrupt it right after optimizer step ``at_step`` (a kill)."""
     import pytest
