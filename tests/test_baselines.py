@@ -137,3 +137,16 @@ def test_committed_study_runs_sit_at_their_answer_prior(run_id, task, score, maj
     if top is not None:
         assert b.top_answer == top and math.isclose(b.top_share, share, abs_tol=0.006)
     assert b.collapse is True  # none of them beats always giving the most frequent key
+
+
+def test_the_verdict_says_below_when_the_constant_beats_the_model_paired():
+    """A score significantly under the constant answer is not "≈ constant"."""
+    from harness.scoring.baselines import table_cells
+
+    def verdict(delta, p, collapse):
+        return table_cells("t", {"n": 10, "vs_constant_delta": delta, "vs_constant_p": p,
+                                 "collapse": collapse})[7].split(") ", 1)[1]
+
+    assert verdict(-0.18, 1e-6, True) == "below it"
+    assert verdict(-0.02, 0.5, True) == "≈ constant"
+    assert verdict(0.10, 0.01, False) == "beats it"

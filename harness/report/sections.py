@@ -95,7 +95,8 @@ def baselines_table(records: Records, cells: list[EvalCell]) -> str:
             "the difference from that constant, paired per question (exact McNemar p), and "
             "the model's most given answer with the normalised entropy of its answers (0: "
             "always the same answer; 1: spread evenly). \"≈ constant\" means the score is "
-            "not above the constant answer, whatever its size.\n\n"
+            "not above the constant answer; \"below it\" that it is under it, paired "
+            "(exact McNemar p < 0.05).\n\n"
             + table(headers, rows, right=range(3, len(headers))) + "\n")
 
 

@@ -255,7 +255,9 @@ def table_cells(task: str, b: dict[str, Any]) -> list[str]:
         value = b.get(key)
         return f"{value:.3f}" if isinstance(value, int | float) else "-"
 
-    verdict = "≈ constant" if b.get("collapse") else "beats it"
+    below = (isinstance(b.get("vs_constant_delta"), int | float) and b["vs_constant_delta"] < 0
+             and isinstance(b.get("vs_constant_p"), int | float) and b["vs_constant_p"] < ALPHA)
+    verdict = "below it" if below else "≈ constant" if b.get("collapse") else "beats it"
     top = (f"{b['top_answer']} ({b['top_share']:.0%})" if b.get("top_answer") is not None
            and isinstance(b.get("top_share"), int | float) else "-")
     return [task, str(b.get("n")), num("score"), num("chance"), num("always_first"),
