@@ -2,10 +2,9 @@
 
 Why this exists: on the 135M embedded model, decoding with a zoo adapter switched on runs at
 0.63-0.78x the plain GGUF (leaderboards/edge), under issue 24's 0.95x target. llama.cpp adds
-four graph nodes per adapted matrix (two small matmuls, a scale, an add) whatever the model's
-width, so the cost per token is roughly fixed by layers x adapted modules, while the plain
-decode's cost grows with the weights. Whether the target holds for a 360M or 1.7B backbone is
-a measurement, not an argument: this script makes it.
+two small matmuls per adapted matrix (B·(A·x)); whether a wider backbone hides them, so that
+the target holds for a 360M or 1.7B model, is a measurement, not an argument: this script
+makes it. (Measured: it does not; the adapter's cost grows with width too.)
 
 Decode speed does not depend on weight values, and no 360M/1.7B checkpoint can be downloaded
 here, so each backbone is SmolLM2's published shape (layers, widths, heads) with random
@@ -82,6 +81,7 @@ def build_zoo(backbone: Path, manifest: Path) -> None:
         load_manifest,
         upsert_entry,
     )
+    from harness.runs.atomic import replace_dir_atomic
 
     done = {e.name for e in load_manifest(manifest).adapters} if manifest.is_file() else set()
     names = [f"adapter{i}" for i in range(N_ADAPTERS)]
@@ -105,8 +105,7 @@ def build_zoo(backbone: Path, manifest: Path) -> None:
         staged = folder.with_name(name + ".tmp")
         shutil.rmtree(staged, ignore_errors=True)
         model.save_pretrained(staged)
-        shutil.rmtree(folder, ignore_errors=True)
-        staged.rename(folder)
+        replace_dir_atomic(staged, folder)
         sha, size = describe_weights(folder)
         upsert_entry(manifest, AdapterEntry(
             name=name, task=f"scaling_task{i}", path=f"{manifest.stem}/{name}",
