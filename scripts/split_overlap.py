@@ -34,6 +34,23 @@ def shingles(text: str) -> set[str]:
     return {" ".join(words[i:i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))}
 
 
+def overlaps(trained: list[str], test: dict[str, str]) -> tuple[dict[str, float], int]:
+    """Each test text's largest shingle Jaccard with a trained text; shingles dropped.
+
+    Shingles in over half the trained texts are the task's template, not content.
+    """
+    sets = [shingles(t) for t in trained]
+    common = Counter(s for doc in sets for s in doc)
+    template = {s for s, n in common.items() if n > len(sets) / 2}
+    sets = [doc - template for doc in sets]
+    out = {}
+    for key, text in test.items():
+        mine = shingles(text) - template
+        out[key] = max((len(mine & doc) / len(mine | doc) for doc in sets if doc | mine),
+                       default=0.0)
+    return out, len(template)
+
+
 def samples(run: Path) -> dict[str, bool]:
     """Per question id, whether the run answered it right (its one task's samples)."""
     files = sorted((run / "samples").glob("*.jsonl"))
@@ -51,20 +68,17 @@ def main() -> int:
     parser.add_argument("adapter_run", type=Path)
     parser.add_argument("backbone_run", type=Path)
     parser.add_argument("--split-seed", type=int, default=42)
+    parser.add_argument("--data-dir", default="../shared/data")
     args = parser.parse_args()
-    splits = load_splits(args.benchmark, "../shared/data", args.split_seed)
-    trained = [shingles(r["question"]) for r in
+    splits = load_splits(args.benchmark, args.data_dir, args.split_seed)
+    trained = [r["question"] for r in
                seen_docs(args.benchmark, splits["train"], args.zoo, args.split_seed)]
-    common = Counter(s for doc in trained for s in doc)
-    template = {s for s, n in common.items() if n > len(trained) / 2}
-    trained = [doc - template for doc in trained]
-    test = {r["id"]: shingles(r["question"]) - template for r in splits["test"]}
     adapter, backbone = samples(args.adapter_run), samples(args.backbone_run)
     ids = [i for i in adapter if i in backbone]
-    overlap = {i: max((len(test[i] & doc) / len(test[i] | doc) for doc in trained if doc),
-                      default=0.0) for i in ids}
+    overlap, dropped = overlaps(trained, {r["id"]: r["question"] for r in splits["test"]
+                                          if r["id"] in set(ids)})
     print(f"{args.benchmark}: {len(ids)} test questions scored by both runs; {len(trained)} "
-          f"trained questions; {len(template)} template shingles dropped")
+          f"trained questions; {dropped} template shingles dropped")
     for cut in BINS:
         low = [i for i in ids if overlap[i] < cut]
         lost = sum(backbone[i] and not adapter[i] for i in low)
