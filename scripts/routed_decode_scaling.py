@@ -15,6 +15,12 @@ edge page's bench store, so ``slmbench leaderboard`` shows each size beside the 
 
     nice python scripts/routed_decode_scaling.py                 # 360M and 1.7B, f16 + q4_k_m
     SHAPES=smollm2-360m QUANTS=q4_k_m python scripts/routed_decode_scaling.py
+    MODULES="q_proj v_proj" SHAPES="smollm2-135m smollm2-1.7b" QUANTS=f16 \
+        python scripts/routed_decode_scaling.py                  # adapters on q and v only
+
+The adapter's cost per token follows the output rows of the matrices it adapts, so the one
+lever on it is adapting fewer of them: MODULES picks them (default all seven), and each
+choice gets its own zoo and bench run beside the others.
 
 Resumable: built backbones and adapters are reused, a finished bench of a size is not
 repeated, and an interrupted one resumes its missing rows.
@@ -30,10 +36,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path("runs/routed_decode_scaling")  # relative to ROOT, as the records name them
 STORE = Path("leaderboards/edge/runs/bench")
-MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+ALL_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 RANK, ALPHA, N_ADAPTERS = 16, 32, 8
 # SmolLM2's published configurations (the embedded model is the 135M one).
 SHAPES = {
+    "smollm2-135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                         num_attention_heads=9, num_key_value_heads=3),
     "smollm2-360m": dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32,
                          num_attention_heads=15, num_key_value_heads=5),
     "smollm2-1.7b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24,
@@ -66,8 +74,15 @@ def build_backbone(folder: Path, shape: dict) -> None:
     staged.rename(folder)
 
 
-def build_zoo(backbone: Path, manifest: Path) -> None:
-    """N random rank-16 LoRA adapters on every projection, recorded in a zoo manifest."""
+def zoo_manifest_path(name: str, modules: list[str]) -> Path:
+    """All seven projections keep the first measurement's name; a subset names its modules."""
+    if modules == ALL_MODULES:
+        return WORK / f"{name}-zoo.yaml"
+    return WORK / f"{name}-{'-'.join(m.removesuffix('_proj') for m in modules)}-zoo.yaml"
+
+
+def build_zoo(backbone: Path, manifest: Path, modules: list[str] = ALL_MODULES) -> None:
+    """N random rank-16 LoRA adapters on ``modules``, recorded in a zoo manifest."""
     import shutil
 
     import torch
@@ -89,7 +104,7 @@ def build_zoo(backbone: Path, manifest: Path) -> None:
         return
     model = get_peft_model(
         LlamaForCausalLM.from_pretrained(backbone, torch_dtype=torch.float16),
-        LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=MODULES,
+        LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=modules,
                    init_lora_weights=False, task_type="CAUSAL_LM"),
         autocast_adapter_dtype=False)  # fp16 weights, as the zoo publishes them
     fingerprint = base_fingerprint(AutoConfig.from_pretrained(backbone))
@@ -110,16 +125,16 @@ def build_zoo(backbone: Path, manifest: Path) -> None:
         upsert_entry(manifest, AdapterEntry(
             name=name, task=f"scaling_task{i}", path=f"{manifest.stem}/{name}",
             base_model=str(backbone), base_fingerprint=fingerprint, sha256=sha, rank=RANK,
-            alpha=ALPHA, target_modules=MODULES, size_mb=size))
+            alpha=ALPHA, target_modules=modules, size_mb=size))
 
 
-def finished_bench(backbone: Path) -> Path | None:
-    """A finished bench run of this backbone in the store (run.json written), if any."""
+def finished_bench(backbone: Path, zoo: Path) -> Path | None:
+    """A finished bench run of this backbone and zoo in the store (run.json written), if any."""
     import json
 
     for run in sorted(STORE.glob("*/run.json")):
         config = json.loads(run.read_text()).get("config") or {}
-        if config.get("model") == str(backbone):
+        if config.get("model") == str(backbone) and config.get("zoo") == str(zoo):
             return run.parent
     return None
 
@@ -129,20 +144,24 @@ def main() -> int:
     shapes = os.environ.get("SHAPES", " ".join(SHAPES)).split()
     quants = os.environ.get("QUANTS", "f16 q4_k_m").split()
     threads = os.environ.get("THREADS", str(os.cpu_count() or 1))
+    modules = os.environ.get("MODULES", " ".join(ALL_MODULES)).split()
     unknown = [s for s in shapes if s not in SHAPES]
     if unknown:
         sys.exit(f"routed_decode_scaling: unknown SHAPES {unknown}; known: {sorted(SHAPES)}")
+    if not modules or set(modules) - set(ALL_MODULES):
+        sys.exit(f"routed_decode_scaling: MODULES {modules}: pick from {ALL_MODULES}")
+    modules = [m for m in ALL_MODULES if m in modules]
     for name in shapes:
         backbone = WORK / f"{name}-shape-random-weights"
-        done = finished_bench(backbone)
+        zoo = zoo_manifest_path(name, modules)
+        done = finished_bench(backbone, zoo)
         if done is not None:
-            print(f"{name}: measured before in {done}, kept")
+            print(f"{name}, {zoo.name}: measured before in {done}, kept")
             continue
         WORK.mkdir(parents=True, exist_ok=True)
-        print(f"{name}: building the backbone and {N_ADAPTERS} adapters", flush=True)
+        print(f"{name}: building the backbone and {N_ADAPTERS} adapters on {modules}", flush=True)
         build_backbone(backbone, SHAPES[name])
-        zoo = WORK / f"{name}-zoo.yaml"
-        build_zoo(backbone, zoo)
+        build_zoo(backbone, zoo, modules)
         formats = ",".join(f"gguf-{q}{suffix}" for q in quants for suffix in ("", "+lora"))
         # Short timings: a 1.7B f16 decodes a few tokens a second on 2 cores.
         subprocess.run([sys.executable, "-m", "harness.cli", "bench", "--model", str(backbone),

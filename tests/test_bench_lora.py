@@ -43,6 +43,7 @@ def test_lora_row_times_every_adapter_and_pairs_with_hf_peft(data_dir, tmp_path,
         assert r["prefill_tok_s"]["p50"] > 0 and r["decode_tok_s"]["p50"] > 0
         assert r["ttft_s"]["p50"] > 0 and r["peak_rss_mb"] > 0
         assert r["adapters"]["n"] == 2 and r["adapters"]["active"] == "tables"
+        assert r["adapters"]["target_modules"] == MODULES  # the lever on its decode cost
         assert len(r["adapters"]["switch_ms_raw"]) == 10
         assert r["adapters"]["switch_ms"]["p95"] >= r["adapters"]["switch_ms"]["p50"] > 0
         assert r["accuracy"]["n"] == 4

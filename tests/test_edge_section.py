@@ -38,18 +38,21 @@ def _stats(p50: float, p95: float | None = None) -> dict:
     return {"p50": p50, "p95": p95 if p95 is not None else p50}
 
 
-def _bench(root: Path) -> None:
-    folder = root / "bench" / "bench0001"
+def _bench(root: Path, run_id: str = "bench0001", config: dict | None = None,
+           modules: list[str] | None = None, decode_on: float = 97.0) -> None:
+    folder = root / "bench" / run_id
     folder.mkdir(parents=True)
     plain = {"decode_tok_s": _stats(100.0), "peak_rss_mb": 300.0, "load_s": 0.4}
-    lora = {"decode_tok_s": _stats(97.0), "peak_rss_mb": 380.0,
-            "adapters": {"n": 8, "active": "teleqna", "switch_ms": _stats(0.004, 0.01)},
+    adapters = {"n": 8, "active": "teleqna", "switch_ms": _stats(0.004, 0.01)}
+    if modules:
+        adapters["target_modules"] = modules
+    lora = {"decode_tok_s": _stats(decode_on), "peak_rss_mb": 380.0, "adapters": adapters,
             "disk_bytes": {"backbone": 270_000_000, "adapters": 78_000_000,
                            "total": 348_000_000}}
-    report = {"config": {}, "results": {"gguf-f16": plain, "gguf-f16+lora": lora,
-                                        "gguf-q4_k_m": {"skipped": "not asked"}}}
+    report = {"config": config or {}, "results": {"gguf-f16": plain, "gguf-f16+lora": lora,
+                                                  "gguf-q4_k_m": {"skipped": "not asked"}}}
     (folder / "bench.json").write_text(json.dumps(report))
-    write_run(folder, "bench", "bench0001", {"model": "embedded"}, ["bench.json"],
+    write_run(folder, "bench", run_id, {"model": "embedded"}, ["bench.json"],
               extra={"label": "embedded"})
 
 
@@ -97,6 +100,21 @@ def test_speed_storage_and_targets_come_from_the_records(tmp_path):
     assert "| routed decode ≥ 0.95× the plain GGUF's | `f16`, embedded | 0.97× |" in page
     assert verdicts == ["met, moonshot too", "not met", "met", "met", "met"]
     assert "1 categories, smallest p = 1" in page
+
+
+def test_one_backbone_timed_with_two_zoos_is_told_apart_by_zoo_and_modules(tmp_path):
+    """Adapting fewer modules is the lever on the adapter's decode cost, so the same backbone
+    is benched once per zoo: each section and target row names its zoo, and what it adapts."""
+    runs = tmp_path / "runs"
+    _bench(runs, "bench0001", {"zoo": "runs/scaling/m-zoo.yaml"}, decode_on=80.0)
+    _bench(runs, "bench0002", {"zoo": "runs/scaling/m-q-v-zoo.yaml"}, ["q_proj", "v_proj"], 98.0)
+    render_leaderboards(runs, tmp_path / "out")
+    page = (tmp_path / "out" / "edge.md").read_text()
+    assert "| `f16`, embedded, zoo `m-zoo` | 0.80× | not met |" in page
+    assert "| `f16`, embedded, zoo `m-q-v-zoo` | 0.98× | met |" in page
+    heading = page.index("N merged GGUFs: embedded, zoo `m-q-v-zoo`")
+    assert page[heading:].split("\n\n")[1].startswith("Each adapter adapts `q_proj`, `v_proj`.")
+    assert "Each adapter adapts" not in page[:heading]  # the older record does not say
 
 
 def test_no_routed_runs_no_page(tmp_path):

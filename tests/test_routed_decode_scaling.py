@@ -54,3 +54,22 @@ def test_a_local_backbone_is_labelled_by_its_folder_name(tmp_path):
     folder.mkdir()
     assert _label(BenchConfig(model=str(folder))) == "smollm2-360m-shape-random-weights"
     assert _label(BenchConfig(model="embedded")) == "embedded"
+
+
+def test_a_module_subset_gets_its_own_zoo_adapting_only_those(tmp_path, monkeypatch):
+    """Adapting fewer matrices is the lever on the adapter's decode cost; its zoo must not
+    overwrite (or be mistaken for) the all-projections one, which keeps its first name."""
+    script = _script()
+    monkeypatch.setattr(script, "N_ADAPTERS", 2)
+    assert script.zoo_manifest_path("m", script.ALL_MODULES).name == "m-zoo.yaml"
+    manifest = tmp_path / script.zoo_manifest_path("m", ["q_proj", "v_proj"]).name
+    assert manifest.name == "m-q-v-zoo.yaml"
+    backbone = tmp_path / "tiny-shape-random-weights"
+    script.build_backbone(backbone, TINY)
+    script.build_zoo(backbone, manifest, ["q_proj", "v_proj"])
+    zoo = load_manifest(manifest)
+    assert [e.target_modules for e in zoo.adapters] == [["q_proj", "v_proj"]] * 2
+    folder = verify_entry(zoo, zoo.adapters[0], str(backbone), AutoConfig.from_pretrained(backbone))
+    with safe_open(str(folder / WEIGHTS_FILE), "pt") as weights:
+        keys = list(weights.keys())
+    assert len(keys) == 2 * 2 * 2 and all("q_proj" in k or "v_proj" in k for k in keys)

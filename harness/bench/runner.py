@@ -160,6 +160,7 @@ def routed_spec(fmt: Format, artifact: Path, cfg: BenchConfig) -> dict[str, Any]
     manifest = load_manifest(cfg.zoo)
     entry = manifest.route(cfg.task) or manifest.adapters[0]
     spec = {"zoo": str(cfg.zoo), "pretrained": cfg.model, "active_adapter": entry.name,
+            "active_modules": list(entry.target_modules or []),
             "adapter_names": [a.name for a in manifest.adapters], "switches": cfg.switches}
     if fmt.engine == "llama.cpp-lora":
         from harness.models.llama_cpp_peft import zoo_adapter_ggufs

@@ -141,6 +141,8 @@ def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
             switches = [t * 1e3 for t in engine.switch_seconds(spec["switches"])]
             timing["adapters"] = {"n": len(spec["adapter_names"]),
                                   "active": spec["active_adapter"],
+                                  # the adapter's cost per token follows what it adapts
+                                  "target_modules": spec.get("active_modules"),
                                   "switch_ms": summarize(switches).as_dict(),
                                   "switch_ms_raw": switches}
     result = {"format": spec["format"], "engine": spec["engine"], "load_s": load_s,

@@ -157,6 +157,21 @@ def _routed_bench_rows(bench: BenchRun) -> list[tuple[str, dict, dict | None]]:
     return out
 
 
+def _bench_name(bench: BenchRun) -> str:
+    """The backbone and the zoo: one backbone is timed with zoos adapting different modules."""
+    zoo = (bench.report.get("config") or {}).get("zoo")
+    return esc(bench.label) + (f", zoo {code(Path(zoo).stem)}" if zoo else "")
+
+
+def _adapted_modules(bench: BenchRun) -> str | None:
+    """What the timed adapter adapts, where the record says (runs before it was recorded don't)."""
+    for _, lora, _ in _routed_bench_rows(bench):
+        modules = (lora.get("adapters") or {}).get("target_modules")
+        if modules:
+            return ", ".join(code(m) for m in modules)
+    return None
+
+
 def _storage_table(bench: BenchRun) -> tuple[str, list[tuple[str, float | None, Any]]]:
     rows, checks = [], []
     for quant, lora, plain in _routed_bench_rows(bench):
@@ -169,7 +184,7 @@ def _storage_table(bench: BenchRun) -> tuple[str, list[tuple[str, float | None, 
         on, off = p50(lora, "decode_tok_s"), p50(plain, "decode_tok_s")
         decode_ratio = on / off if is_num(on) and is_num(off) and off else None
         rss_plain = (plain or {}).get("peak_rss_mb")
-        checks.append((f"{code(quant)}, {esc(bench.label)}", decode_ratio, switch.get("p95")))
+        checks.append((f"{code(quant)}, {_bench_name(bench)}", decode_ratio, switch.get("p95")))
         # what the active adapter adds per token: beside the ratio, it shows whether a wider
         # backbone hides the adapter (measured: it does not, the cost grows with width)
         cost = 1e3 / on - 1e3 / off if is_num(on) and is_num(off) and on and off else None
@@ -256,7 +271,9 @@ def edge(records: Records, out: Path) -> Section | None:
     for bench in benches:
         storage, found = _storage_table(bench)
         checks += found
-        parts.append(f"## One backbone + N adapters against N merged GGUFs: {esc(bench.label)}\n\n"
+        modules = _adapted_modules(bench)
+        parts.append(f"## One backbone + N adapters against N merged GGUFs: {_bench_name(bench)}"
+                     "\n\n" + (f"Each adapter adapts {modules}. " if modules else "") +
                      "From `slmbench bench`: each `gguf-<quant>+lora` row loads the backbone with "
                      "every adapter of the zoo beside it and times decode with the task's adapter "
                      "on; the plain row is the backbone alone, the size and speed of any merged "
