@@ -22,8 +22,9 @@ The adapter's cost per token follows the output rows of the matrices it adapts, 
 lever on it is adapting fewer of them: MODULES picks them (default all seven), and each
 choice gets its own zoo and bench run beside the others.
 
-Resumable: built backbones and adapters are reused, a finished bench of a size is not
-repeated, and an interrupted one resumes its missing rows.
+Resumable: built backbones and adapters are reused, a finished bench of a size and zoo is
+not repeated (REMEASURE=1 times it again, e.g. once the bench records something new), and an
+interrupted one resumes its missing rows.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def main() -> int:
     for name in shapes:
         backbone = WORK / f"{name}-shape-random-weights"
         zoo = zoo_manifest_path(name, modules)
-        done = finished_bench(backbone, zoo)
+        done = None if os.environ.get("REMEASURE") == "1" else finished_bench(backbone, zoo)
         if done is not None:
             print(f"{name}, {zoo.name}: measured before in {done}, kept")
             continue

@@ -47,6 +47,10 @@ def test_lora_row_times_every_adapter_and_pairs_with_hf_peft(data_dir, tmp_path,
         assert len(r["adapters"]["switch_ms_raw"]) == 10
         assert r["adapters"]["switch_ms"]["p95"] >= r["adapters"]["switch_ms"]["p50"] > 0
         assert r["accuracy"]["n"] == 4
+    alternating = lora["adapters"]["alternating_decode"]  # off and on in turn, one process
+    assert alternating["rounds"] == 8 and alternating["ratio_p50"] > 0
+    assert alternating["on_tok_s"]["n"] == alternating["off_tok_s"]["n"] == 8
+    assert "alternating_decode" not in peft["adapters"]  # transformers: not measured
     disk = lora["disk_bytes"]
     assert disk["backbone"] > 0 and disk["adapters"] > 0
     assert disk["total"] == disk["backbone"] + disk["adapters"]

@@ -182,6 +182,31 @@ class LlamaCppLoraEngine(LlamaCppEngine):
         switch(self.llm, self.handles[self.active])
         return times
 
+    def alternating_decode(self, ids: list[list[int]], gen_tokens: int,
+                           rounds: int) -> tuple[list[float], list[float]]:
+        """Decode tok/s with the active adapter on and off, alternating in this one process.
+
+        Why: the ``+lora`` row and the plain row are timed in two processes minutes apart, and
+        on a shared 2-core machine they drift by more than the adapter costs (the same 135M
+        q/k/v/o zoo measured 0.76x, then 0.93x). Neighbouring requests of one process see the
+        same machine, so their ratio is the adapter's cost alone. The order flips every round
+        (off-on, on-off) so a trend within the run cancels too.
+        """
+        from harness.models.llama_cpp_load import switch
+
+        on: list[float] = []
+        off: list[float] = []
+        active = self.handles[self.active]
+        for i in range(rounds):
+            prompt = ids[i % len(ids)]
+            order = [(None, off), (active, on)] if i % 2 == 0 else [(active, on), (None, off)]
+            for handle, rates in order:
+                switch(self.llm, handle)
+                timing = self.timed_request(prompt, gen_tokens)
+                rates.append((timing.gen_tokens - 1) / timing.decode_s)
+        switch(self.llm, active)
+        return on, off
+
     def weight_bytes(self) -> int:
         """What a decoded token reads: the backbone and the active adapter.
 
