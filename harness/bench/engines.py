@@ -187,8 +187,9 @@ class LlamaCppLoraEngine(LlamaCppEngine):
         """Decode tok/s with the active adapter on and off, alternating in this one process.
 
         Why: the ``+lora`` row and the plain row are timed in two processes minutes apart, and
-        on a shared 2-core machine they drift by more than the adapter costs (the same 135M
-        q/k/v/o zoo measured 0.76x, then 0.93x). Neighbouring requests of one process see the
+        on a shared 2-core machine they drift by more than the adapter costs (a 135M q/k/v/o
+        zoo's q4_k_m rows read 1.07x, faster than no adapter; alternating, 0.88x). Neighbouring
+        requests of one process see the
         same machine, so their ratio is the adapter's cost alone. The order flips every round
         (off-on, on-off) so a trend within the run cancels too.
         """
