@@ -189,9 +189,9 @@ class LlamaCppLoraEngine(LlamaCppEngine):
         Why: the ``+lora`` row and the plain row are timed in two processes minutes apart, and
         on a shared 2-core machine they drift by more than the adapter costs (a 135M q/k/v/o
         zoo's q4_k_m rows read 1.07x, faster than no adapter; alternating, 0.88x). Neighbouring
-        requests of one process see the
-        same machine, so their ratio is the adapter's cost alone. The order flips every round
-        (off-on, on-off) so a trend within the run cancels too.
+        requests of one process see the same machine, so their ratio is the adapter's cost
+        alone. The order flips every round (off-on, on-off) so a trend within the run cancels
+        too.
         """
         from harness.models.llama_cpp_load import switch
 
