@@ -182,9 +182,9 @@ class LlamaCppLoraEngine(LlamaCppEngine):
         switch(self.llm, self.handles[self.active])
         return times
 
-    def alternating_decode(self, ids: list[list[int]], gen_tokens: int,
-                           rounds: int) -> tuple[list[float], list[float]]:
-        """Decode tok/s with the active adapter on and off, alternating in this one process.
+    def alternating_decode(self, ids: list[list[int]], gen_tokens: int, rounds: int
+                           ) -> tuple[list[RequestTiming], list[RequestTiming]]:
+        """Requests timed with the active adapter on and off, alternating in this one process.
 
         Why: the ``+lora`` row and the plain row are timed in two processes minutes apart, and
         on a shared 2-core machine they drift by more than the adapter costs (a 135M q/k/v/o
@@ -195,16 +195,15 @@ class LlamaCppLoraEngine(LlamaCppEngine):
         """
         from harness.models.llama_cpp_load import switch
 
-        on: list[float] = []
-        off: list[float] = []
+        on: list[RequestTiming] = []
+        off: list[RequestTiming] = []
         active = self.handles[self.active]
         for i in range(rounds):
             prompt = ids[i % len(ids)]
             order = [(None, off), (active, on)] if i % 2 == 0 else [(active, on), (None, off)]
-            for handle, rates in order:
+            for handle, timings in order:
                 switch(self.llm, handle)
-                timing = self.timed_request(prompt, gen_tokens)
-                rates.append((timing.gen_tokens - 1) / timing.decode_s)
+                timings.append(self.timed_request(prompt, gen_tokens))
         switch(self.llm, active)
         return on, off
 

@@ -48,10 +48,14 @@ def make_engine(spec: dict[str, Any]):
     raise ValueError(f"no timing engine for {spec['engine']}")
 
 
+def _decode_tok_s(t: RequestTiming) -> float:
+    return (t.gen_tokens - 1) / t.decode_s  # the first token is prefill's
+
+
 def _rates(timings: list[RequestTiming]) -> dict[str, Any]:
     return {
         "prefill_tok_s": summarize([t.prompt_tokens / t.prefill_s for t in timings]).as_dict(),
-        "decode_tok_s": summarize([(t.gen_tokens - 1) / t.decode_s for t in timings
+        "decode_tok_s": summarize([_decode_tok_s(t) for t in timings
                                    if t.gen_tokens > 1]).as_dict(),
         "ttft_s": summarize([t.ttft_s for t in timings]).as_dict(),
         "latency_s": summarize([t.total_s for t in timings]).as_dict(),
@@ -97,7 +101,8 @@ ALTERNATING_ROUNDS = 8  # on/off pairs: a 1.7B f16 decodes 32 tokens in ~3 s on 
 def _alternating(engine, prompts: list[str], spec: dict[str, Any]) -> dict[str, Any]:
     """The adapter's decode cost as the ratio of neighbouring on/off requests, one process."""
     ids = [engine.tokenize(p) for p in prompts]
-    on, off = engine.alternating_decode(ids, spec["gen_tokens"], ALTERNATING_ROUNDS)
+    timed = engine.alternating_decode(ids, spec["gen_tokens"], ALTERNATING_ROUNDS)
+    on, off = ([_decode_tok_s(t) for t in timings] for timings in timed)
     return {"rounds": len(on), "on_tok_s": summarize(on).as_dict(),
             "off_tok_s": summarize(off).as_dict(),
             "ratio_p50": statistics.median(a / b for a, b in zip(on, off, strict=True))}
