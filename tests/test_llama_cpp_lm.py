@@ -224,6 +224,13 @@ def test_registered_under_llama_cpp_and_built_from_an_arg_string():
     built = cls.create_from_arg_string("pretrained=embedded,n_ctx=512,n_threads=1",
                                        {"batch_size": 8, "device": "cpu"})
     assert built.max_length == 512
+    assert built.get_model_info()["flash_attn"] is False
+    fused = cls.create_from_arg_string("pretrained=embedded,n_ctx=512,n_threads=1,"
+                                       "flash_attn=true")
+    assert fused.get_model_info()["flash_attn"] is True
+    import llama_cpp
+
+    assert fused.llm.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
     with pytest.raises(SlmbenchError, match="n_ctxx"):
         cls.create_from_arg_string("n_ctxx=128")
 

@@ -88,6 +88,8 @@ class LlamaCppLM(TemplateLM):
         n_threads: CPU threads (default: all cores).
         n_batch: Prompt tokens per llama.cpp decode call.
         n_gpu_layers: Layers to offload when llama.cpp was built with a GPU backend.
+        flash_attn: llama.cpp's fused attention kernel (off by default, as in llama-cpp-python);
+            it changes the order of floating-point sums, so answers may differ slightly.
         seed: Seeds the per-request sampling seeds, so sampled runs are reproducible while
             repeats of one prompt (Maj@k) still draw different samples.
         max_gen_toks: Default generation budget when a task sets none.
@@ -106,6 +108,7 @@ class LlamaCppLM(TemplateLM):
         n_threads: int | str | None = None,
         n_batch: int | str = 512,
         n_gpu_layers: int | str = 0,
+        flash_attn: bool | str = False,
         seed: int | str | None = 1234,
         max_gen_toks: int | str = 256,
         batch_size: Any = None,
@@ -118,7 +121,8 @@ class LlamaCppLM(TemplateLM):
         if unknown:
             raise SlmbenchError(
                 f"llama-cpp: unknown model argument(s) {', '.join(sorted(unknown))} (known: "
-                "pretrained, n_ctx, n_threads, n_batch, n_gpu_layers, seed, max_gen_toks)"
+                "pretrained, n_ctx, n_threads, n_batch, n_gpu_layers, flash_attn, seed, "
+                "max_gen_toks)"
             )
         try:
             import llama_cpp
@@ -128,13 +132,14 @@ class LlamaCppLM(TemplateLM):
             ) from err
         self.gguf_path = _resolve_gguf(pretrained)
         self.n_threads = int(n_threads) if n_threads not in (None, "") else os.cpu_count() or 1
+        self.flash_attn = _as_bool(flash_attn)
         self.seed = int(seed) if seed not in (None, "") else None
         self._max_gen_toks = int(max_gen_toks)
         self._rng = random.Random(self.seed)
         self._device = "cpu" if int(n_gpu_layers) == 0 else "gpu"
         self.llm = self._open(
             self.gguf_path, n_ctx=int(n_ctx), n_threads=self.n_threads, n_batch=int(n_batch),
-            n_gpu_layers=int(n_gpu_layers),
+            n_gpu_layers=int(n_gpu_layers), flash_attn=_as_bool(flash_attn),
             seed=self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
             logits_all=True, verbose=_as_bool(verbose),
         )
@@ -419,6 +424,7 @@ class LlamaCppLM(TemplateLM):
             "model_file_type": meta.get("general.file_type", ""),
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
+            "flash_attn": self.flash_attn,
         }
 
 
