@@ -134,6 +134,26 @@ def test_the_target_is_checked_on_the_one_process_alternating_ratio_where_record
     assert storage[13:16] == ["0.80×", "0.96×", "1.11"]  # 1000/90 - 1000/100 ms per token
 
 
+def test_a_bench_re_run_on_the_same_backbone_and_zoo_supersedes_the_older_one(tmp_path):
+    """Re-timing a configuration answers the same question again: one verdict per target, the
+    newest; the older record is named as left out, not silently dropped."""
+    runs = tmp_path / "runs"
+    _bench(runs, "20261201T000000_aaaa", {"zoo": "z/m-zoo.yaml"}, decode_on=80.0)
+    _bench(runs, "20261202T000000_aaaa", {"zoo": "z/m-zoo.yaml"}, decode_on=90.0)
+    _bench(runs, "20261201T000000_bbbb", {"zoo": "z/m-q-v-zoo.yaml"}, decode_on=99.0)
+    render_leaderboards(runs, tmp_path / "out")
+    page = (tmp_path / "out" / "edge.md").read_text()
+    decode_rows = [r for r in page.splitlines() if r.startswith("| routed decode")]
+    assert decode_rows == [
+        "| routed decode ≥ 0.95× the plain GGUF's | `f16`, embedded, zoo `m-q-v-zoo` | 0.99× "
+        "| met |",
+        "| routed decode ≥ 0.95× the plain GGUF's | `f16`, embedded, zoo `m-zoo` | 0.90× "
+        "| not met |"]
+    assert "superseded by a later bench of the same backbone, zoo and quants: " \
+        "`20261201T000000_aaaa`." in page
+    assert "Source run: `20261201T000000_aaaa`" not in page
+
+
 def test_no_routed_runs_no_page(tmp_path):
     runs = tmp_path / "runs"
     _eval(runs, "hf000001", "m+zoo:hf-peft", "hf-peft", "AAAA", "AAAA", 3.0)

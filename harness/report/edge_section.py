@@ -157,6 +157,28 @@ def _routed_bench_rows(bench: BenchRun) -> list[tuple[str, dict, dict | None]]:
     return out
 
 
+def _latest_benches(records: Records) -> tuple[list[BenchRun], list[BenchRun]]:
+    """(the newest bench of each backbone, zoo and quant set; the older ones it supersedes).
+
+    A bench re-run on the same configuration (e.g. once the bench records a new measure) is
+    the answer to the same question; showing both would put two verdicts on one target.
+    """
+    newest: dict[tuple[Any, ...], BenchRun] = {}
+    for bench in records.benches:
+        rows = _routed_bench_rows(bench)
+        if not rows:
+            continue
+        zoo = (bench.report.get("config") or {}).get("zoo")
+        key = (bench.label, zoo and Path(zoo).stem, tuple(sorted(q for q, _, _ in rows)))
+        if key not in newest or (bench.finished, bench.run_id) > (newest[key].finished,
+                                                                   newest[key].run_id):
+            newest[key] = bench
+    kept_ids = {b.run_id for b in newest.values()}
+    timed = [b for b in records.benches if _routed_bench_rows(b)]
+    return ([b for b in timed if b.run_id in kept_ids],
+            [b for b in timed if b.run_id not in kept_ids])
+
+
 def _bench_name(bench: BenchRun) -> str:
     """The backbone and the zoo: one backbone is timed with zoos adapting different modules."""
     zoo = (bench.report.get("config") or {}).get("zoo")
@@ -258,7 +280,7 @@ def _f16_agreement(records: Records, ref: Run, routed: list[Run]) -> list[tuple[
 
 def edge(records: Records, out: Path) -> Section | None:
     pairs = _engine_pairs(records)
-    benches = [b for b in records.benches if _routed_bench_rows(b)]
+    benches, superseded = _latest_benches(records)
     if not pairs and not benches:
         return None
     parts, used, speedups, agreement, checks = [], [], [], [], []
@@ -306,5 +328,7 @@ def edge(records: Records, out: Path) -> Section | None:
             "adapter per request (`--model llama-cpp-peft`), against the same adapters on "
             "transformers (`--model hf-peft`). `bash scripts/edge.sh` re-runs it.\n\n"
             + _targets(speedups, agreement, checks) + "\n".join(parts)
-            + "\nSources: " + ", ".join(code(i) for i in sorted(set(used))) + ".\n")
+            + "\nSources: " + ", ".join(code(i) for i in sorted(set(used))) + ".\n"
+            + ("Left out, superseded by a later bench of the same backbone, zoo and quants: "
+               + ", ".join(code(b.run_id) for b in superseded) + ".\n" if superseded else ""))
     return Section("edge", "At the edge: routed GGUF adapters", text)
