@@ -82,18 +82,15 @@ def read_backbone(path: str | os.PathLike) -> Backbone:
         SlmbenchError: unreadable file, an adapter GGUF instead of a model, or missing
             hyperparameters.
     """
-    import gguf
+    from harness.artefacts.gguf_header import read_gguf_header
 
     path = Path(path)
     try:
-        reader = gguf.GGUFReader(str(path))
+        header = read_gguf_header(path)
     except Exception as err:  # noqa: BLE001 - any parse failure means an unusable file
         raise SlmbenchError(f"gguf lora: {path} is not a readable GGUF file ({err})") from err
 
-    def value(key: str, default: Any = None) -> Any:
-        found = reader.fields.get(key)
-        return found.contents() if found is not None else default
-
+    value = header.get
     if value("general.type") == "adapter":
         raise SlmbenchError(f"gguf lora: {path} is a LoRA adapter GGUF, not a model")
     arch = str(value("general.architecture", ""))
@@ -103,15 +100,14 @@ def read_backbone(path: str | os.PathLike) -> Backbone:
     if missing:
         raise SlmbenchError(f"gguf lora: {path} ({arch or 'no architecture'}) lacks "
                             f"{', '.join(f'{arch}.{k}' for k in missing)}")
-    tokens = reader.fields.get("tokenizer.ggml.tokens")
-    n_vocab = value(f"{arch}.vocab_size") or (len(tokens.data) if tokens is not None else 0)
+    n_vocab = value(f"{arch}.vocab_size") or value("tokenizer.ggml.tokens", 0)  # its length
     n_head = int(sizes["attention.head_count"])
     return Backbone(
         path=path, architecture=arch, name=str(value("general.name", "")),
         n_layer=int(sizes["block_count"]), n_embd=int(sizes["embedding_length"]),
         n_ff=int(sizes["feed_forward_length"]), n_head=n_head,
         n_head_kv=int(value(f"{arch}.attention.head_count_kv", n_head)), n_vocab=int(n_vocab),
-        shapes={t.name: tuple(int(d) for d in reversed(list(t.shape))) for t in reader.tensors},
+        shapes={t.name: tuple(reversed(t.shape)) for t in header.tensors},
     )
 
 
