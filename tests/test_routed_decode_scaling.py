@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
 from safetensors import safe_open
 from transformers import AutoConfig
 
@@ -73,3 +74,37 @@ def test_a_module_subset_gets_its_own_zoo_adapting_only_those(tmp_path, monkeypa
     with safe_open(str(folder / WEIGHTS_FILE), "pt") as weights:
         keys = list(weights.keys())
     assert len(keys) == 2 * 2 * 2 and all("q_proj" in k or "v_proj" in k for k in keys)
+
+
+def test_unknown_modules_are_refused_in_one_line_before_any_work(monkeypatch):
+    script = _script()
+    monkeypatch.chdir(Path.cwd())  # main() moves to the repository root; put it back after
+    monkeypatch.setenv("MODULES", "q_proj qkv_proj")
+    monkeypatch.setattr(script, "build_backbone", lambda *a: pytest.fail("built a backbone"))
+    with pytest.raises(SystemExit, match=r"MODULES \['q_proj', 'qkv_proj'\]: pick from"):
+        script.main()
+
+
+def test_a_finished_bench_is_kept_unless_remeasure_is_asked(tmp_path, monkeypatch, capsys):
+    """Re-timing is a choice (e.g. once the bench records something new), never a surprise."""
+    script = _script()
+    monkeypatch.chdir(Path.cwd())
+    monkeypatch.setenv("SHAPES", "smollm2-135m")
+    monkeypatch.setenv("MODULES", "q_proj v_proj")
+    monkeypatch.setattr(script, "WORK", tmp_path / "work")
+    monkeypatch.setattr(script, "finished_bench", lambda backbone, zoo: tmp_path / "old-run")
+    monkeypatch.setattr(script, "build_backbone", lambda *a: None)
+    monkeypatch.setattr(script, "build_zoo", lambda *a: None)
+    benched: list[list[str]] = []
+    monkeypatch.setattr(script.subprocess, "run", lambda argv, check: benched.append(argv))
+    monkeypatch.delenv("REMEASURE", raising=False)
+    assert script.main() == 0
+    assert benched == []
+    assert "smollm2-135m-q-v-zoo.yaml: measured before in" in capsys.readouterr().out
+    monkeypatch.setenv("REMEASURE", "1")
+    assert script.main() == 0
+    assert len(benched) == 1
+    argv = benched[0]
+    assert argv[argv.index("--zoo") + 1] == str(tmp_path / "work" / "smollm2-135m-q-v-zoo.yaml")
+    assert argv[argv.index("--formats") + 1] == ("gguf-f16,gguf-f16+lora,gguf-q4_k_m,"
+                                                 "gguf-q4_k_m+lora")
