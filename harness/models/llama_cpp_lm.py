@@ -139,7 +139,7 @@ class LlamaCppLM(TemplateLM):
         self._device = "cpu" if int(n_gpu_layers) == 0 else "gpu"
         self.llm = self._open(
             self.gguf_path, n_ctx=int(n_ctx), n_threads=self.n_threads, n_batch=int(n_batch),
-            n_gpu_layers=int(n_gpu_layers), flash_attn=_as_bool(flash_attn),
+            n_gpu_layers=int(n_gpu_layers), flash_attn=self.flash_attn,
             seed=self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
             logits_all=True, verbose=_as_bool(verbose),
         )
