@@ -231,6 +231,8 @@ def test_registered_under_llama_cpp_and_built_from_an_arg_string():
     import llama_cpp
 
     assert fused.llm.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    with pytest.raises(SlmbenchError, match=r"flash_attn='ture' is not a boolean"):
+        cls.create_from_arg_string("pretrained=embedded,flash_attn=ture")
     with pytest.raises(SlmbenchError, match="n_ctxx"):
         cls.create_from_arg_string("n_ctxx=128")
 
