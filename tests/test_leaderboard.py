@@ -412,6 +412,48 @@ def test_rank_ablation_pairs_neighbouring_ranks_question_by_question(tmp_path):
                      ["r8 → r16", "oranbench", "10", "+0.100", "1 / 0", "1.000"]]
 
 
+def test_rank_ablation_shows_circular_strict_and_mean_and_pairs_whole_questions(tmp_path):
+    """A point's circular run sits beside its plain one: strict accuracy paired per whole
+    question (right in every rotation), and the mean over rotations in a column of its own."""
+    root = tmp_path / "runs"
+    right = {4: [[1, 1, 1, 1], [1, 1, 1, 0], [0, 0, 0, 0]],
+             8: [[1, 1, 1, 1], [1, 1, 1, 1], [1, 0, 0, 0]]}
+    rows = []
+    for rank, questions in right.items():
+        folder = root / "eval" / f"circ{rank}"
+        folder.mkdir(parents=True)
+        write_samples(folder / "samples/oranbench_circular.jsonl", [
+            {"doc_id": 4 * q + r, "id": f"q{q}/r{r}", "score": float(ok), "circular_id": f"q{q}",
+             "n_rotations": 4} for q, rotations in enumerate(questions)
+            for r, ok in enumerate(rotations)])
+        strict = sum(all(q) for q in questions) / 3
+        mean = sum(map(sum, questions)) / 12
+        write_run(folder, "eval", f"circ{rank}", {"model": "fixture"},
+                  ["samples/oranbench_circular.jsonl"], extra={
+                      "label": f"rank/r{rank}", "tasks": {"oranbench_circular": {
+                          "metric": "circular_strict,none", "value": strict, "stderr": 0.1,
+                          "n": 3, "benchmark": "oranbench", "split": "test",
+                          "variant": "circular", "samples": "samples/oranbench_circular.jsonl",
+                          "circular_mean": {"value": mean, "stderr": 0.05}}}})
+        _finish(folder, "2026-03-01T00:00:00Z")
+        row = sweep_row(rank, 2 * rank, "all", 0.7 - rank / 100, 0.5)
+        row["scores"]["oranbench_circular"] = {
+            "metric": "circular_strict,none", "value": strict, "stderr": 0.1, "n": 3,
+            "circular_mean": {"value": mean, "stderr": 0.05}}
+        row["circular_eval_run_id"] = f"circ{rank}"
+        rows.append(row)
+    sweep_run(root, "rank_oran", "rank_oranbench", "rank", rows)
+    page = render(root, tmp_path / "out")["rank_ablation.md"].decode()
+    header = next(r for r in table_rows(page) if r[0] == "rank")
+    assert header[5:8] == ["oranbench_circular strict accuracy",
+                           "oranbench_circular mean over rotations", "teleqna accuracy"]
+    by_rank = {r[0]: r for r in table_rows(page) if r[0] in ("4", "8")}
+    assert by_rank["4"][5:7] == ["0.333 ± 0.100", "0.583 ± 0.050"]
+    assert by_rank["8"][5:7] == ["0.667 ± 0.100", "0.750 ± 0.050"]
+    pairs = [r for r in table_rows(page) if "→" in r[0]]
+    assert pairs == [["r4 → r8", "oranbench_circular", "3", "+0.333", "1 / 0", "1.000"]]
+
+
 @pytest.mark.parametrize("name", ["study", "rank_ablation", "distill", "edge", "engines"])
 def test_committed_leaderboards_re_render_byte_for_byte(name, tmp_path):
     """The committed pages are what today's code renders from the committed runs."""

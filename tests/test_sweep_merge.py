@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jsonlines
 import pytest
 import torch
@@ -87,6 +89,41 @@ def test_killed_sweep_resumes_without_losing_or_repeating_runs(tiny, tmp_path, m
     new_ids = [r["eval_run_id"] for r in rescored]
     assert all(a != b for a, b in zip(old_ids, new_ids, strict=True))
     assert all(not k.startswith("_") for r in rescored for k in r["scores"])
+
+
+def test_circular_scoring_added_to_a_finished_sweep_scores_without_retraining(tiny, tmp_path):
+    root, base_dir, _ = tiny
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("rank: [2]\nmodules: [attention]\n")
+    base = TrainConfig(benchmarks=["teletables"], base_model=str(base_dir),
+                       data_dir=str(root / "data"), max_steps=2, eval_every=2, batch_size=8,
+                       max_val_examples=8, chat_template=False, loss="answer")
+    trained: list[int] = []
+
+    class Recording(LoraTrainer):
+        def __init__(self, cfg):
+            super().__init__(cfg)
+            trained.append(cfg.rank)
+
+    plain = run_sweep(base, str(grid), tmp_path / "sweep", eval_limit=3, trainer_cls=Recording)
+    assert trained == [2] and "teletables_circular" not in plain[0]["scores"]
+    circled = run_sweep(base, str(grid), tmp_path / "sweep", eval_limit=3,
+                        trainer_cls=Recording, circular=True)
+    assert trained == [2]  # the same point, scored again, not trained again
+    row = circled[0]
+    assert row["eval_run_id"] == plain[0]["eval_run_id"]
+    assert row["scores"]["teletables"] == plain[0]["scores"]["teletables"]
+    circular = row["scores"]["teletables_circular"]
+    assert circular["metric"].startswith("circular_strict")
+    # Counted in whole questions: 3, asked in 4 rotations of their four options each.
+    assert circular["n"] == 3
+    assert 0 <= circular["value"] <= circular["circular_mean"]["value"] <= 1
+    assert row["circular_eval_run_id"] not in (None, row["eval_run_id"])
+    with jsonlines.open(tmp_path / "sweep" / RESULTS) as reader:
+        assert list(reader)[0]["circular_eval_run_id"] == row["circular_eval_run_id"]
+    with pytest.raises(SlmbenchError, match="telemath has no _circular task"):
+        run_sweep(dataclasses.replace(base, benchmarks=["telemath"]), str(grid),
+                  tmp_path / "other", eval_limit=3, circular=True)
 
 
 def _kill_at(kill_step: int):

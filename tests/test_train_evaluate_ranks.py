@@ -38,6 +38,9 @@ class RecordedRun:  # what rank 0's run_eval answers: the run it recorded
                                         "exact_match_stderr,pass@1": 0.1}},
                 "n-samples": {"teleqna": {"effective": 8}}}
 
+    def tasks(self):
+        return {"teleqna": {"value": 0.25, "stderr": 0.1, "n": 8}}
+
 
 run_mod.run_eval = lambda spec: RecordedRun() if dist.get_rank() == 0 else None
 from harness.train.evaluate import run_tasks

@@ -70,6 +70,10 @@ def _register_sweep(sub: argparse._SubParsersAction) -> None:
                    help="test questions scored per point (0: skip scoring)")
     p.add_argument("--maj4", action="store_true",
                    help="also score Maj@4 (4 samples, majority vote) on the same questions")
+    p.add_argument("--circular", action="store_true",
+                   help="also score each benchmark's _circular variant (strict and mean over "
+                   "rotations of the options) on about as many questions; adding it to a "
+                   "finished sweep scores its points without training them again")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run points as Ray tasks: a local cluster, or the cluster at ADDRESS "
                    "(e.g. ray://head:10001 or auto); folders must be on shared storage")
@@ -137,7 +141,8 @@ def sweep(args: argparse.Namespace) -> int:
     folder = Path(args.sweep_dir or f"runs/sweeps/{args.grid}_{'+'.join(benchmarks)}")
     base = config_from_args(args, benchmarks, str(folder))
     run_sweep(base, args.grid, folder, eval_limit=args.eval_limit, ray_address=args.ray,
-              cpus_per_point=args.ray_cpus, gpus_per_point=args.ray_gpus, maj4=args.maj4)
+              cpus_per_point=args.ray_cpus, gpus_per_point=args.ray_gpus, maj4=args.maj4,
+              circular=args.circular)
     return 0
 
 

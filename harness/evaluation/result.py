@@ -25,6 +25,7 @@ class EvalResult:
     @classmethod
     def of(cls, run: Run, tasks: list[str], wall_s: float) -> EvalResult:
         results = run.json("results.json") or {}
+        recorded = run.tasks()
         scores = {}
         for task in tasks:
             found = headline(results.get("results", {}).get(task, {}))
@@ -32,4 +33,17 @@ class EvalResult:
                 metric, value, stderr = found
                 scores[task] = {"metric": metric, "value": value, "stderr": stderr,
                                 "n": results.get("n-samples", {}).get(task, {}).get("effective")}
+                scores[task].update(_circular(recorded.get(task) or {}))
         return cls(run.run_id, round(wall_s, 1), scores)
+
+
+def _circular(info: Mapping[str, Any]) -> dict[str, Any]:
+    """A circular task's score per whole question, where lm-eval's n counts prompts.
+
+    Its mean over rotations comes too: it tells a model at chance from one below it, where
+    strict accuracy is 0 for both.
+    """
+    if "circular_mean" not in info:
+        return {}
+    return {"value": info["value"], "stderr": info["stderr"], "n": info["n"],
+            "circular_mean": dict(info["circular_mean"])}

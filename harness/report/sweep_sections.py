@@ -34,6 +34,25 @@ def score(row: dict[str, Any], bench: str) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
+def circular_mean(row: dict[str, Any], bench: str) -> dict[str, Any]:
+    found = score(row, bench).get("circular_mean")
+    return found if isinstance(found, dict) else {}
+
+
+def _columns(rows: list[dict[str, Any]], benches: list[str]) -> list[tuple[str, Any]]:
+    """One column per task, and a second for a circular task's mean over rotations.
+
+    Strict circular accuracy is 0 for a model at chance and for one below it alike.
+    """
+    columns: list[tuple[str, Any]] = []
+    for b in benches:
+        columns.append((f"{esc(b)} {metric_name(rows, b)}", lambda r, b=b: score(r, b)))
+        if any(circular_mean(r, b) for r in rows):
+            columns.append((f"{esc(b)} mean over rotations",
+                            lambda r, b=b: circular_mean(r, b)))
+    return columns
+
+
 def val_loss(row: dict[str, Any]) -> Any:
     loss = row.get("best_val_loss")
     return loss if is_num(loss) else row.get("best_val_answer_loss")
@@ -65,6 +84,8 @@ def metric_name(rows: list[dict[str, Any]], bench: str) -> str:
     """``accuracy`` for exact match, else the task's own metric (``token_f1``)."""
     metrics = {str(score(row, bench).get("metric") or "").split(",")[0] for row in rows}
     metrics.discard("")
+    if metrics == {"circular_strict"}:
+        return "strict accuracy"
     if len(metrics) == 1 and not next(iter(metrics)).startswith(("exact_match", "acc")):
         return next(iter(metrics))
     return "accuracy"
@@ -152,12 +173,13 @@ def rank_ablation(records: Records, out: Path) -> Section | None:
     for sweep in sweeps:
         rows = sorted(sweep.rows, key=lambda r: r["rank"])
         benches = benchmarks(rows)
+        columns = _columns(rows, benches)
         body = [[str(r["rank"]), num(r.get("alpha"), "g"), num(r.get("adapter_mb"), ".2f"),
                  integer(r.get("trainable_params")), num(val_loss(r), ".4f"),
-                 *(pm(score(r, b).get("value"), score(r, b).get("stderr")) for b in benches),
+                 *(pm(get(r).get("value"), get(r).get("stderr")) for _, get in columns),
                  code(r.get("run_id"))] for r in rows]
         headers = ["rank", "alpha", "adapter MB", "trainable params", "val loss",
-                   *(f"{esc(b)} accuracy" for b in benches), "point"]
+                   *(name for name, _ in columns), "point"]
         parts += [f"## {esc(sweep.label)}\n\n",
                   f"Modules: {_modules(rows[0])}. ", sources([sweep.run_id]), "\n",
                   table(headers, body, right=range(0, len(headers) - 1)), "\n"]
@@ -205,7 +227,10 @@ def _neighbour_tests(rows: list[dict[str, Any]], benches: list[str], records: Re
 
 
 def _per_doc(row: dict[str, Any], bench: str, records: Records) -> dict[str, float] | None:
-    run = records.eval_runs.get(str(eval_run_of(row)))
+    """Per question; a circular task's come from the point's circular run, strict."""
+    run_id = (row.get("circular_eval_run_id") if bench.endswith("_circular")
+              else eval_run_of(row))
+    run = records.eval_runs.get(str(run_id))
     return run.per_doc(bench) if run is not None else None
 
 
@@ -213,13 +238,13 @@ def _sweep_part(sweep: SweepRun, out: Path) -> tuple[str, Path | None]:
     rows = sweep.rows
     benches = benchmarks(rows)
     judged = any(is_num(r.get("judge_score")) for r in rows)
-    headers = ["point", "rank", "alpha", "modules", "val loss",
-               *(f"{esc(b)} {metric_name(rows, b)}" for b in benches),
+    columns = _columns(rows, benches)
+    headers = ["point", "rank", "alpha", "modules", "val loss", *(name for name, _ in columns),
                *(["judge"] if judged else []),
                "energy Wh", "train s"]
     body = [[code(r.get("run_id")), num(r.get("rank"), "g"), num(r.get("alpha"), "g"),
              _modules(r), num(val_loss(r), ".4f"),
-             *(pm(score(r, b).get("value"), score(r, b).get("stderr")) for b in benches),
+             *(pm(get(r).get("value"), get(r).get("stderr")) for _, get in columns),
              *([num(r.get("judge_score"), ".2f")] if judged else []),
              num(r.get("energy_wh"), ".2f"), num(r.get("train_wall_s"), ".1f")] for r in rows]
     rho, n, name = loss_quality_spearman(rows)

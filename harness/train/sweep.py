@@ -5,6 +5,11 @@ A finished run leaves ``result.json`` (written atomically, last); a re-run skips
 killed mid-training resumes from its checkpoint, and a killed evaluation resumes from
 lm-eval's response cache. ``results.jsonl`` is rewritten atomically after each run with every
 finished result in grid order, so it never holds a partial or duplicated line.
+
+``circular`` also scores each benchmark's ``_circular`` variant (MMBench's CircularEval) in a
+run of its own, because its ``--limit`` counts prompts (one per rotation) rather than
+questions. It is not part of a point's folder name: turning it on for a finished sweep scores
+the trained points again instead of training them again.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ GRIDS: dict[str, dict[str, list]] = {
     "rank": {"rank": [4, 8, 16, 32], "alpha_ratio": [2], "modules": ["all"]},
 }
 RESULT, RESULTS = "result.json", "results.jsonl"
+# Prompts per question of a circular run: one per rotation of four options (or of the
+# four label shifts). A question whose rotations --limit cuts short is dropped, so five-option
+# benchmarks score four fifths as many questions.
+CIRCULAR_PROMPTS_PER_QUESTION = 4
 
 
 def load_grid(spec: str) -> dict[str, list]:
@@ -109,6 +118,7 @@ class Point:
     eval_limit: int | None
     sweep_dir: Path
     maj4: bool = False  # also score Maj@4 (``<benchmark>_maj4``) on the same questions
+    circular: bool = False  # also score ``<benchmark>_circular``, in a run of its own
 
     @property
     def folder(self) -> Path:
@@ -120,7 +130,9 @@ class Point:
 
 
 def plan(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None,
-         maj4: bool = False) -> list[Point]:
+         maj4: bool = False, circular: bool = False) -> list[Point]:
+    if circular:
+        _check_circular_variants(base.benchmarks)
     points = expand(load_grid(grid))
     planned = []
     for i, point in enumerate(points, 1):
@@ -128,8 +140,18 @@ def plan(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None,
         cfg = dataclasses.replace(base, **overrides)
         folder = Path(sweep_dir) / run_id(point, cfg, eval_limit, maj4)
         planned.append(Point(i, len(points), point, dataclasses.replace(
-            cfg, output_dir=str(folder)), eval_limit, Path(sweep_dir), maj4))
+            cfg, output_dir=str(folder)), eval_limit, Path(sweep_dir), maj4, circular))
     return planned
+
+
+def _check_circular_variants(benchmarks: list[str]) -> None:
+    """Refused before any training: a missing variant would only fail after the first point."""
+    from harness.paths import tasks_dir
+
+    missing = [b for b in benchmarks if not any(tasks_dir().glob(f"*/{b}_circular.yaml"))]
+    if missing:
+        raise SlmbenchError(f"sweep: --circular: {missing[0]} has no _circular task (only "
+                            "choice and label benchmarks have one)")
 
 
 def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
@@ -151,6 +173,7 @@ def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
     cfg = p.cfg
     record = trainer_cls(cfg).run()
     scored = _score(p) if p.eval_limit != 0 else None
+    circled = _score_circular(p) if p.eval_limit != 0 and p.circular else None
     size_mb, params = _adapter_size(p.folder / BEST)
     result = {"run_id": p.run_id, "point": p.point, "rank": cfg.rank, "alpha": cfg.alpha,
               "module_set": p.point.get("module_set", "custom"),
@@ -162,6 +185,8 @@ def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
               "scores": dict(scored.scores) if scored else {},
               "eval_run_id": scored.run_id if scored else None,
               "eval_wall_s": scored.wall_s if scored else None}
+    if circled is not None:
+        _take_circular(result, circled)
     write_json_atomic(done, result)
     return result
 
@@ -169,7 +194,7 @@ def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
 def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None,
               trainer_cls=LoraTrainer, ray_address: str | None = None,
               cpus_per_point: float = 1.0, gpus_per_point: float = 0.0,
-              maj4: bool = False) -> list[dict]:
+              maj4: bool = False, circular: bool = False) -> list[dict]:
     """Every point of ``grid``: one after another here, or as Ray tasks.
 
     ``ray_address="local"`` starts a cluster on this machine. Either way results land in the
@@ -177,13 +202,13 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
     """
     console = wide_console()
     sweep_dir = Path(sweep_dir)
-    points = plan(base, grid, sweep_dir, eval_limit, maj4)
+    points = plan(base, grid, sweep_dir, eval_limit, maj4, circular)
     finished: dict[int, dict] = {}
 
     def collect(p: Point, result: dict) -> None:
         finished[p.index] = result
         _write_results(sweep_dir, [finished[i] for i in sorted(finished)], grid, base,
-                       eval_limit, maj4)
+                       eval_limit, maj4, circular)
 
     if ray_address is None:
         for p in points:
@@ -194,7 +219,7 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
         run_on_ray(points, ray_address, collect, run_point, trainer_cls, cpus_per_point,
                    gpus_per_point)
     results = [finished[i] for i in sorted(finished)]
-    _write_results(sweep_dir, results, grid, base, eval_limit, maj4)
+    _write_results(sweep_dir, results, grid, base, eval_limit, maj4, circular)
     console.print(sweep_table(results, title=f"sweep {grid} on {'+'.join(base.benchmarks)}"))
     return results
 
@@ -208,17 +233,47 @@ def _score(p: Point) -> EvalResult:
                      label=f"{p.sweep_dir.name}/{p.folder.name}")
 
 
+def _score_circular(p: Point) -> EvalResult:
+    from harness.train.evaluate import run_tasks
+
+    limit = p.eval_limit * CIRCULAR_PROMPTS_PER_QUESTION if p.eval_limit else None
+    return run_tasks([f"{b}_circular" for b in p.cfg.benchmarks],
+                     {"pretrained": p.cfg.base_model, "peft": str(p.folder / BEST)},
+                     p.folder / "eval", limit=limit, data_dir=p.cfg.data_dir,
+                     label=f"{p.sweep_dir.name}/{p.folder.name}")
+
+
+def _take_circular(result: dict, circled: EvalResult) -> None:
+    scores = {k: v for k, v in (result.get("scores") or {}).items()
+              if not k.endswith("_circular")}
+    result["scores"] = {**scores, **circled.scores}
+    result["circular_eval_run_id"] = circled.run_id
+    result["circular_eval_wall_s"] = circled.wall_s
+
+
 def _rescore_if_stale(result: dict, done: Path, p: Point, console) -> None:
-    """Ask the run store for the point's evaluation again.
+    """Ask the run store for the point's evaluations again.
 
     The same run comes back at once, but a task edited since (a new eval run id) is scored
     anew, so the sweep never reports a score made under a task definition it no longer has.
+    A point trained before ``--circular`` was asked for gets its circular run here.
     """
     scored = _score(p)
+    changed = False
     if scored.run_id != eval_run_of(result):
         console.print(f"{p.folder.name}: its tasks changed since it was scored; re-scored")
-        result["scores"] = dict(scored.scores)
+        circular = {k: v for k, v in (result.get("scores") or {}).items()
+                    if k.endswith("_circular")}
+        result["scores"] = {**dict(scored.scores), **circular}
         result["eval_run_id"], result["eval_wall_s"] = scored.run_id, scored.wall_s
+        changed = True
+    if p.circular:
+        circled = _score_circular(p)
+        if circled.run_id != result.get("circular_eval_run_id"):
+            console.print(f"{p.folder.name}: scored circularly")
+            _take_circular(result, circled)
+            changed = True
+    if changed:
         write_json_atomic(done, result)
 
 
@@ -234,7 +289,7 @@ def _wh(energy: dict | None) -> float | None:
 
 
 def _write_results(sweep_dir: Path, results: list[dict], grid: str, base: TrainConfig,
-                   eval_limit: int | None, maj4: bool = False) -> None:
+                   eval_limit: int | None, maj4: bool = False, circular: bool = False) -> None:
     """results.jsonl, then the run-store manifest over it (rewritten after every point)."""
     import io
 
@@ -246,7 +301,7 @@ def _write_results(sweep_dir: Path, results: list[dict], grid: str, base: TrainC
     write_text_atomic(sweep_dir / RESULTS, buffer.getvalue())
     config = {"grid": grid, "points": expand(load_grid(grid)),
               "base": dataclasses.asdict(base), "eval_limit": eval_limit,
-              **({"maj4": True} if maj4 else {})}
+              **({"maj4": True} if maj4 else {}), **({"circular": True} if circular else {})}
     write_run(sweep_dir, "sweep", sha256_json(config)[:16], config, [RESULTS],
               extra={"label": sweep_dir.name, "complete": len(results)})
 
