@@ -8,8 +8,11 @@
 #   bash scripts/study.sh eval       # backbone and zoo: Pass@1, circular, cloze, Maj@4, seen
 #   bash scripts/study.sh render     # zoo metrics and $OUT from the stored runs
 #   MODEL=meta-llama/Llama-3.2-1B-Instruct ZOO=adapters_zoo/llama1b.yaml bash scripts/study.sh
-#   ZOO=adapters_zoo/embedded_shuffled.yaml ZOO_LABEL=embedded+shuffled bash scripts/study.sh
-#        (the zoo retrained with shuffled options, category by category, beside the old one)
+#   ZOO=adapters_zoo/embedded.yaml ZOO_LABEL=zoo PERMUTE=no bash scripts/study.sh
+#        (the first zoo, trained before option shuffling; its runs are "embedded+zoo")
+# By default the study is the shuffled zoo (adapters_zoo/embedded_shuffled.yaml, runs labelled
+# "embedded+shuffled"). Training publishes into $ZOO, so the default never overwrites the
+# first zoo's adapters, whose quickstart, adapter gate and edge page were measured on them.
 #
 # Profiles (PROFILE=auto picks gpu when torch sees CUDA):
 #   cpu  the 2-core budgets the committed zoo was trained with: a seeded subset of each train
@@ -24,15 +27,23 @@
 # Scoring applies the chat template when the model's tokenizer has one, as training does
 # (CHAT=yes|no overrides).
 # Choice and label adapters are trained with their options shuffled per example and epoch
-# (slmbench train's default), so an adapter cannot learn the answer key's position prior.
+# (slmbench train's default; PERMUTE=no turns it off), so an adapter cannot learn the answer
+# key's position prior.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_DIR=${DATA_DIR:-../shared/data}
 MODEL=${MODEL:-embedded}
-ZOO=${ZOO:-adapters_zoo/embedded.yaml}
-# How the pages name the zoo's runs: "<backbone>+zoo", or e.g. ZOO_LABEL=embedded+shuffled (or
-# just "shuffled") for a second zoo retrained beside the first, which gets its own section.
+ZOO=${ZOO:-adapters_zoo/embedded_shuffled.yaml}
+# How the pages name the zoo's runs: "<backbone>+<name>", e.g. ZOO_LABEL=embedded+shuffled (or
+# just "shuffled"); each zoo gets its own section. The default zoo's runs are "+shuffled",
+# any other's "+zoo" unless named.
+if [[ -z ${ZOO_LABEL:-} && $ZOO == adapters_zoo/embedded_shuffled.yaml ]]; then
+  ZOO_LABEL=shuffled
+fi
 ZOO_LABEL=${ZOO_LABEL:-}
+# Options shuffled per example and epoch while training (slmbench train's default); PERMUTE=no
+# reproduces adapters trained before it.
+PERMUTE=${PERMUTE:-yes}
 STORE=${STORE:-leaderboards/study/runs}
 OUT=${OUT:-leaderboards/study}
 SLMBENCH=${SLMBENCH:-.venv/bin/slmbench}
@@ -111,13 +122,14 @@ wait_all() { while (( $(jobs -rp | wc -l) > 0 )); do wait -n || FAILED=1; done; 
 FAILED=0
 
 train_one() {
-  local task=$1 n seq cap=()
+  local task=$1 n seq cap=() permute=()
+  [[ $PERMUTE == no ]] && permute=(--no-permute-options)
   read -r n seq < <(budget_of "$task")
   [[ $n != 0 ]] && cap=(--max-train-examples "$n")
   mkdir -p "runs/study_logs"
   "$SLMBENCH" train "$task" --data-dir "$DATA_DIR" --base-model "$MODEL" --loss answer \
     --rank 16 --alpha 32 "${cap[@]}" --max-val-examples 100 --max-seq-len "$seq" \
-    --epochs "$EPOCHS" --eval-every 25 --patience 3 --zoo "$ZOO" \
+    --epochs "$EPOCHS" --eval-every 25 --patience 3 --zoo "$ZOO" "${permute[@]}" \
     >"runs/study_logs/train_$task.log" 2>&1 \
     || { echo "study: training $task failed (runs/study_logs/train_$task.log)" >&2; return 1; }
   echo "study: trained $task" >&2

@@ -62,3 +62,40 @@ def test_study_script_trains_scores_and_renders_one_category(tmp_path, engine):
     page = (out / "study.md").read_text()
     assert f"## {base_label}+zoo vs {base_label}" in page and "| teletables |" in page
     assert (work / "runs" / "study_logs" / "train_teletables.log").is_file()
+
+
+def _study_calls(tmp_path: Path, **env: str) -> list[str]:
+    """The slmbench command lines study.sh would run (train stage, then one Pass@1 table)."""
+    work = tmp_path / "work"
+    (work / "scripts").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "scripts" / "study.sh", work / "scripts" / "study.sh")
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "slmbench"
+    fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\n')
+    fake.chmod(0o755)
+    base = {**os.environ, "SLMBENCH": str(fake), "PROFILE": "cpu", "ENGINE": "hf",
+            "CHAT": "no", "CATEGORIES": "teletables", "TABLES": "pass1",
+            "STORE": str(tmp_path / "runs"), "OUT": str(tmp_path / "pages")}
+    for name in ("ZOO", "ZOO_LABEL", "PERMUTE"):
+        base.pop(name, None)
+    for stage in ("train", "eval"):
+        done = subprocess.run(["bash", str(work / "scripts" / "study.sh"), stage],
+                              env={**base, **env}, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return calls.read_text().splitlines()
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_the_default_study_is_the_shuffled_zoo_and_never_writes_into_the_first(tmp_path):
+    calls = _study_calls(tmp_path / "default")
+    train = next(c for c in calls if c.startswith("train teletables"))
+    assert "--zoo adapters_zoo/embedded_shuffled.yaml" in train
+    assert "permute-options" not in train  # slmbench train's default: shuffled
+    assert any("--label embedded+shuffled " in c for c in calls if c.startswith("lm-eval"))
+    assert not any("adapters_zoo/embedded.yaml" in c for c in calls)
+
+    first = _study_calls(tmp_path / "first", ZOO="adapters_zoo/embedded.yaml", ZOO_LABEL="zoo",
+                         PERMUTE="no")
+    train = next(c for c in first if c.startswith("train teletables"))
+    assert "--zoo adapters_zoo/embedded.yaml" in train and "--no-permute-options" in train
+    assert any("--label embedded+zoo " in c for c in first if c.startswith("lm-eval"))
