@@ -38,19 +38,27 @@ def test_named_grids_have_the_promised_shape():
         expand({"colour": ["red"]})
 
 
-def test_killed_sweep_resumes_without_losing_or_repeating_runs(tiny, tmp_path, monkeypatch):
+def _tiny_sweep(tiny, tmp_path, ranks: str, max_steps: int):
+    """A rank grid over the tiny TeleTables set, and a trainer class that records each rank
+    it trains, so a test can tell a point trained again from one only scored again."""
     root, base_dir, _ = tiny
     grid = tmp_path / "grid.yaml"
-    grid.write_text("rank: [2, 4]\nmodules: [attention]\n")
+    grid.write_text(f"rank: [{ranks}]\nmodules: [attention]\n")
     base = TrainConfig(benchmarks=["teletables"], base_model=str(base_dir),
-                       data_dir=str(root / "data"), max_steps=4, eval_every=2, batch_size=8,
-                       max_val_examples=8, chat_template=False, loss="answer")
+                       data_dir=str(root / "data"), max_steps=max_steps, eval_every=2,
+                       batch_size=8, max_val_examples=8, chat_template=False, loss="answer")
     trained: list[int] = []
 
     class Recording(LoraTrainer):
         def __init__(self, cfg):
             super().__init__(cfg)
             trained.append(cfg.rank)
+
+    return grid, base, trained, Recording
+
+
+def test_killed_sweep_resumes_without_losing_or_repeating_runs(tiny, tmp_path, monkeypatch):
+    grid, base, trained, Recording = _tiny_sweep(tiny, tmp_path, "2, 4", max_steps=4)
 
     class KilledInSecondRun(Recording):
         def __init__(self, cfg):
@@ -92,19 +100,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_runs(tiny, tmp_path, m
 
 
 def test_circular_scoring_added_to_a_finished_sweep_scores_without_retraining(tiny, tmp_path):
-    root, base_dir, _ = tiny
-    grid = tmp_path / "grid.yaml"
-    grid.write_text("rank: [2]\nmodules: [attention]\n")
-    base = TrainConfig(benchmarks=["teletables"], base_model=str(base_dir),
-                       data_dir=str(root / "data"), max_steps=2, eval_every=2, batch_size=8,
-                       max_val_examples=8, chat_template=False, loss="answer")
-    trained: list[int] = []
-
-    class Recording(LoraTrainer):
-        def __init__(self, cfg):
-            super().__init__(cfg)
-            trained.append(cfg.rank)
-
+    grid, base, trained, Recording = _tiny_sweep(tiny, tmp_path, "2", max_steps=2)
     plain = run_sweep(base, str(grid), tmp_path / "sweep", eval_limit=3, trainer_cls=Recording)
     assert trained == [2] and "teletables_circular" not in plain[0]["scores"]
     circled = run_sweep(base, str(grid), tmp_path / "sweep", eval_limit=3,
