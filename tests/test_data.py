@@ -77,6 +77,27 @@ def test_hf_dataset_dict_for_lm_eval(tmp_path):
     assert [len(ds[s]) for s in ("train", "validation", "test")] == [12, 4, 4]
 
 
+def test_a_held_out_data_dir_is_all_test_questions(tmp_path):
+    """A user's own check set is scored whole, in the test split's seeded order, with nothing
+    in train or validation for few-shot prompts to draw from."""
+    root = write_fixture_benchmarks(tmp_path)
+    split = load_task_dataset(benchmark="sixg_bench", data_dir=str(root))
+    ds = load_task_dataset(benchmark="sixg_bench", data_dir=str(root), held_out="true")
+    assert [len(ds[s]) for s in ("train", "validation", "test")] == [0, 0, 20]
+    every = {r["id"] for s in ("train", "validation", "test") for r in split[s]}
+    assert set(ds["test"]["id"]) == every
+    assert ds["train"].features == ds["test"].features  # lm-eval opens it at zero shots
+    again = load_task_dataset(benchmark="sixg_bench", data_dir=str(root), held_out=True)
+    assert again["test"]["id"] == ds["test"]["id"]
+    assert load_task_dataset(benchmark="sixg_bench", data_dir=str(root),
+                             held_out="false")["test"]["id"] == split["test"]["id"]
+    with pytest.raises(SlmbenchError, match="held_out='maybe' is not a boolean"):
+        load_task_dataset(benchmark="sixg_bench", data_dir=str(root), held_out="maybe")
+    with pytest.raises(SlmbenchError, match="no seen .training. questions"):
+        load_task_dataset(benchmark="sixg_bench", data_dir=str(root), held_out=True,
+                          seen_from="adapters_zoo/embedded.yaml")
+
+
 # --- bad input ------------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).parents[1] / "harness"
 # gate and the commands.
 FLOORS = {
     "harness": 0, "harness.errors": 0, "harness.paths": 0, "harness.hashing": 0,
-    "harness.console": 0, "harness.child": 0, "harness.significance": 0,
+    "harness.console": 0, "harness.child": 0, "harness.flags": 0, "harness.significance": 0,
     "harness.openai_compat": 0, "harness.runs": 0, "harness.meters": 0,
     "harness.artefacts": 0,
     "harness.data": 1, "harness.task_loader": 1, "harness.scoring": 1, "harness.prompts": 1,

@@ -22,8 +22,9 @@ from typing import Any
 from harness.data.benchmarks import BENCHMARKS, HUB_DATASET, Benchmark
 from harness.data.importers import LOCAL_READERS, RawRow, hub_rows
 from harness.data.records import LoadReport, RowError, make_record
-from harness.data.splits import DEFAULT_SEED, SPLITS, split_records
+from harness.data.splits import DEFAULT_SEED, SPLITS, held_out_splits, split_records
 from harness.errors import SlmbenchError
+from harness.flags import as_bool
 from harness.hashing import sha256_json
 
 log = logging.getLogger(__name__)
@@ -290,21 +291,32 @@ def collect_load_reports() -> Iterator[dict[str, LoadReport]]:
 
 
 def load_task_dataset(benchmark: str, data_dir: Any = None, split_seed: Any = DEFAULT_SEED,
-                      seen_from: Any = None, fields: Any = (), **_metadata: Any):
+                      seen_from: Any = None, fields: Any = (), held_out: Any = False,
+                      **_metadata: Any):
     """lm-eval ``custom_dataset`` hook: a ``DatasetDict`` with train/validation/test.
 
     With ``seen_from`` (a zoo manifest, or a ``train_subset`` record) the train split is the
     subset the benchmark's adapter trained on, so ``*_seen`` tasks score seen questions only.
+    With ``held_out`` the data dir holds questions kept apart from training altogether (a
+    user's own check set): every valid row is a test question, not the 20% a split leaves.
     Unrelated metadata (``version``, model args lm-eval merges in) is accepted and ignored.
     """
     import datasets
 
     parts = load_splits(benchmark, data_dir=data_dir, seed=split_seed, fields=fields)
+    if as_bool(held_out, "--metadata held_out"):
+        if seen_from not in (None, ""):
+            raise SlmbenchError(f"{benchmark}: --metadata held_out=true makes every row a test "
+                                "question, so there are no seen (training) questions to score; "
+                                "drop seen_from or the _seen task")
+        parts = held_out_splits(parts, int(split_seed))
     if seen_from not in (None, ""):
         from harness.data.seen import seen_docs
 
         parts = {**parts, "train": seen_docs(benchmark, parts["train"], seen_from,
                                              int(split_seed))}
-    return datasets.DatasetDict(
-        {split: datasets.Dataset.from_list(parts[split]) for split in SPLITS if parts[split]}
-    )
+    found = {split: datasets.Dataset.from_list(parts[split]) for split in SPLITS if parts[split]}
+    if "test" in found:  # lm-eval opens the train and few-shot splits even at zero shots
+        found = {split: found.get(split, found["test"].select([])) for split in SPLITS}
+    return datasets.DatasetDict(found)
+

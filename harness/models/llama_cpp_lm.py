@@ -38,6 +38,7 @@ from lm_eval.models.utils import (
 from tqdm import tqdm
 
 from harness.errors import SlmbenchError
+from harness.flags import as_bool
 from harness.models import GGUF
 
 log = logging.getLogger(__name__)
@@ -49,18 +50,6 @@ _SAMPLING_KEYS = {"do_sample", "temperature", "top_p", "top_k", "min_p", "repeti
 # Appended to the final message so that its end can be found after rendering
 # (transformers' ``continue_final_message`` does the same).
 _CONTINUE_TAG = "CONTINUE_FINAL_MESSAGE_TAG "
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    """A boolean model argument; a typo (``flash_attn=ture``) is refused, not read as off."""
-    if not isinstance(value, str):
-        return bool(value)
-    text = value.strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("", "0", "false", "no", "off"):
-        return False
-    raise SlmbenchError(f"llama-cpp: {name}={value!r} is not a boolean (use true or false)")
 
 
 def _resolve_gguf(pretrained: Any) -> Path:
@@ -138,7 +127,7 @@ class LlamaCppLM(TemplateLM):
             ) from err
         self.gguf_path = _resolve_gguf(pretrained)
         self.n_threads = int(n_threads) if n_threads not in (None, "") else os.cpu_count() or 1
-        self.flash_attn = _as_bool(flash_attn, "flash_attn")
+        self.flash_attn = as_bool(flash_attn, "llama-cpp: flash_attn")
         self.seed = int(seed) if seed not in (None, "") else None
         self._max_gen_toks = int(max_gen_toks)
         self._rng = random.Random(self.seed)
@@ -147,7 +136,7 @@ class LlamaCppLM(TemplateLM):
             self.gguf_path, n_ctx=int(n_ctx), n_threads=self.n_threads, n_batch=int(n_batch),
             n_gpu_layers=int(n_gpu_layers), flash_attn=self.flash_attn,
             seed=self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
-            logits_all=True, verbose=_as_bool(verbose, "verbose"),
+            logits_all=True, verbose=as_bool(verbose, "llama-cpp: verbose"),
         )
         # The context actually granted (capped at the trained context; 0 means that one).
         self.n_ctx = int(self.llm.n_ctx())
