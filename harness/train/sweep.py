@@ -225,20 +225,19 @@ def run_sweep(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | N
 
 
 def _score(p: Point) -> EvalResult:
-    from harness.train.evaluate import run_tasks
-
     tasks = list(p.cfg.benchmarks) + [f"{b}_maj4" for b in p.cfg.benchmarks if p.maj4]
-    return run_tasks(tasks, {"pretrained": p.cfg.base_model, "peft": str(p.folder / BEST)},
-                     p.folder / "eval", limit=p.eval_limit, data_dir=p.cfg.data_dir,
-                     label=f"{p.sweep_dir.name}/{p.folder.name}")
+    return _evaluate(p, tasks, p.eval_limit)
 
 
 def _score_circular(p: Point) -> EvalResult:
+    limit = p.eval_limit * CIRCULAR_PROMPTS_PER_QUESTION if p.eval_limit else None
+    return _evaluate(p, [f"{b}_circular" for b in p.cfg.benchmarks], limit)
+
+
+def _evaluate(p: Point, tasks: list[str], limit: int | None) -> EvalResult:
     from harness.train.evaluate import run_tasks
 
-    limit = p.eval_limit * CIRCULAR_PROMPTS_PER_QUESTION if p.eval_limit else None
-    return run_tasks([f"{b}_circular" for b in p.cfg.benchmarks],
-                     {"pretrained": p.cfg.base_model, "peft": str(p.folder / BEST)},
+    return run_tasks(tasks, {"pretrained": p.cfg.base_model, "peft": str(p.folder / BEST)},
                      p.folder / "eval", limit=limit, data_dir=p.cfg.data_dir,
                      label=f"{p.sweep_dir.name}/{p.folder.name}")
 
