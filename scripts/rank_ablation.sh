@@ -8,7 +8,10 @@
 # circular runs; this one is rank_oranbench_800_shuffled, a section of its own on the page.
 #
 #   bash scripts/rank_ablation.sh            # train + score (resumes), then publish + render
-#   bash scripts/rank_ablation.sh render     # publish + render only
+#   bash scripts/rank_ablation.sh render     # publish + render only (also mid-sweep)
+#
+# Commit leaderboards/rank_ablation after each point: on a machine that has lost the
+# adapters, the published points are kept as recorded and only the rest are trained.
 #
 # Category: ORANBench. The study used 3GPP-TSG, but its test split here has 398 questions and
 # the ablation asks for at least 500; ORANBench is the study's named fallback and has 2,000+.
@@ -30,6 +33,23 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export SLMBENCH_RUNS=${SLMBENCH_RUNS:-runs}
 SWEEP_DIR=$SLMBENCH_RUNS/sweeps/rank_${BENCH}_${EXAMPLES}_shuffled
 
+# Points published by an earlier machine come back as records: the sweep keeps them as scored
+# (their adapters stayed behind) and trains only the rest.
+"$PY/python" - "$SWEEP_DIR" "$STORE" <<'PY'
+import json, sys
+from pathlib import Path
+
+sweep, store = Path(sys.argv[1]), Path(sys.argv[2])
+published = store / "sweeps" / sweep.name / "results.jsonl"
+for line in published.read_text().splitlines() if published.is_file() else []:
+    row = json.loads(line)
+    point = sweep / row["run_id"]
+    if not (point / "result.json").is_file():
+        point.mkdir(parents=True, exist_ok=True)
+        (point / "result.json").write_text(json.dumps(row))
+        print(f"{row['run_id']}: published earlier, kept as recorded")
+PY
+
 if [[ ${1:-all} != render ]]; then
   "$PY/slmbench" sweep "$BENCH" --grid rank --sweep-dir "$SWEEP_DIR" --data-dir "$DATA_DIR" \
     --loss answer --max-train-examples "$EXAMPLES" --max-val-examples 100 --max-seq-len 512 \
@@ -37,7 +57,10 @@ if [[ ${1:-all} != render ]]; then
 fi
 
 "$PY/python" - "$SWEEP_DIR" "$STORE" "$BENCH" "$ZOO" <<'PY'
-"""Publish the sweep's records (not its adapters) and check each point's training draw."""
+"""Publish the sweep's records (not its adapters) and check each point's training draw.
+
+Run it while the sweep goes on (``render``) to publish each point as it finishes.
+"""
 import json, shutil, sys
 from pathlib import Path
 
@@ -55,7 +78,12 @@ for name in ("results.jsonl", "run.json"):
     shutil.copy2(sweep / name, target / name)
 for line in (sweep / "results.jsonl").read_text().splitlines():
     row = json.loads(line)
-    record = json.loads((sweep / row["run_id"] / "train_record.json").read_text())
+    trained_here = sweep / row["run_id"] / "train_record.json"
+    published = target / row["run_id"] / "train_record.json"
+    if trained_here.is_file():
+        published.parent.mkdir(exist_ok=True)
+        shutil.copy2(trained_here, published)
+    record = json.loads(published.read_text())
     drawn = record["data"]["train_sha256"]
     same = "same draw as the zoo adapter" if drawn == wanted else f"OTHER DRAW ({drawn[:12]})"
     print(f"{row['run_id']}: rank {row['rank']}, val loss {row['best_val_loss']}, {same}")

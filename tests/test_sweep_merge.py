@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 
 import jsonlines
 import pytest
@@ -14,7 +16,7 @@ from transformers import AutoModelForCausalLM
 from harness.errors import SlmbenchError
 from harness.models.peft_router import RoutedPeftLM
 from harness.train.config import TrainConfig
-from harness.train.lora import LoraTrainer
+from harness.train.lora import BEST, LoraTrainer
 from harness.train.merge import merge_adapters
 from harness.train.sweep import RESULT, RESULTS, expand, load_grid, run_sweep
 
@@ -120,6 +122,31 @@ def test_circular_scoring_added_to_a_finished_sweep_scores_without_retraining(ti
     with pytest.raises(SlmbenchError, match="telemath has no _circular task"):
         run_sweep(dataclasses.replace(base, benchmarks=["telemath"]), str(grid),
                   tmp_path / "other", eval_limit=3, circular=True)
+
+
+def test_a_published_point_without_its_adapter_is_kept_not_trained_again(tiny, tmp_path):
+    """A long sweep moves machines as records (adapters stay behind): its finished points
+    are kept as scored, and a score that would need the missing adapter is refused."""
+    grid, base, trained, Recording = _tiny_sweep(tiny, tmp_path, "2", max_steps=2)
+    [first] = run_sweep(base, str(grid), tmp_path / "sweep", eval_limit=3, trainer_cls=Recording,
+                        circular=True)
+    point = next((tmp_path / "sweep").glob("r2_*"))
+    moved = tmp_path / "moved" / point.name
+    moved.mkdir(parents=True)
+    shutil.copy2(point / RESULT, moved / RESULT)  # the published record, no adapter
+    trained.clear()
+    [kept] = run_sweep(base, str(grid), tmp_path / "moved", eval_limit=3, trainer_cls=Recording,
+                       circular=True)
+    assert trained == [] and kept == first and not (moved / BEST).exists()
+    with jsonlines.open(tmp_path / "moved" / RESULTS) as reader:
+        assert list(reader) == [first]
+
+    plain_only = {k: v for k, v in first.items() if k != "circular_eval_run_id"}
+    (moved / RESULT).write_text(json.dumps(plain_only))
+    with pytest.raises(SlmbenchError, match="has no circular run and its adapter"):
+        run_sweep(base, str(grid), tmp_path / "moved", eval_limit=3, trainer_cls=Recording,
+                  circular=True)
+    assert trained == []
 
 
 def _kill_at(kill_step: int):

@@ -165,6 +165,8 @@ def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
     done = p.folder / RESULT
     if done.is_file():
         result = _read_json(done)
+        if not (p.folder / BEST).is_dir():
+            return _as_recorded(result, p, console)
         console.print(f"[{p.index}/{p.total}] {p.run_id}: trained earlier, skipped")
         if p.eval_limit != 0:
             _rescore_if_stale(result, done, p, console)
@@ -188,6 +190,24 @@ def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
     if circled is not None:
         _take_circular(result, circled)
     write_json_atomic(done, result)
+    return result
+
+
+def _as_recorded(result: dict, p: Point, console) -> dict:
+    """A finished point whose adapter is not here: a record published from another machine.
+
+    Long sweeps outlive the machine that trains them; the points already published are kept
+    as scored, under the eval runs their record names, instead of being trained again. What
+    needs the adapter (a circular run it never had) is refused rather than faked.
+    """
+    if p.circular and p.eval_limit != 0 and not result.get("circular_eval_run_id"):
+        raise SlmbenchError(f"sweep: {p.folder / RESULT} has no circular run and its adapter "
+                            f"({p.folder / BEST}) is not here to score one; delete the file "
+                            "to train the point again")
+    runs = ", ".join(str(r) for r in (eval_run_of(result), result.get("circular_eval_run_id"))
+                     if r)
+    console.print(f"[{p.index}/{p.total}] {p.run_id}: adapter not here; kept as recorded "
+                  f"(eval runs {runs or 'none'})")
     return result
 
 
