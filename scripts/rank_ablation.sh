@@ -39,6 +39,8 @@ SWEEP_DIR=$SLMBENCH_RUNS/sweeps/rank_${BENCH}_${EXAMPLES}_shuffled
 import json, sys
 from pathlib import Path
 
+from harness.runs.atomic import write_json_atomic
+
 sweep, store = Path(sys.argv[1]), Path(sys.argv[2])
 published = store / "sweeps" / sweep.name / "results.jsonl"
 for line in published.read_text().splitlines() if published.is_file() else []:
@@ -46,7 +48,7 @@ for line in published.read_text().splitlines() if published.is_file() else []:
     point = sweep / row["run_id"]
     if not (point / "result.json").is_file():
         point.mkdir(parents=True, exist_ok=True)
-        (point / "result.json").write_text(json.dumps(row))
+        write_json_atomic(point / "result.json", row)  # never half a record to resume from
         print(f"{row['run_id']}: published earlier, kept as recorded")
 PY
 
