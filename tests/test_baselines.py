@@ -150,3 +150,24 @@ def test_the_verdict_says_below_when_the_constant_beats_the_model_paired():
     assert verdict(-0.18, 1e-6, True) == "below it"
     assert verdict(-0.02, 0.5, True) == "≈ constant"
     assert verdict(0.10, 0.01, False) == "beats it"
+
+
+def test_a_model_that_always_gives_one_answer_shows_entropy_zero_not_minus_zero():
+    """-(1 * log 1) is -0.0, which pages printed as "-0.000"; records made before hold it."""
+    from harness.scoring.baselines import table_cells
+
+    b = baselines.compute([_row(i, t, "A") for i, t in enumerate("ABCD")])
+    assert math.copysign(1.0, b.entropy) == 1.0
+    assert table_cells("t", b.as_dict())[-1] == "0.000"
+    assert table_cells("t", {**b.as_dict(), "entropy": -0.0})[-1] == "0.000"
+
+
+def test_a_p_value_recorded_as_zero_reads_as_under_the_records_precision():
+    """as_dict keeps six decimals; a vanishing p is "p<1e-06" on the page, never "p=0"."""
+    from harness.scoring.baselines import table_cells
+
+    targets = ["B"] * 90 + ["A"] * 10  # always "A": 10 gained, 90 lost against always "B"
+    found = baselines.compute([_row(i, t, "A") for i, t in enumerate(targets)]).as_dict()
+    assert found["vs_constant_p"] == 0.0  # about 1e-16, rounded away
+    assert table_cells("t", found)[7] == "-0.800 (p<1e-06) below it"
+    assert table_cells("t", {**found, "vs_constant_p": 0.0123})[7] == "-0.800 (p=0.0123) below it"

@@ -39,6 +39,7 @@ from harness.scoring.extract import LETTERS, UNPARSED_PREFIX, format_number, num
 from harness.significance import mcnemar_exact
 
 ALPHA = 0.05
+RECORDED_P_FLOOR = 1e-6  # as_dict keeps six decimals
 UNPARSED = "unparsed"
 
 
@@ -205,7 +206,7 @@ def _normalised_entropy(counts: Counter, k: int) -> float | None:
     if total == 0 or k < 2:
         return None
     h = -sum(c / total * math.log(c / total) for c in counts.values() if c)
-    return min(1.0, h / math.log(k))
+    return max(0.0, min(1.0, h / math.log(k)))  # one answer gives -0.0, shown "-0.000"
 
 
 def compute(rows: Iterable[dict[str, Any]], alpha: float = ALPHA) -> Baselines | None:
@@ -252,8 +253,8 @@ TABLE_COLUMNS = ("task", "n", "score", "chance", "always first", "majority key",
 def table_cells(task: str, b: dict[str, Any]) -> list[str]:
     """One task's score beside its baselines, as table cells (console and pages alike)."""
     def num(key: str) -> str:
-        value = b.get(key)
-        return f"{value:.3f}" if isinstance(value, int | float) else "-"
+        value = b.get(key)  # + 0.0: records made before the fix hold -0.0 entropies
+        return f"{value + 0.0:.3f}" if isinstance(value, int | float) else "-"
 
     below = (isinstance(b.get("vs_constant_delta"), int | float) and b["vs_constant_delta"] < 0
              and isinstance(b.get("vs_constant_p"), int | float) and b["vs_constant_p"] < ALPHA)
@@ -263,5 +264,10 @@ def table_cells(task: str, b: dict[str, Any]) -> list[str]:
     return [task, str(b.get("n")), num("score"), num("chance"), num("always_first"),
             f"{b.get('majority_key')} {num('majority_key_score')}",
             f"{b.get('best_constant')} {num('best_constant_score')}",
-            f"{b.get('vs_constant_delta', 0):+.3f} (p={b.get('vs_constant_p', 1):.3g}) "
+            f"{b.get('vs_constant_delta', 0):+.3f} ({_p_text(b.get('vs_constant_p', 1))}) "
             f"{verdict}", top, num("entropy")]
+
+
+def _p_text(p: float) -> str:
+    """Records keep six decimals, so a p under 1e-6 is stored as 0: "p<1e-06", not "p=0"."""
+    return f"p<{RECORDED_P_FLOOR:.0e}" if p < RECORDED_P_FLOOR else f"p={p:.3g}"
