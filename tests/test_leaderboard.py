@@ -412,6 +412,42 @@ def test_rank_ablation_pairs_neighbouring_ranks_question_by_question(tmp_path):
                      ["r8 → r16", "oranbench", "10", "+0.100", "1 / 0", "1.000"]]
 
 
+def test_rank_ablation_puts_every_point_beside_the_constant_answer(tmp_path):
+    """A rank that answers "B" to every question of a B-heavy key is shown at the constant,
+    not as a gain; a rank that reads the questions beats it, paired per question."""
+    root = tmp_path / "runs"
+    keys = list("BBBBBBBBBBBBACDA")  # B is the key of 12 of 16 questions
+    answers = {4: ["B"] * 16, 8: keys}  # r8 answers every question right
+    rows = []
+    for rank, given in answers.items():
+        folder = root / "eval" / f"base{rank}"
+        folder.mkdir(parents=True)
+        write_samples(folder / "samples/oranbench.jsonl", [
+            {"doc_id": i, "id": f"q{i}", "target": key, "options": list("ABCD"),
+             "parsed": answer, "correct": answer == key, "score": float(answer == key)}
+            for i, (key, answer) in enumerate(zip(keys, given, strict=True))])
+        value = sum(a == k for a, k in zip(given, keys, strict=True)) / 16
+        write_run(folder, "eval", f"base{rank}", {"model": "fixture"},
+                  ["samples/oranbench.jsonl"], extra={
+                      "label": f"rank/r{rank}", "tasks": {"oranbench": {
+                          "metric": "exact_match,pass@1", "value": value, "stderr": 0.1,
+                          "n": 16, "benchmark": "oranbench", "split": "test",
+                          "samples": "samples/oranbench.jsonl"}}})
+        _finish(folder, "2026-03-01T00:00:00Z")
+        row = sweep_row(rank, 2 * rank, "all", 0.7 - rank / 100, value)
+        row["scores"] = {"oranbench": {"metric": "exact_match,pass@1", "value": value,
+                                       "stderr": 0.1, "n": 16}, "_run_id": f"base{rank}"}
+        rows.append(row)
+    sweep_run(root, "rank_oran", "rank_oranbench", "rank", rows)
+    page = render(root, tmp_path / "out")["rank_ablation.md"].decode()
+    beside = {r[0]: r[1:] for r in table_rows(page) if r[0] in ("r4", "r8")}
+    assert beside["r4"] == ["oranbench", "16", "0.750", "0.250", "0.125", "B 0.750",
+                            "B 0.750", "+0.000 (p=1) ≈ constant", "B (100%)", "0.000"]
+    assert beside["r8"][:7] == ["oranbench", "16", "1.000", "0.250", "0.125", "B 0.750",
+                                "B 0.750"]
+    assert beside["r8"][7] == "+0.250 (p=0.125) ≈ constant"  # 4 discordant: not yet a gain
+
+
 def test_rank_ablation_shows_circular_strict_and_mean_and_pairs_whole_questions(tmp_path):
     """A point's circular run sits beside its plain one: strict accuracy paired per whole
     question (right in every rotation), and the mean over rotations in a column of its own."""

@@ -14,10 +14,12 @@ from typing import Any
 
 from harness.judge.summary import NEAR_CONSTANT_SHARE
 from harness.report import plots
+from harness.report.baseline_view import run_baselines
 from harness.report.leaderboard_data import Records, SweepRun, canonical
 from harness.report.mdtable import DASH, code, esc, integer, is_num, num, pm, sources, table
 from harness.report.sections import Section
 from harness.runs.records import eval_run_of, task_scores
+from harness.scoring.baselines import TABLE_COLUMNS, table_cells
 from harness.significance import mcnemar_exact, spearman
 
 # Fields of a sweep row that describe the point itself rather than its results.
@@ -183,6 +185,7 @@ def rank_ablation(records: Records, out: Path) -> Section | None:
         parts += [f"## {esc(sweep.label)}\n\n",
                   f"Modules: {_modules(rows[0])}. ", sources([sweep.run_id]), "\n",
                   table(headers, body, right=range(0, len(headers) - 1)), "\n"]
+        parts.append(_baselines_table(rows, benches, records))
         parts.append(_neighbour_tests(rows, benches, records))
         for b in benches:
             series.append((f"{sweep.label} · {b}",
@@ -226,11 +229,38 @@ def _neighbour_tests(rows: list[dict[str, Any]], benches: list[str], records: Re
             + table(headers, body, right=range(2, 6)) + "\n")
 
 
+def _baselines_table(rows: list[dict[str, Any]], benches: list[str], records: Records) -> str:
+    """Each point's score beside what a constant answer scores on the same questions.
+
+    A rank that "gains" while the adapter answers one letter has learnt the key's prior: the
+    paired test against the best constant and the most given answer show it.
+    """
+    body = []
+    for bench in benches:
+        for row in rows:
+            found = run_baselines(records, str(_run_id(row, bench)), bench)
+            if found is not None:
+                body.append([f"r{row['rank']}", *(esc(c) for c in table_cells(bench, found))])
+    if not body:
+        return ""
+    headers = ["rank", *TABLE_COLUMNS]
+    return ("\nBeside their baselines, on the same questions: chance (a uniform guess), "
+            "always the first option, always the most frequent key, the best single constant "
+            "answer and each point's difference from it, paired per question (exact McNemar "
+            "p), then the point's most given answer and the normalised entropy of its answers "
+            "(0: always the same answer). Circular rows count a question right only when "
+            "every rotation is, for the point and the constants alike.\n\n"
+            + table(headers, body, right=range(2, len(headers))) + "\n")
+
+
+def _run_id(row: dict[str, Any], bench: str) -> Any:
+    """The eval run that scored ``bench`` for this point: its circular run for a circular task."""
+    return row.get("circular_eval_run_id") if bench.endswith("_circular") else eval_run_of(row)
+
+
 def _per_doc(row: dict[str, Any], bench: str, records: Records) -> dict[str, float] | None:
     """Per question; a circular task's come from the point's circular run, strict."""
-    run_id = (row.get("circular_eval_run_id") if bench.endswith("_circular")
-              else eval_run_of(row))
-    run = records.eval_runs.get(str(run_id))
+    run = records.eval_runs.get(str(_run_id(row, bench)))
     return run.per_doc(bench) if run is not None else None
 
 
