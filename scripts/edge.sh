@@ -7,6 +7,12 @@
 #   nice bash scripts/edge.sh                        # 7 categories x 150 test questions
 #   TASKS=teleqna bash scripts/edge.sh               # the speed target alone (150 TeleQnA)
 #   LIMIT=10 STORE=/tmp/edge OUT=/tmp/edge/page bash scripts/edge.sh   # a smoke run
+#   LLAMA_ARGS=flash_attn=false bash scripts/edge.sh  # llama.cpp's plain attention
+#
+# llama.cpp runs with its fused attention (flash_attn) by default here: on the 2-core EPYC it
+# prefilled 300 tokens of the embedded GGUFs a quarter to a half faster (f16, q8_0, q4_k_m;
+# an ad hoc probe without adapters, see issue 24), and these tasks are
+# prefill-bound (most answers are one or two tokens). An edge deployment would turn it on.
 #
 # Resumable: every evaluation goes through the run store and a finished run of the same
 # command is reused (FORCE=1 measures again); an interrupted bench resumes its missing rows.
@@ -23,6 +29,7 @@ THREADS=${THREADS:-$(nproc)}
 STORE=${STORE:-leaderboards/edge/runs}
 OUT=${OUT:-leaderboards/edge}
 BENCH=${BENCH:-1}
+LLAMA_ARGS=${LLAMA_ARGS:-flash_attn=true}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=$THREADS
 slm() { "$PY" -m harness.cli "$@"; }
 common=(--tasks "$TASKS" --limit "$LIMIT" --store "$STORE" --metadata "data_dir=$DATA_DIR"
@@ -35,7 +42,7 @@ slm lm-eval --model hf-peft --model_args "pretrained=$MODEL,adapters=$ZOO" \
 i=0
 for quant in $QUANTS; do
   slm lm-eval --model llama-cpp-peft \
-    --model_args "pretrained=${ggufs[$i]},adapters=$ZOO,n_threads=$THREADS" \
+    --model_args "pretrained=${ggufs[$i]},adapters=$ZOO,n_threads=$THREADS${LLAMA_ARGS:+,$LLAMA_ARGS}" \
     --label "$MODEL-$quant+zoo:llama.cpp" "${common[@]}"
   i=$((i + 1))
 done

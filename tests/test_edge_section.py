@@ -13,7 +13,7 @@ OTHER_ZOO = [{"name": "teleqna", "task": "teleqna", "sha256": "b" * 64, "rank": 
 
 
 def _eval(root: Path, run_id: str, label: str, engine: str, answers: str, key: str,
-          seconds: float, zoo=ZOO, task: str = "teleqna") -> None:
+          seconds: float, zoo=ZOO, task: str = "teleqna", model_args: dict | None = None) -> None:
     """One teleqna run over 10 questions whose right answer is always A."""
     folder = root / "eval" / run_id
     folder.mkdir(parents=True)
@@ -28,8 +28,8 @@ def _eval(root: Path, run_id: str, label: str, engine: str, answers: str, key: s
     tasks = {task: {"metric": "exact_match,pass@1", "filter": "pass@1", "value": value,
                     "stderr": 0.1, "version": 1.0, "benchmark": "teleqna", "split": "test",
                     "n": len(rows), "samples": f"samples/{task}.jsonl"}}
-    write_run(folder, "eval", run_id, {"model": engine}, ["results.json",
-                                                          f"samples/{task}.jsonl"],
+    write_run(folder, "eval", run_id, {"model": engine, "model_args": model_args or {}},
+              ["results.json", f"samples/{task}.jsonl"],
               extra={"label": label, "tasks": tasks, "model": {"model": engine,
                                                                 "adapters": zoo}})
 
@@ -65,7 +65,7 @@ def _page(tmp_path: Path) -> str:
     _eval(runs, "hf000001", "m+zoo:hf-peft", "hf-peft", "AAAAAABBBB", key, 30.0)
     _eval(runs, "ll000016", "m-f16+zoo:llama.cpp", "llama-cpp-peft", "AAAAAABBBA", key, 10.0)
     _eval(runs, "ll0004km", "m-q4_k_m+zoo:llama.cpp", "llama-cpp-peft", "BBBBBBBBBB", key,
-          20.0)
+          20.0, model_args={"flash_attn": "true", "n_threads": "2"})
     _eval(runs, "llother1", "other+zoo:llama.cpp", "llama-cpp-peft", "AAAAAAAAAA", key, 1.0,
           zoo=OTHER_ZOO)  # other adapters: never paired with this hf-peft run
     _bench(runs)
@@ -92,6 +92,8 @@ def test_speed_storage_and_targets_come_from_the_records(tmp_path):
     page = _page(tmp_path)
     assert _row(page, "m-f16+zoo:llama.cpp")[2:7] == ["10", "10", "10.0", "1.00", "3.00×"]
     assert _row(page, "m-q4_k_m+zoo:llama.cpp")[6] == "1.50×"
+    assert _row(page, "m-q4_k_m+zoo:llama.cpp")[1] == "`llama-cpp-peft` flash_attn"
+    assert _row(page, "m-f16+zoo:llama.cpp")[1] == "`llama-cpp-peft`"  # off unless asked
     storage = _row(page, "`f16`")
     assert storage[1:7] == ["8", "270.0", "78.0", "348.0", "2160.0", "6.2×"]
     assert storage[9] == "2400" and storage[13] == "0.97×"

@@ -31,6 +31,17 @@ def _engine(run: Run) -> str | None:
     return (run.manifest.get("config") or {}).get("model")
 
 
+def _engine_text(run: Run) -> str:
+    """The engine, and llama.cpp's fused attention when the run turned it on.
+
+    Flash attention changes prefill speed by a quarter or more on a CPU, so a speed-up means
+    little without saying whether it was on.
+    """
+    args = (run.manifest.get("config") or {}).get("model_args") or {}
+    flash = str(args.get("flash_attn", "")).strip().lower() in ("1", "true", "yes", "on")
+    return code(_engine(run)) + (" flash_attn" if flash else "")
+
+
 def _zoo_key(run: Run) -> tuple[str, ...]:
     adapters = (run.manifest.get("model") or {}).get("adapters") or []
     return tuple(sorted(str(a.get("sha256")) for a in adapters if isinstance(a, dict)))
@@ -135,7 +146,7 @@ def _throughput_table(ref: Run, routed: list[Run]) -> tuple[str, list[tuple[str,
         answering_x, wall_x = _speed(ref_t, t, "rate"), _speed(ref_t, t, "wall")
         if run is not ref and answering_x is not None:
             speedups.append((run.label, answering_x))
-        rows.append([esc(run.label), code(_engine(run)), num(t["questions"], "d"),
+        rows.append([esc(run.label), _engine_text(run), num(t["questions"], "d"),
                      num(t["answered"], "d"), num(t["answering"], ".1f"),
                      num(t["rate"], ".2f"), num(answering_x, ".2f", "×"), num(t["wall"], ".0f"),
                      num(wall_x, ".2f", "×")])
