@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench.outcomes import no_result
+from harness.flags import as_bool
 from harness.report.baseline_view import cell_baselines, constant_text, paired
 from harness.report.leaderboard_data import BenchRun, EvalCell, Records
 from harness.report.mdtable import DASH, code, esc, is_num, num, pm, sources, table
@@ -38,7 +39,7 @@ def _engine_text(run: Run) -> str:
     little without saying whether it was on.
     """
     args = (run.manifest.get("config") or {}).get("model_args") or {}
-    flash = str(args.get("flash_attn", "")).strip().lower() in ("1", "true", "yes", "on")
+    flash = as_bool(args.get("flash_attn"), f"run {run.run_id}: flash_attn")
     return code(_engine(run)) + (" flash_attn" if flash else "")
 
 
