@@ -9,6 +9,10 @@
 #
 #   bash scripts/rank_ablation.sh            # train + score (resumes), then publish + render
 #   bash scripts/rank_ablation.sh render     # publish + render only (also mid-sweep)
+#   GRID=modules bash scripts/rank_ablation.sh
+#        # what the adapter adapts at r16: q,v / q,k,v,o / all seven projections, the cost
+#        # of routing it on llama.cpp against its accuracy (the "all" point is the rank
+#        # sweep's r16, linked from it when this machine trained it, else trained here)
 #
 # Commit leaderboards/rank_ablation after each point: on a machine that has lost the
 # adapters, the published points are kept as recorded and only the rest are trained.
@@ -22,6 +26,7 @@ cd "$(dirname "$0")/.."
 DATA_DIR=${DATA_DIR:-../shared/data}
 PY=${PY:-.venv/bin}
 BENCH=${BENCH:-oranbench}
+GRID=${GRID:-rank}
 EXAMPLES=${EXAMPLES:-800}   # the zoo adapter's draw (its train_subset in $ZOO)
 ZOO=${ZOO:-adapters_zoo/embedded_shuffled.yaml}
 EVAL_LIMIT=${EVAL_LIMIT:-500}
@@ -31,7 +36,7 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 # Points and their eval runs go to the working store (adapters and checkpoints stay there);
 # only the records are published to $STORE.
 export SLMBENCH_RUNS=${SLMBENCH_RUNS:-runs}
-SWEEP_DIR=$SLMBENCH_RUNS/sweeps/rank_${BENCH}_${EXAMPLES}_shuffled
+SWEEP_DIR=$SLMBENCH_RUNS/sweeps/${GRID}_${BENCH}_${EXAMPLES}_shuffled
 
 # Points published by an earlier machine come back as records: the sweep keeps them as scored
 # (their adapters stayed behind) and trains only the rest.
@@ -53,7 +58,7 @@ for line in published.read_text().splitlines() if published.is_file() else []:
 PY
 
 if [[ ${1:-all} != render ]]; then
-  "$PY/slmbench" sweep "$BENCH" --grid rank --sweep-dir "$SWEEP_DIR" --data-dir "$DATA_DIR" \
+  "$PY/slmbench" sweep "$BENCH" --grid "$GRID" --sweep-dir "$SWEEP_DIR" --data-dir "$DATA_DIR" \
     --loss answer --max-train-examples "$EXAMPLES" --max-val-examples 100 --max-seq-len 512 \
     --eval-every 25 --patience 3 --eval-limit "$EVAL_LIMIT" --maj4 --circular
 fi
@@ -88,7 +93,7 @@ for line in (sweep / "results.jsonl").read_text().splitlines():
     record = json.loads(published.read_text())
     drawn = record["data"]["train_sha256"]
     same = "same draw as the zoo adapter" if drawn == wanted else f"OTHER DRAW ({drawn[:12]})"
-    print(f"{row['run_id']}: rank {row['rank']}, val loss {row['best_val_loss']}, {same}")
+    print(f"{row['run_id']}: rank {row['rank']}, {row.get('module_set')}, val loss {row['best_val_loss']}, {same}")
     for run_id in (eval_run_of(row), row.get("circular_eval_run_id")):
         dest = store / "eval" / str(run_id)
         if run_id and not dest.exists():

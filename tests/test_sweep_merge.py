@@ -36,6 +36,11 @@ def test_named_grids_have_the_promised_shape():
     ranks = expand(load_grid("rank"))
     assert [p["rank"] for p in ranks] == [4, 8, 16, 32]
     assert all(p["alpha"] == 2 * p["rank"] for p in ranks)
+    modules = expand(load_grid("modules"))
+    assert [p["target_modules"] for p in modules] == [
+        ["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj"],
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]]
+    assert {(p["rank"], p["alpha"]) for p in modules} == {(16, 32)}
     with pytest.raises(SlmbenchError, match="unknown grid field 'colour'"):
         expand({"colour": ["red"]})
 
@@ -147,6 +152,30 @@ def test_a_published_point_without_its_adapter_is_kept_not_trained_again(tiny, t
         run_sweep(base, str(grid), tmp_path / "moved", eval_limit=3, trainer_cls=Recording,
                   circular=True)
     assert trained == []
+
+
+def test_a_point_finished_by_a_sibling_sweep_is_linked_not_trained_again(tiny, tmp_path):
+    """The rank sweep's r16 point is the module sweep's "all" point: same config, same name."""
+    grid, base, trained, Recording = _tiny_sweep(tiny, tmp_path, "2", max_steps=2)
+    [first] = run_sweep(base, str(grid), tmp_path / "sweeps" / "rank", eval_limit=3,
+                        trainer_cls=Recording)
+    wider = tmp_path / "wider.yaml"
+    wider.write_text("rank: [2, 4]\nmodules: [attention]\n")
+    trained.clear()
+    linked, new = run_sweep(base, str(wider), tmp_path / "sweeps" / "modules", eval_limit=3,
+                            trainer_cls=Recording)
+    assert trained == [4] and linked == first and new["rank"] == 4
+    point = tmp_path / "sweeps" / "modules" / first["run_id"]
+    assert point.is_symlink() and (point / BEST).is_dir()
+
+    # A sibling's record without its adapter (published from elsewhere) is not borrowed.
+    shutil.rmtree(tmp_path / "sweeps" / "modules")
+    shutil.rmtree(tmp_path / "sweeps" / "rank" / first["run_id"] / BEST)
+    trained.clear()
+    run_sweep(base, str(wider), tmp_path / "sweeps" / "modules", eval_limit=3,
+              trainer_cls=Recording)
+    assert trained == [2, 4]
+    assert not (tmp_path / "sweeps" / "modules" / first["run_id"]).is_symlink()
 
 
 def _kill_at(kill_step: int):

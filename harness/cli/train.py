@@ -64,7 +64,8 @@ def _register_sweep(sub: argparse._SubParsersAction) -> None:
                        "skips finished points and resumes an interrupted one.")
     p.add_argument("benchmarks", nargs="+")
     p.add_argument("--grid", default="rank",
-                   help="lora16 (rank x alpha x modules), rank (r in 4,8,16,32), or a YAML file")
+                   help="lora16 (rank x alpha x modules), rank (r in 4,8,16,32), modules (qv, "
+                        "attention, all at r16), or a YAML file")
     p.add_argument("--sweep-dir", default=None, help="default runs/sweeps/<grid>_<benchmarks>")
     p.add_argument("--eval-limit", type=int, default=None,
                    help="test questions scored per point (0: skip scoring)")

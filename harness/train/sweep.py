@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ from harness.train.config import ALL_LINEAR, ATTENTION_ONLY, TrainConfig
 from harness.train.lora import BEST, LoraTrainer, config_hash
 
 MODULE_SETS = {
+    # q and v only: the cheapest set to run routed on llama.cpp, which adds two small
+    # matmuls per adapted projection to every decoded token (leaderboards/edge).
+    "qv": ["q_proj", "v_proj"],
     "attention": ATTENTION_ONLY,
     "mlp": ["gate_proj", "up_proj", "down_proj"],
     "all": ALL_LINEAR,
@@ -42,6 +46,8 @@ MODULE_SETS = {
 GRIDS: dict[str, dict[str, list]] = {
     "lora16": {"rank": [4, 8, 16, 32], "alpha_ratio": [1, 2], "modules": ["attention", "all"]},
     "rank": {"rank": [4, 8, 16, 32], "alpha_ratio": [2], "modules": ["all"]},
+    # What the adapter adapts, at the zoo's rank: accuracy against routed decode cost.
+    "modules": {"rank": [16], "alpha_ratio": [2], "modules": ["qv", "attention", "all"]},
 }
 RESULT, RESULTS = "result.json", "results.jsonl"
 # Prompts per question of a circular run: one per rotation of four options (or of the
@@ -128,6 +134,17 @@ class Point:
     def run_id(self) -> str:
         return self.folder.name
 
+    @property
+    def home(self) -> Path:
+        """Where the point was trained: its folder, or the sibling's its link points to.
+
+        Evaluations name the adapter by path, so a linked point is scored under the path its
+        own sweep scored it with and finds those runs instead of scoring them again.
+        """
+        if not self.folder.is_symlink():
+            return self.folder
+        return Path(os.path.normpath(self.sweep_dir / os.readlink(self.folder)))
+
 
 def plan(base: TrainConfig, grid: str, sweep_dir: Path, eval_limit: int | None,
          maj4: bool = False, circular: bool = False) -> list[Point]:
@@ -163,6 +180,7 @@ def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
     """
     console = console or wide_console()
     done = p.folder / RESULT
+    _link_sibling_point(p, console)
     if done.is_file():
         result = _read_json(done)
         if not (p.folder / BEST).is_dir():
@@ -191,6 +209,27 @@ def run_point(p: Point, trainer_cls=LoraTrainer, console=None) -> dict:
         _take_circular(result, circled)
     write_json_atomic(done, result)
     return result
+
+
+def _link_sibling_point(p: Point, console) -> None:
+    """Reuse the same point finished by another sweep beside this one, instead of training it.
+
+    A point's folder name hashes its whole training config and scoring, so a folder of that
+    name in a sibling sweep (the rank sweep's r16 point in a module sweep) holds the very run
+    this one would make. It is linked only when it finished with its adapter; anything less is
+    trained here.
+    """
+    if p.folder.exists() or p.folder.is_symlink():
+        return
+    for sibling in sorted(p.sweep_dir.parent.glob(f"*/{p.run_id}")):
+        if sibling.parent != p.sweep_dir and (sibling / RESULT).is_file() \
+                and (sibling / BEST).is_dir():
+            p.sweep_dir.mkdir(parents=True, exist_ok=True)
+            p.folder.symlink_to(Path("..") / sibling.parent.name / p.run_id,
+                                target_is_directory=True)
+            console.print(f"[{p.index}/{p.total}] {p.run_id}: finished in sweep "
+                          f"{sibling.parent.name}; linked, not trained again")
+            return
 
 
 def _as_recorded(result: dict, p: Point, console) -> dict:
@@ -257,7 +296,7 @@ def _score_circular(p: Point) -> EvalResult:
 def _evaluate(p: Point, tasks: list[str], limit: int | None) -> EvalResult:
     from harness.train.evaluate import run_tasks
 
-    return run_tasks(tasks, {"pretrained": p.cfg.base_model, "peft": str(p.folder / BEST)},
+    return run_tasks(tasks, {"pretrained": p.cfg.base_model, "peft": str(p.home / BEST)},
                      p.folder / "eval", limit=limit, data_dir=p.cfg.data_dir,
                      label=f"{p.sweep_dir.name}/{p.folder.name}")
 
