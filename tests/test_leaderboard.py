@@ -499,3 +499,46 @@ def test_committed_leaderboards_re_render_byte_for_byte(name, tmp_path):
     assert pages
     for page in pages:
         assert page.read_bytes() == (committed / page.name).read_bytes(), page.name
+
+
+def test_module_ablation_pairs_each_smaller_set_against_the_largest(tmp_path):
+    """A q,v adapter that gives one letter sits at the constant and, paired against the
+    all-projection point on the same questions, shows what it lost; the rank page skips it."""
+    root = tmp_path / "runs"
+    keys = list("BBBBBBBBBBBBACDA")  # B is the key of 12 of 16 questions
+    points = {"qv": (["q_proj", "v_proj"], ["B"] * 16), "attention": (ATTENTION, keys),
+              "all": (ALL, keys)}
+    rows = []
+    for name, (targets, given) in points.items():
+        folder = root / "eval" / f"mod_{name}"
+        folder.mkdir(parents=True)
+        write_samples(folder / "samples/oranbench.jsonl", [
+            {"doc_id": i, "id": f"q{i}", "target": key, "options": list("ABCD"),
+             "parsed": answer, "correct": answer == key, "score": float(answer == key)}
+            for i, (key, answer) in enumerate(zip(keys, given, strict=True))])
+        value = sum(a == k for a, k in zip(given, keys, strict=True)) / 16
+        write_run(folder, "eval", f"mod_{name}", {"model": "fixture"},
+                  ["samples/oranbench.jsonl"], extra={
+                      "label": f"modules/{name}", "tasks": {"oranbench": {
+                          "metric": "exact_match,pass@1", "value": value, "stderr": 0.1,
+                          "n": 16, "benchmark": "oranbench", "split": "test",
+                          "samples": "samples/oranbench.jsonl"}}})
+        _finish(folder, "2026-03-01T00:00:00Z")
+        row = sweep_row(16, 32, name, 0.6, value)
+        row.update(target_modules=targets, adapter_mb=len(targets) * 1.4)
+        row["point"]["target_modules"] = targets
+        row["scores"] = {"oranbench": {"metric": "exact_match,pass@1", "value": value,
+                                       "stderr": 0.1, "n": 16}, "_run_id": f"mod_{name}"}
+        rows.append(row)
+    sweep_run(root, "modules_oran", "modules_oranbench", "modules", list(reversed(rows)))
+    files = render(root, tmp_path / "out")
+    assert "rank_ablation.md" not in files  # one rank: nothing to say about rank
+    page = files["module_ablation.md"].decode()
+    found = table_rows(page)
+    assert [r[0] for r in found[2:5]] == ["qv", "attention", "all"]  # fewest projections first
+    assert found[2][1:3] == ["q, v", "2.80"]
+    beside = {r[0]: r[1:] for r in found if r[1:2] == ["oranbench"]}
+    assert beside["qv"][7] == "+0.000 (p=1) ≈ constant" and beside["qv"][8] == "B (100%)"
+    paired = {r[0]: r[1:] for r in found if "→" in r[0]}
+    assert paired == {"all → qv": ["oranbench", "16", "-0.250", "0 / 4", "0.125"],
+                      "all → attention": ["oranbench", "16", "+0.000", "0 / 0", "1.000"]}

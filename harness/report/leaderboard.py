@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.report import (
     distill_section,
     edge_section,
+    module_section,
     quant_section,
     sections,
     study_section,
@@ -25,10 +26,10 @@ from harness.runs.atomic import write_text_atomic
 
 BUILDERS: tuple[Callable[[Records, Path], Section | None], ...] = (
     sections.accuracy, sections.seen_unseen, study_section.study, sweep_sections.rank_ablation,
-    sweep_sections.sweep, quant_section.quantization, distill_section.distill_arms,
-    edge_section.edge)
-SECTION_NAMES = ("accuracy", "seen_unseen", "study", "rank_ablation", "sweep", "quantization",
-                 "distill", "edge")
+    module_section.module_ablation, sweep_sections.sweep, quant_section.quantization,
+    distill_section.distill_arms, edge_section.edge)
+SECTION_NAMES = ("accuracy", "seen_unseen", "study", "rank_ablation", "module_ablation", "sweep",
+                 "quantization", "distill", "edge")
 # Figures this module owns in the output folder (stale ones are removed on re-render).
 IMAGE_PREFIXES = ("rank_ablation", "sweep_", "quantization_")
 

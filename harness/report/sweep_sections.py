@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def circular_mean(row: dict[str, Any], bench: str) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _columns(rows: list[dict[str, Any]], benches: list[str]) -> list[tuple[str, Any]]:
+def columns_of(rows: list[dict[str, Any]], benches: list[str]) -> list[tuple[str, Any]]:
     """One column per task, and a second for a circular task's mean over rotations.
 
     Strict circular accuracy is 0 for a model at chance and for one below it alike.
@@ -175,7 +176,7 @@ def rank_ablation(records: Records, out: Path) -> Section | None:
     for sweep in sweeps:
         rows = sorted(sweep.rows, key=lambda r: r["rank"])
         benches = benchmarks(rows)
-        columns = _columns(rows, benches)
+        columns = columns_of(rows, benches)
         body = [[str(r["rank"]), num(r.get("alpha"), "g"), num(r.get("adapter_mb"), ".2f"),
                  integer(r.get("trainable_params")), num(val_loss(r), ".4f"),
                  *(pm(get(r).get("value"), get(r).get("stderr")) for _, get in columns),
@@ -185,8 +186,11 @@ def rank_ablation(records: Records, out: Path) -> Section | None:
         parts += [f"## {esc(sweep.label)}\n\n",
                   f"Modules: {_modules(rows[0])}. ", sources([sweep.run_id]), "\n",
                   table(headers, body, right=range(0, len(headers) - 1)), "\n"]
-        parts.append(_baselines_table(rows, benches, records))
-        parts.append(_neighbour_tests(rows, benches, records))
+        parts.append(baselines_table(rows, benches, records, "rank", rank_name))
+        parts.append(paired_table(
+            list(zip(rows, rows[1:], strict=False)), benches, records, "doubling",
+            "\nNeighbouring ranks, paired on the same questions (exact McNemar on the "
+            "questions only one of the two answered correctly):\n\n", rank_name))
         for b in benches:
             series.append((f"{sweep.label} · {b}",
                            [(r.get("adapter_mb"), score(r, b).get("value"),
@@ -199,16 +203,23 @@ def rank_ablation(records: Records, out: Path) -> Section | None:
     return Section("rank_ablation", "Rank ablation", "".join(parts), images)
 
 
-def _neighbour_tests(rows: list[dict[str, Any]], benches: list[str], records: Records) -> str:
-    """Each doubling of rank against the rank before it, question by question (McNemar).
+def rank_name(row: dict[str, Any]) -> str:
+    return f"r{row['rank']}"
 
-    "Diminishing returns" is then a measured claim: a doubling whose discordant questions
-    split evenly has bought nothing these questions can show.
+
+def paired_table(pairs: list[tuple[dict[str, Any], dict[str, Any]]], benches: list[str],
+                 records: Records, what: str, intro: str,
+                 name: Callable[[dict[str, Any]], str]) -> str:
+    """Each pair of points, question by question: the second against the first (McNemar).
+
+    "Diminishing returns" (a doubling of rank) or "nothing lost" (fewer adapted modules) is
+    then a measured claim: a pair whose discordant questions split evenly differs by nothing
+    these questions can show.
     """
     body = []
-    for low, high in zip(rows, rows[1:], strict=False):
+    for first, second in pairs:
         for bench in benches:
-            pair = [_per_doc(row, bench, records) for row in (low, high)]
+            pair = [_per_doc(row, bench, records) for row in (first, second)]
             if pair[0] is None or pair[1] is None:
                 continue
             shared = sorted(set(pair[0]) & set(pair[1]))
@@ -217,22 +228,21 @@ def _neighbour_tests(rows: list[dict[str, Any]], benches: list[str], records: Re
             lost = sum(1 for q in shared if pair[0][q] > pair[1][q])
             won = sum(1 for q in shared if pair[1][q] > pair[0][q])
             delta = sum(pair[1][q] - pair[0][q] for q in shared) / len(shared)
-            body.append([f"r{low['rank']} → r{high['rank']}", esc(bench), str(len(shared)),
+            body.append([f"{name(first)} → {name(second)}", esc(bench), str(len(shared)),
                          num(delta, "+.3f"), f"{won} / {lost}",
                          num(mcnemar_exact(lost, won), ".3f")])
     if not body:
         return ""
-    headers = ["doubling", "task", "n (paired)", "Δ accuracy", "gained / lost questions",
+    headers = [what, "task", "n (paired)", "Δ accuracy", "gained / lost questions",
                "McNemar p"]
-    return ("\nNeighbouring ranks, paired on the same questions (exact McNemar on the "
-            "questions only one of the two answered correctly):\n\n"
-            + table(headers, body, right=range(2, 6)) + "\n")
+    return intro + table(headers, body, right=range(2, 6)) + "\n"
 
 
-def _baselines_table(rows: list[dict[str, Any]], benches: list[str], records: Records) -> str:
+def baselines_table(rows: list[dict[str, Any]], benches: list[str], records: Records,
+                    what: str, name: Callable[[dict[str, Any]], str]) -> str:
     """Each point's score beside what a constant answer scores on the same questions.
 
-    A rank that "gains" while the adapter answers one letter has learnt the key's prior: the
+    A point that "gains" while the adapter answers one letter has learnt the key's prior: the
     paired test against the best constant and the most given answer show it.
     """
     body = []
@@ -240,10 +250,10 @@ def _baselines_table(rows: list[dict[str, Any]], benches: list[str], records: Re
         for row in rows:
             found = run_baselines(records, str(_run_id(row, bench)), bench)
             if found is not None:
-                body.append([f"r{row['rank']}", *(esc(c) for c in table_cells(bench, found))])
+                body.append([esc(name(row)), *(esc(c) for c in table_cells(bench, found))])
     if not body:
         return ""
-    headers = ["rank", *TABLE_COLUMNS]
+    headers = [what, *TABLE_COLUMNS]
     return ("\nBeside their baselines, on the same questions: chance (a uniform guess), "
             "always the first option, always the most frequent key, the best single constant "
             "answer and each point's difference from it, paired per question (exact McNemar "
@@ -268,7 +278,7 @@ def _sweep_part(sweep: SweepRun, out: Path) -> tuple[str, Path | None]:
     rows = sweep.rows
     benches = benchmarks(rows)
     judged = any(is_num(r.get("judge_score")) for r in rows)
-    columns = _columns(rows, benches)
+    columns = columns_of(rows, benches)
     headers = ["point", "rank", "alpha", "modules", "val loss", *(name for name, _ in columns),
                *(["judge"] if judged else []),
                "energy Wh", "train s"]
