@@ -412,32 +412,35 @@ def test_rank_ablation_pairs_neighbouring_ranks_question_by_question(tmp_path):
                      ["r8 → r16", "oranbench", "10", "+0.100", "1 / 0", "1.000"]]
 
 
+def oranbench_point(root: Path, run_id: str, label: str, keys: list[str], given: list[str],
+                    row: dict) -> dict:
+    """A sweep point's eval run answering ``given`` to questions keyed ``keys``; its row."""
+    folder = root / "eval" / run_id
+    folder.mkdir(parents=True)
+    write_samples(folder / "samples/oranbench.jsonl", [
+        {"doc_id": i, "id": f"q{i}", "target": key, "options": list("ABCD"),
+         "parsed": answer, "correct": answer == key, "score": float(answer == key)}
+        for i, (key, answer) in enumerate(zip(keys, given, strict=True))])
+    value = sum(a == k for a, k in zip(given, keys, strict=True)) / len(keys)
+    write_run(folder, "eval", run_id, {"model": "fixture"}, ["samples/oranbench.jsonl"], extra={
+        "label": label, "tasks": {"oranbench": {
+            "metric": "exact_match,pass@1", "value": value, "stderr": 0.1, "n": len(keys),
+            "benchmark": "oranbench", "split": "test", "samples": "samples/oranbench.jsonl"}}})
+    _finish(folder, "2026-03-01T00:00:00Z")
+    row["scores"] = {"oranbench": {"metric": "exact_match,pass@1", "value": value,
+                                   "stderr": 0.1, "n": len(keys)}, "_run_id": run_id}
+    return row
+
+
 def test_rank_ablation_puts_every_point_beside_the_constant_answer(tmp_path):
     """A rank that answers "B" to every question of a B-heavy key is shown at the constant,
     not as a gain; a rank that reads the questions beats it, paired per question."""
     root = tmp_path / "runs"
     keys = list("BBBBBBBBBBBBACDA")  # B is the key of 12 of 16 questions
     answers = {4: ["B"] * 16, 8: keys}  # r8 answers every question right
-    rows = []
-    for rank, given in answers.items():
-        folder = root / "eval" / f"base{rank}"
-        folder.mkdir(parents=True)
-        write_samples(folder / "samples/oranbench.jsonl", [
-            {"doc_id": i, "id": f"q{i}", "target": key, "options": list("ABCD"),
-             "parsed": answer, "correct": answer == key, "score": float(answer == key)}
-            for i, (key, answer) in enumerate(zip(keys, given, strict=True))])
-        value = sum(a == k for a, k in zip(given, keys, strict=True)) / 16
-        write_run(folder, "eval", f"base{rank}", {"model": "fixture"},
-                  ["samples/oranbench.jsonl"], extra={
-                      "label": f"rank/r{rank}", "tasks": {"oranbench": {
-                          "metric": "exact_match,pass@1", "value": value, "stderr": 0.1,
-                          "n": 16, "benchmark": "oranbench", "split": "test",
-                          "samples": "samples/oranbench.jsonl"}}})
-        _finish(folder, "2026-03-01T00:00:00Z")
-        row = sweep_row(rank, 2 * rank, "all", 0.7 - rank / 100, value)
-        row["scores"] = {"oranbench": {"metric": "exact_match,pass@1", "value": value,
-                                       "stderr": 0.1, "n": 16}, "_run_id": f"base{rank}"}
-        rows.append(row)
+    rows = [oranbench_point(root, f"base{rank}", f"rank/r{rank}", keys, given,
+                            sweep_row(rank, 2 * rank, "all", 0.7 - rank / 100, 0.0))
+            for rank, given in answers.items()]
     sweep_run(root, "rank_oran", "rank_oranbench", "rank", rows)
     page = render(root, tmp_path / "out")["rank_ablation.md"].decode()
     beside = {r[0]: r[1:] for r in table_rows(page) if r[0] in ("r4", "r8")}
@@ -510,26 +513,10 @@ def test_module_ablation_pairs_each_smaller_set_against_the_largest(tmp_path):
               "all": (ALL, keys)}
     rows = []
     for name, (targets, given) in points.items():
-        folder = root / "eval" / f"mod_{name}"
-        folder.mkdir(parents=True)
-        write_samples(folder / "samples/oranbench.jsonl", [
-            {"doc_id": i, "id": f"q{i}", "target": key, "options": list("ABCD"),
-             "parsed": answer, "correct": answer == key, "score": float(answer == key)}
-            for i, (key, answer) in enumerate(zip(keys, given, strict=True))])
-        value = sum(a == k for a, k in zip(given, keys, strict=True)) / 16
-        write_run(folder, "eval", f"mod_{name}", {"model": "fixture"},
-                  ["samples/oranbench.jsonl"], extra={
-                      "label": f"modules/{name}", "tasks": {"oranbench": {
-                          "metric": "exact_match,pass@1", "value": value, "stderr": 0.1,
-                          "n": 16, "benchmark": "oranbench", "split": "test",
-                          "samples": "samples/oranbench.jsonl"}}})
-        _finish(folder, "2026-03-01T00:00:00Z")
-        row = sweep_row(16, 32, name, 0.6, value)
+        row = sweep_row(16, 32, name, 0.6, 0.0)
         row.update(target_modules=targets, adapter_mb=len(targets) * 1.4)
         row["point"]["target_modules"] = targets
-        row["scores"] = {"oranbench": {"metric": "exact_match,pass@1", "value": value,
-                                       "stderr": 0.1, "n": 16}, "_run_id": f"mod_{name}"}
-        rows.append(row)
+        rows.append(oranbench_point(root, f"mod_{name}", f"modules/{name}", keys, given, row))
     sweep_run(root, "modules_oran", "modules_oranbench", "modules", list(reversed(rows)))
     files = render(root, tmp_path / "out")
     assert "rank_ablation.md" not in files  # one rank: nothing to say about rank
