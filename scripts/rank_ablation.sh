@@ -93,7 +93,8 @@ for line in (sweep / "results.jsonl").read_text().splitlines():
     record = json.loads(published.read_text())
     drawn = record["data"]["train_sha256"]
     same = "same draw as the zoo adapter" if drawn == wanted else f"OTHER DRAW ({drawn[:12]})"
-    print(f"{row['run_id']}: rank {row['rank']}, {row.get('module_set')}, val loss {row['best_val_loss']}, {same}")
+    modules = f", {row['module_set']}" if row.get("module_set") else ""
+    print(f"{row['run_id']}: rank {row['rank']}{modules}, val loss {row['best_val_loss']}, {same}")
     for run_id in (eval_run_of(row), row.get("circular_eval_run_id")):
         dest = store / "eval" / str(run_id)
         if run_id and not dest.exists():
