@@ -221,9 +221,8 @@ def _link_sibling_point(p: Point, console) -> None:
     """
     if p.folder.exists() or p.folder.is_symlink():
         return
-    for sibling in sorted(p.sweep_dir.parent.glob(f"*/{p.run_id}")):
-        if sibling.parent != p.sweep_dir and (sibling / RESULT).is_file() \
-                and (sibling / BEST).is_dir():
+    for sibling in sorted(p.sweep_dir.parent.glob(f"*/{p.run_id}")):  # not this one's: absent
+        if (sibling / RESULT).is_file() and (sibling / BEST).is_dir():
             p.sweep_dir.mkdir(parents=True, exist_ok=True)
             p.folder.symlink_to(Path("..") / sibling.parent.name / p.run_id,
                                 target_is_directory=True)
