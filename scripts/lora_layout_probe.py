@@ -130,6 +130,7 @@ def main() -> None:
 
     from harness.artefacts.zoo_manifest import load_manifest
     from harness.console import wide_console
+    from harness.errors import SlmbenchError
     from harness.models.llama_cpp_peft import zoo_adapter_ggufs
     from harness.paths import cache_dir
     from harness.runs.atomic import write_json_atomic
@@ -145,13 +146,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("leaderboards/edge/probes"))
     args = parser.parse_args()
 
-    manifest = load_manifest(args.zoo)
+    try:
+        manifest = load_manifest(args.zoo)
+    except SlmbenchError as err:
+        parser.error(str(err))
+    if args.adapter not in {entry.name for entry in manifest.adapters}:
+        parser.error(f"--adapter {args.adapter}: {args.zoo} has no such entry (it has "
+                     f"{', '.join(entry.name for entry in manifest.adapters)})")
     report = {"zoo": args.zoo, "adapter": args.adapter, "results": []}
     console = wide_console()
+    folder = cache_dir() / "lora_layout_probe"
+    folder.mkdir(parents=True, exist_ok=True)
     for backbone in args.ggufs:
-        source = zoo_adapter_ggufs(manifest, backbone)[args.adapter]
-        folder = cache_dir() / "lora_layout_probe"
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            source = zoo_adapter_ggufs(manifest, backbone)[args.adapter]
+        except SlmbenchError as err:
+            parser.error(f"{backbone}: {err}")
         variants = {}
         for name, (pad, a_type, b_type) in VARIANTS.items():
             variants[name] = folder / f"{source.stem}-{pad}-{a_type}-{b_type}.gguf"
