@@ -45,8 +45,13 @@ def test_lora_row_times_every_adapter_and_pairs_with_hf_peft(data_dir, tmp_path,
         assert r["adapters"]["n"] == 2 and r["adapters"]["active"] == "tables"
         assert r["adapters"]["target_modules"] == MODULES  # the lever on its decode cost
         assert len(r["adapters"]["switch_ms_raw"]) == 10
-        assert r["adapters"]["switch_ms"]["p95"] >= r["adapters"]["switch_ms"]["p50"] > 0
+        assert r["adapters"]["switch_ms"]["p95"] >= r["adapters"]["switch_ms"]["p50"]
         assert r["accuracy"]["n"] == 4
+    assert peft["adapters"]["switch_ms"]["p50"] > 0 and "switch_parts_ms" not in peft["adapters"]
+    parts = lora["adapters"]["switch_parts_ms"]  # llama.cpp rebuilds its graph at the next token
+    assert {"call", "first_token", "token_without_switch"} == set(parts)
+    assert parts["first_token"]["p50"] > parts["token_without_switch"]["p50"]
+    assert lora["adapters"]["switch_ms"]["p50"] > parts["call"]["p50"]
     alternating = lora["adapters"]["alternating_decode"]  # off and on in turn, one process
     assert alternating["rounds"] == 8 and alternating["ratio_p50"] > 0
     assert alternating["on_tok_s"]["n"] == alternating["off_tok_s"]["n"] == 8

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.report.leaderboard import render_leaderboards
 from harness.runs.store import write_run, write_samples
 
@@ -40,7 +42,7 @@ def _stats(p50: float, p95: float | None = None) -> dict:
 
 def _bench(root: Path, run_id: str = "bench0001", config: dict | None = None,
            modules: list[str] | None = None, decode_on: float = 97.0,
-           alternating: dict | None = None) -> None:
+           alternating: dict | None = None, switch_ms: dict | None = None) -> None:
     folder = root / "bench" / run_id
     folder.mkdir(parents=True)
     plain = {"decode_tok_s": _stats(100.0), "peak_rss_mb": 300.0, "load_s": 0.4}
@@ -49,7 +51,12 @@ def _bench(root: Path, run_id: str = "bench0001", config: dict | None = None,
         adapters["target_modules"] = modules
     if alternating:
         adapters["alternating_decode"] = alternating
-    lora = {"decode_tok_s": _stats(decode_on), "peak_rss_mb": 380.0, "adapters": adapters,
+    if switch_ms:  # newer records: the call plus the next token's graph rebuild, and the parts
+        adapters["switch_ms"] = switch_ms
+        adapters["switch_parts_ms"] = {"call": _stats(0.004), "first_token": _stats(16.0),
+                                       "token_without_switch": _stats(10.0)}
+    lora = {"engine": "llama.cpp-lora", "decode_tok_s": _stats(decode_on), "peak_rss_mb": 380.0,
+            "adapters": adapters,
             "disk_bytes": {"backbone": 270_000_000, "adapters": 78_000_000,
                            "total": 348_000_000}}
     report = {"config": config or {}, "results": {"gguf-f16": plain, "gguf-f16+lora": lora,
@@ -75,6 +82,12 @@ def _page(tmp_path: Path) -> str:
 
 def _row(page: str, first: str) -> list[str]:
     line = next(x for x in page.splitlines() if x.startswith(f"| {first} "))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def _routed_quant_row(page: str) -> list[str]:
+    """The quantization page's routed table, after its main one: the row's last appearance."""
+    line = [x for x in page.splitlines() if x.startswith("| `gguf-f16+lora` ")][-1]
     return [c.strip() for c in line.strip("|").split("|")]
 
 
@@ -104,8 +117,30 @@ def test_speed_storage_and_targets_come_from_the_records(tmp_path):
                r.startswith("| adapter switch")]
     verdicts = [r.rstrip(" |").rsplit("| ", 1)[1] for r in targets]
     assert "| routed decode ≥ 0.95× the plain GGUF's | `f16`, embedded | 0.97× |" in page
-    assert verdicts == ["met, moonshot too", "not met", "met", "met", "met"]
+    # the record timed the switch call alone: no verdict on it
+    assert verdicts == ["met, moonshot too", "not met", "met", "met", "not measured"]
+    assert "| adapter switch < 5 ms (p95) | `f16`, embedded | 0.010 ms, call only |" in page
+    assert storage[16:18] == ["0.004 (call only)", "0.010 (call only)"]
     assert "1 categories, smallest p = 1" in page
+
+
+@pytest.mark.parametrize("p95, verdict", [(6.2, "not met"), (3.0, "met")])
+def test_a_switch_that_counts_the_next_tokens_rebuild_gets_a_verdict(tmp_path, p95, verdict):
+    runs = tmp_path / "runs"
+    _bench(runs, switch_ms=_stats(6.0, p95))
+    render_leaderboards(runs, tmp_path / "out")
+    page = (tmp_path / "out" / "edge.md").read_text()
+    assert f"| adapter switch < 5 ms (p95) | `f16`, embedded | {p95:.3f} ms | {verdict} |" in page
+    assert _row(page, "`f16`")[16:18] == ["6.000", f"{p95:.3f}"]
+    quant = (tmp_path / "out" / "quantization.md").read_text()
+    assert _routed_quant_row(quant)[3:5] == ["6.000", f"{p95:.3f}"]
+
+
+def test_the_quantization_page_says_when_a_llama_cpp_switch_was_timed_as_the_call_alone(tmp_path):
+    _bench(tmp_path / "runs")
+    render_leaderboards(tmp_path / "runs", tmp_path / "out")
+    quant = (tmp_path / "out" / "quantization.md").read_text()
+    assert _routed_quant_row(quant)[3:5] == ["0.004 (call only)", "0.010 (call only)"]
 
 
 def test_one_backbone_timed_with_two_zoos_is_told_apart_by_zoo_and_modules(tmp_path):

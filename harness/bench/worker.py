@@ -163,6 +163,11 @@ def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
                                   "target_modules": spec.get("active_modules"),
                                   "switch_ms": summarize(switches).as_dict(),
                                   "switch_ms_raw": switches}
+            parts = getattr(engine, "switch_parts", None)
+            if parts:  # what the total is made of, where the engine defers work to a token
+                timing["adapters"]["switch_parts_ms"] = {
+                    name.removesuffix("_s"): summarize([t * 1e3 for t in values]).as_dict()
+                    for name, values in parts.items()}
         if hasattr(engine, "alternating_decode") and spec["gen_tokens"] > 1:
             timing["adapters"]["alternating_decode"] = _alternating(engine, prompts, spec)
     result = {"format": spec["format"], "engine": spec["engine"], "load_s": load_s,
