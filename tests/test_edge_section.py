@@ -42,7 +42,8 @@ def _stats(p50: float, p95: float | None = None) -> dict:
 
 def _bench(root: Path, run_id: str = "bench0001", config: dict | None = None,
            modules: list[str] | None = None, decode_on: float = 97.0,
-           alternating: dict | None = None, switch_ms: dict | None = None) -> None:
+           alternating: dict | None = None, switch_ms: dict | None = None,
+           llama_cpp: dict | None = None) -> None:
     folder = root / "bench" / run_id
     folder.mkdir(parents=True)
     plain = {"decode_tok_s": _stats(100.0), "peak_rss_mb": 300.0, "load_s": 0.4}
@@ -59,6 +60,8 @@ def _bench(root: Path, run_id: str = "bench0001", config: dict | None = None,
             "adapters": adapters,
             "disk_bytes": {"backbone": 270_000_000, "adapters": 78_000_000,
                            "total": 348_000_000}}
+    if llama_cpp:  # which of slmbench's llama.cpp patches were on (newer records)
+        lora["llama_cpp"] = llama_cpp
     report = {"config": config or {}, "results": {"gguf-f16": plain, "gguf-f16+lora": lora,
                                                   "gguf-q4_k_m": {"skipped": "not asked"}}}
     (folder / "bench.json").write_text(json.dumps(report))
@@ -189,6 +192,33 @@ def test_a_bench_re_run_on_the_same_backbone_and_zoo_supersedes_the_older_one(tm
     assert "superseded by a later bench of the same backbone, zoo and quants: " \
         "`20261201T000000_aaaa`." in page
     assert "Source run: `20261201T000000_aaaa`" not in page
+
+
+def test_a_bench_on_patched_llama_cpp_stands_beside_stock_and_says_so(tmp_path):
+    """A patched llama.cpp's numbers answer another question than stock's: they neither
+    supersede the stock bench nor pass for it; a patch the library had but left off is not
+    named, and the page says what each named patch changes."""
+    runs = tmp_path / "runs"
+    zoo = {"zoo": "z/m-zoo.yaml"}
+    _bench(runs, "20261201T000000_aaaa", zoo, decode_on=75.0,
+           llama_cpp={"lib_path": None, "patches": {}})
+    _bench(runs, "20261202T000000_aaaa", zoo, decode_on=89.0, switch_ms=_stats(1.0, 1.5),
+           llama_cpp={"lib_path": "/c/lib", "patches": {"lora_fused": True,
+                                                        "lora_keep_reserve": True}})
+    _bench(runs, "20261203T000000_aaaa", zoo, decode_on=76.0,
+           llama_cpp={"lib_path": "/c/lib", "patches": {"lora_fused": False,
+                                                        "lora_keep_reserve": False}})
+    render_leaderboards(runs, tmp_path / "out")
+    page = (tmp_path / "out" / "edge.md").read_text()
+    patched = "`f16`, embedded, zoo `m-zoo`, llama.cpp patched (`lora_fused`, `lora_keep_reserve`)"
+    assert f"| routed decode ≥ 0.95× the plain GGUF's | {patched} | 0.89× | not met |" in page
+    assert f"| adapter switch < 5 ms (p95) | {patched} | 1.500 ms | met |" in page
+    # patches present but off: stock llama.cpp, which supersedes the older stock bench
+    assert "| routed decode ≥ 0.95× the plain GGUF's | `f16`, embedded, zoo `m-zoo` | 0.76× |" \
+        in page
+    assert "bench of the same backbone, zoo and quants: `20261201T000000_aaaa`." in page
+    assert page.count("which stock llama.cpp does not have") == 1
+    assert "`lora_keep_reserve`: a switch between adapters of one layout keeps" in page
 
 
 def test_no_routed_runs_no_page(tmp_path):

@@ -347,6 +347,10 @@ def _measure_format(name: str, cfg: BenchConfig, source: Path, prompts: list[str
             "limit": cfg.limit, "data_dir": cfg.data_dir,
             "chat_template": cfg.chat_template, "label": f"{_label(cfg)}:{name}",
             **routing}
+    if fmt.engine.startswith("llama.cpp"):  # another library or patch is another measurement
+        from harness.models.llama_cpp_patches import llama_cpp_env
+
+        spec["llama_cpp_env"] = llama_cpp_env()
     spec_path, out_path = run_dir / f"spec_{name}.json", run_dir / f"result_{name}.json"
     if _measured_before(spec_path, out_path, spec):
         console.print(f"[bold]{name}[/bold]: measured before the interruption, kept")

@@ -90,6 +90,14 @@ def identity(spec: EvalSpec) -> dict[str, Any]:
     key["metadata"] = {k: v for k, v in sorted(metadata.items()) if k != "data_dir"}
     key["data"] = _data_stamp(metadata)
     key["task_definitions"] = task_definitions(spec)
+    if str(spec.model).startswith("llama-cpp"):
+        from harness.models.llama_cpp_patches import llama_cpp_env
+
+        # another libllama or one of slmbench's patches is another run; absent when stock, so
+        # the ids of stock runs stay what they were
+        env = llama_cpp_env()
+        if env:
+            key["llama_cpp_env"] = env
     return key
 
 

@@ -40,6 +40,7 @@ from tqdm import tqdm
 from harness.errors import SlmbenchError
 from harness.flags import as_bool
 from harness.models import GGUF
+from harness.models.llama_cpp_patches import llama_cpp_build
 
 log = logging.getLogger(__name__)
 
@@ -420,6 +421,8 @@ class LlamaCppLM(TemplateLM):
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
             "flash_attn": self.flash_attn,
+            # stock llama.cpp, or which of slmbench's patches (patches/llama.cpp) were on
+            "llama_cpp": llama_cpp_build(),
         }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.bench.outcomes import no_result
 from harness.flags import as_bool
+from harness.models.llama_cpp_patches import WHAT_THEY_CHANGE, patches_on
 from harness.report.baseline_view import cell_baselines, constant_text, paired
 from harness.report.leaderboard_data import BenchRun, EvalCell, Records
 from harness.report.mdtable import DASH, code, esc, is_num, num, pm, sources, table
@@ -181,7 +182,8 @@ def _latest_benches(records: Records) -> tuple[list[BenchRun], list[BenchRun]]:
         if not rows:
             continue
         zoo = (bench.report.get("config") or {}).get("zoo")
-        key = (bench.label, zoo and Path(zoo).stem, tuple(sorted(q for q, _, _ in rows)))
+        key = (bench.label, zoo and Path(zoo).stem, tuple(sorted(q for q, _, _ in rows)),
+               _patches(bench))  # a patched llama.cpp answers another question than stock
         if key not in newest or (bench.finished, bench.run_id) > (newest[key].finished,
                                                                    newest[key].run_id):
             newest[key] = bench
@@ -191,10 +193,31 @@ def _latest_benches(records: Records) -> tuple[list[BenchRun], list[BenchRun]]:
             [b for b in timed if b.run_id not in kept_ids])
 
 
+def _patches(bench: BenchRun) -> tuple[str, ...]:
+    """Slmbench's llama.cpp patches that were on for the routed rows (none: stock llama.cpp)."""
+    return tuple(sorted({name for _, lora, _ in _routed_bench_rows(bench)
+                         for name in patches_on(lora.get("llama_cpp"))}))
+
+
+def _patches_text(bench: BenchRun) -> str:
+    patched = _patches(bench)
+    if not patched:
+        return ""
+    return ("This bench ran llama.cpp built with slmbench's patches (`patches/llama.cpp`, "
+            "`scripts/build_llama_cpp_lora_patches.sh`), which stock llama.cpp does not have: "
+            + "; ".join(f"{code(name)}: {WHAT_THEY_CHANGE.get(name, 'unknown')}"
+                        for name in patched) + ". ")
+
+
 def _bench_name(bench: BenchRun) -> str:
-    """The backbone and the zoo: one backbone is timed with zoos adapting different modules."""
+    """The backbone and the zoo: one backbone is timed with zoos adapting different modules.
+
+    And the llama.cpp patches that were on, so a patched number is never read as stock's.
+    """
     zoo = (bench.report.get("config") or {}).get("zoo")
-    return esc(bench.label) + (f", zoo {code(Path(zoo).stem)}" if zoo else "")
+    patched = ", ".join(code(name) for name in _patches(bench))
+    return (esc(bench.label) + (f", zoo {code(Path(zoo).stem)}" if zoo else "")
+            + (f", llama.cpp patched ({patched})" if patched else ""))
 
 
 def _adapted_modules(bench: BenchRun) -> str | None:
@@ -337,7 +360,7 @@ def edge(records: Records, out: Path) -> Section | None:
                      "the call alone say call only. llama.cpp computes "
                      "B·(A·x) for every adapted matrix, so it grows with the adapted matrices' "
                      "output rows, as the plain decode grows with the weights. "
-                     + sources([bench.run_id]) + "\n"
+                     + _patches_text(bench) + sources([bench.run_id]) + "\n"
                      + storage + "\n")
         used.append(bench.run_id)
     text = ("# At the edge: one GGUF backbone, one LoRA adapter per task\n\n"

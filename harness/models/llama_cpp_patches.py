@@ -1,0 +1,69 @@
+"""Which of slmbench's llama.cpp patches the loaded library carries, and which are switched on.
+
+Why: ``patches/llama.cpp`` changes how llama.cpp computes a LoRA at decode (one fused node
+instead of four) and what an adapter switch costs (the compute reservation is kept). A number
+measured with them is not stock llama.cpp's, so every record that times llama.cpp says which
+library it loaded and which patches were on. A patched library is built by
+``scripts/build_llama_cpp_lora_patches.sh`` and loaded with ``LLAMA_CPP_LIB_PATH``; each patch is
+switched on per process by its environment variable, which a stock library ignores.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+# patch name: (the C symbol only a library with that patch exports, the variable that opts in)
+PATCHES = {"lora_fused": ("llama_lora_fused_enabled", "LLAMA_LORA_FUSED"),
+           "lora_keep_reserve": ("llama_lora_keep_reserve_enabled", "LLAMA_LORA_KEEP_RESERVE")}
+# what each changes, for the pages that show a patched number
+WHAT_THEY_CHANGE = {
+    "lora_fused": "one graph node computes each adapted matrix's update at decode (up to 8 "
+                  "tokens), where stock llama.cpp builds four",
+    "lora_keep_reserve": "a switch between adapters of one layout keeps the compute graph's "
+                         "reservation, which stock llama.cpp redoes at the next token",
+}
+
+
+def llama_cpp_build() -> dict:
+    """The library this process loaded, and each patch it carries with whether it is on.
+
+    A patch the library lacks is left out, so ``{"patches": {}}`` is stock llama.cpp. Asking
+    the library (not reading the variable) is what makes the answer true: the patch reads its
+    variable itself, and a stock library ignores it.
+    """
+    import llama_cpp.llama_cpp as bindings
+
+    patches = {}
+    for name, (symbol, env) in PATCHES.items():
+        if hasattr(bindings._lib, symbol):
+            enabled = getattr(bindings._lib, symbol)
+            enabled.argtypes, enabled.restype = [], ctypes.c_bool
+            patches[name] = bool(enabled())
+        elif _opted_in(env):
+            log.warning("llama-cpp: %s is set, but the loaded libllama has no %s patch (build "
+                        "it with scripts/build_llama_cpp_lora_patches.sh and point "
+                        "LLAMA_CPP_LIB_PATH at it); stock llama.cpp runs", env, name)
+    return {"lib_path": os.environ.get("LLAMA_CPP_LIB_PATH") or None, "patches": patches}
+
+
+def llama_cpp_env() -> dict[str, str]:
+    """The variables that pick the library and its patches, as this process has them set.
+
+    Part of what a measurement is: a bench resumed under other ones must measure anew.
+    """
+    names = ("LLAMA_CPP_LIB_PATH", *(env for _, env in PATCHES.values()))
+    return {name: os.environ[name] for name in names if os.environ.get(name)}
+
+
+def _opted_in(env: str) -> bool:
+    value = os.environ.get(env, "").strip()
+    return value not in ("", "0")
+
+
+def patches_on(build: dict | None) -> list[str]:
+    """The patches that were on in a record's ``llama_cpp`` entry (empty for stock or none)."""
+    return sorted(name for name, on in ((build or {}).get("patches") or {}).items() if on)
