@@ -78,26 +78,30 @@ def write_variant(source: Path, out: Path, pad: int, a_type: str, b_type: str) -
     write_gguf_atomic(out, arch, fill)
 
 
-def probe(backbone: Path, variants: dict[str, Path], rounds: int, threads: int) -> dict:
+def alternate(engine, modes: dict, rounds: int, logits_of_a_decode_step: bool = False
+              ) -> tuple[dict, dict, dict, int]:
+    """Per mode: decode s/token and prefill s (medians), and the first round's last logits.
+
+    Each mode is a callable that puts the loaded engine in that state. Every round runs every
+    mode, the order flipping each round, so what the shared CPU does meanwhile and any trend
+    within the run fall on all modes alike; two processes minutes apart drift by more than an
+    adapter costs. The logits are the prompt's last position's, or with
+    ``logits_of_a_decode_step`` those of one more token evaluated alone after it, for modes
+    that differ only in how llama.cpp decodes.
+    """
     import numpy as np
 
-    from harness.bench.engines import LlamaCppLoraEngine
-    from harness.models.llama_cpp_load import switch
-
-    engine = LlamaCppLoraEngine(str(backbone), {k: str(v) for k, v in variants.items()},
-                                active=next(iter(variants)), n_threads=threads)
-    engine.load()
     llm = engine.llm
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    ids = engine.tokenize(text)[:PROMPT_TOKENS]
-    handles = {None: None, **engine.handles}
-    decode: dict = {k: [] for k in handles}
-    prefill: dict = {k: [] for k in handles}
+    tokens = engine.tokenize(text)
+    ids, next_token = tokens[:PROMPT_TOKENS], tokens[PROMPT_TOKENS:PROMPT_TOKENS + 1]
+    decode: dict = {k: [] for k in modes}
+    prefill: dict = {k: [] for k in modes}
     logits = {}
     for i in range(rounds):
-        order = list(handles) if i % 2 == 0 else list(reversed(handles))  # trends cancel
+        order = list(modes) if i % 2 == 0 else list(reversed(modes))  # trends cancel
         for key in order:
-            switch(llm, handles[key])
+            modes[key]()
             timing = engine.timed_request(ids[:64], DECODE_TOKENS)
             decode[key].append(timing.decode_s / (DECODE_TOKENS - 1))
             llm.reset()
@@ -105,23 +109,44 @@ def probe(backbone: Path, variants: dict[str, Path], rounds: int, threads: int) 
             llm.eval(ids)
             prefill[key].append(time.perf_counter() - start)
             if i == 0:
+                if logits_of_a_decode_step:
+                    llm.eval(next_token)
                 logits[key] = np.array(engine._last_logits(), copy=True)
-    plain_decode, plain_prefill = statistics.median(decode[None]), statistics.median(prefill[None])
-    reference = logits[next(iter(variants))]
-    rows = {}
-    for key in variants:
-        d, p = statistics.median(decode[key]), statistics.median(prefill[key])
-        rows[key] = {"decode_ms_per_token": round(1000 * d, 3),
-                     "decode_ratio": round(plain_decode / d, 3),
-                     "prefill_tok_s": round(len(ids) / p, 1),
-                     "prefill_ratio": round(plain_prefill / p, 3),
-                     "max_abs_logit_diff": round(float(np.abs(logits[key] - reference).max()), 4),
-                     "same_top1": bool(np.argmax(logits[key]) == np.argmax(reference)),
-                     "file_mb": round(variants[key].stat().st_size / 1e6, 2)}
+    return ({k: statistics.median(v) for k, v in decode.items()},
+            {k: statistics.median(v) for k, v in prefill.items()}, logits, len(ids))
+
+
+def compare(decode: dict, prefill: dict, logits: dict, n_ids: int, base, reference) -> dict:
+    """Each mode's speed against ``base`` and its logits against ``reference``."""
+    import numpy as np
+
+    return {key: {"decode_ms_per_token": round(1000 * decode[key], 3),
+                  "decode_ratio": round(decode[base] / decode[key], 3),
+                  "prefill_tok_s": round(n_ids / prefill[key], 1),
+                  "prefill_ratio": round(prefill[base] / prefill[key], 3),
+                  "max_abs_logit_diff": round(float(np.abs(logits[key] - logits[reference]).max()),
+                                              4),
+                  "same_top1": bool(np.argmax(logits[key]) == np.argmax(logits[reference]))}
+            for key in decode if key != base}
+
+
+def probe(backbone: Path, variants: dict[str, Path], rounds: int, threads: int) -> dict:
+    from harness.bench.engines import LlamaCppLoraEngine
+    from harness.models.llama_cpp_load import switch
+
+    engine = LlamaCppLoraEngine(str(backbone), {k: str(v) for k, v in variants.items()},
+                                active=next(iter(variants)), n_threads=threads)
+    engine.load()
+    handles = {None: None, **engine.handles}
+    modes = {key: (lambda h=handle: switch(engine.llm, h)) for key, handle in handles.items()}
+    decode, prefill, logits, n_ids = alternate(engine, modes, rounds)
+    rows = compare(decode, prefill, logits, n_ids, None, next(iter(variants)))
+    for key, row in rows.items():
+        row["file_mb"] = round(variants[key].stat().st_size / 1e6, 2)
     return {"backbone": str(backbone), "threads": engine.threads(), "rounds": rounds,
-            "prompt_tokens": len(ids), "decode_tokens": DECODE_TOKENS,
-            "plain": {"decode_ms_per_token": round(1000 * plain_decode, 3),
-                      "prefill_tok_s": round(len(ids) / plain_prefill, 1)},
+            "prompt_tokens": n_ids, "decode_tokens": DECODE_TOKENS,
+            "plain": {"decode_ms_per_token": round(1000 * decode[None], 3),
+                      "prefill_tok_s": round(n_ids / prefill[None], 1)},
             "variants": rows}
 
 

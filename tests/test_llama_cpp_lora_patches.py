@@ -1,0 +1,167 @@
+"""slmbench's llama.cpp LoRA patches: told apart from stock llama.cpp, and equal to it in answers.
+
+The patches (``patches/llama.cpp``) change how a LoRA is computed at decode and what a switch
+costs, never what the model answers: the slow test builds them and checks the logits against
+stock llama.cpp's in one process. The fast tests check that a record can tell a patched library
+from a stock one, and that the probe refuses a library it cannot measure in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.console import wide_console
+from harness.models.llama_cpp_patches import llama_cpp_build, llama_cpp_env, patches_on
+
+llama_cpp = pytest.importorskip("llama_cpp")
+
+ROOT = Path(__file__).parents[1]
+PROBE = ROOT / "scripts" / "lora_patches_probe.py"
+
+
+def test_stock_llama_cpp_reports_no_patch_and_says_when_one_is_asked_for(monkeypatch, caplog):
+    monkeypatch.delenv("LLAMA_CPP_LIB_PATH", raising=False)
+    monkeypatch.setenv("LLAMA_LORA_FUSED", "1")
+    assert llama_cpp_build() == {"lib_path": None, "patches": {}}
+    assert "LLAMA_LORA_FUSED is set, but the loaded libllama has no lora_fused patch" in caplog.text
+    assert "LLAMA_LORA_KEEP_RESERVE" not in caplog.text  # not asked for: nothing to say
+
+
+def test_a_patched_library_is_told_by_its_symbols_and_says_which_patch_is_on(monkeypatch):
+    import llama_cpp.llama_cpp as bindings
+
+    class PatchedLib:  # what ctypes gives for a libllama built with both patches
+        @staticmethod
+        def llama_lora_fused_enabled() -> bool:
+            return False
+
+        @staticmethod
+        def llama_lora_keep_reserve_enabled() -> bool:
+            return True
+
+    monkeypatch.setattr(bindings, "_lib", PatchedLib())
+    monkeypatch.setenv("LLAMA_CPP_LIB_PATH", "/opt/patched")
+    build = llama_cpp_build()
+    assert build == {"lib_path": "/opt/patched",
+                     "patches": {"lora_fused": False, "lora_keep_reserve": True}}
+    assert patches_on(build) == ["lora_keep_reserve"]
+    assert patches_on(None) == [] and patches_on({"patches": {}}) == []
+
+
+def test_a_bench_row_is_measured_anew_under_another_library_or_patch(tmp_path, monkeypatch):
+    """The variables that pick the library and its patches go into each llama.cpp row's spec,
+    so a bench resumed under other ones measures the row again instead of keeping a stock row
+    for a patched run (or the reverse); resumed under the same ones, it keeps the row."""
+    from harness.bench import runner
+
+    workers = []
+
+    def worker(argv, **_):
+        workers.append(json.loads(Path(argv[-2]).read_text()).get("llama_cpp_env"))
+        Path(argv[-1]).write_text(json.dumps({"weight_bytes": 1, "decode_tok_s": {"p50": 1.0}}))
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(runner, "prepare_artifact", lambda *_: tmp_path / "m.gguf")
+    monkeypatch.setattr(runner, "_describe_artifact", lambda *_: None)
+    monkeypatch.setattr(runner.subprocess, "run", worker)
+    for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = runner.BenchConfig(formats=["gguf-f16"], task=None, output_dir=str(tmp_path))
+
+    def measure() -> None:
+        runner._measure_format("gguf-f16", cfg, tmp_path, ["hi"], tmp_path, "cpu", 2, 1.0,
+                               wide_console())
+
+    measure()
+    measure()  # the same variables: the finished row is kept
+    monkeypatch.setenv("LLAMA_CPP_LIB_PATH", "/opt/patched")
+    monkeypatch.setenv("LLAMA_LORA_KEEP_RESERVE", "1")
+    measure()
+    assert workers == [{}, {"LLAMA_CPP_LIB_PATH": "/opt/patched",
+                            "LLAMA_LORA_KEEP_RESERVE": "1"}]
+    assert llama_cpp_env() == workers[-1]
+
+
+def _probe(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(PROBE), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_the_probe_refuses_a_folder_without_libllama_in_one_line(tmp_path):
+    proc = _probe("--lib", str(tmp_path), "model.gguf")
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.endswith(f"--lib {tmp_path}: no libllama.so there "
+                         "(build it with scripts/build_llama_cpp_lora_patches.sh)")
+
+
+def test_the_probe_refuses_stock_llama_cpp_in_one_line():
+    stock = Path(llama_cpp.__file__).parent / "lib"
+    proc = _probe("--lib", str(stock), "model.gguf")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        "its libllama.so lacks lora_fused, lora_keep_reserve (rebuild it with "
+        "scripts/build_llama_cpp_lora_patches.sh)")
+
+
+@pytest.mark.slow  # builds llama.cpp with the patches once (about 5 minutes; cached after)
+def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path):
+    """On a tiny random model with a zoo of two adapters on every projection: the fused node's
+    logits match the stock nodes' (same top-1), and after a switch that kept the reservation
+    every adapter's logits are stock's exactly; both paths were on where the record says."""
+    from tiny_models import build_tiny_base, build_tiny_zoo
+
+    from harness.quant.gguf_cache import cached_gguf
+
+    build = subprocess.run(["bash", str(ROOT / "scripts" / "build_llama_cpp_lora_patches.sh")],
+                           capture_output=True, text=True, cwd=ROOT, timeout=1800,
+                           env={**os.environ, "PYTHON": sys.executable})
+    assert build.returncode == 0, build.stderr[-2000:]
+    lib = build.stdout.strip().splitlines()[-1]
+    modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    base_dir, config = build_tiny_base(tmp_path / "base", hidden_size=64, init_range=0.2)
+    zoo = build_tiny_zoo(tmp_path, base_dir, config, modules, rank=8)
+    gguf = cached_gguf(base_dir, "f16")
+    proc = _probe("--lib", lib, "--zoo", str(zoo), "--adapter", "a", "--pretrained",
+                  str(base_dir), "--rounds", "2", "--threads", "1", "--out", str(tmp_path),
+                  str(gguf))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "lora_patches.json").read_text())
+    result = report["results"][0]
+    assert result["llama_cpp"]["lib_path"] == str(Path(lib).resolve())
+    assert set(result["llama_cpp"]["patches"]) == {"lora_fused", "lora_keep_reserve"}
+    fused = result["adapter_on"]["fused node"]
+    assert fused["same_top1"] and fused["max_abs_logit_diff"] < 0.05
+    assert result["adapter_on"]["stock llama.cpp"]["max_abs_logit_diff"] == 0
+    assert result["switch_logits"] == {"adapters": 2, "max_abs_logit_diff": 0.0,
+                                       "same_top1": True}
+    assert set(result["switch"]) == {"stock llama.cpp", "kept reservation"}
+    assert all(row["n"] == 4 * 4 for row in result["switch"].values())  # 4 rounds of 2x2
+
+
+def test_an_evaluation_on_another_library_or_patch_is_another_run(tmp_path, monkeypatch):
+    """A stock run is never reused for a patched evaluation (or the reverse); stock runs keep
+    the ids they had before the patches existed."""
+    from harness.evaluation.identity import id_of, identity
+    from harness.evaluation.spec import EvalSpec
+
+    for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE"):
+        monkeypatch.delenv(name, raising=False)
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    spec = EvalSpec(model="llama-cpp-peft", model_args={"pretrained": str(gguf)},
+                    tasks=("teleqna",), limit=4)
+    stock = identity(spec)
+    assert "llama_cpp_env" not in stock
+    monkeypatch.setenv("LLAMA_CPP_LIB_PATH", "/opt/patched")
+    patched_off = id_of(identity(spec))
+    monkeypatch.setenv("LLAMA_LORA_FUSED", "1")
+    assert len({id_of(stock), patched_off, id_of(identity(spec))}) == 3
+    hf = EvalSpec(model="hf", model_args={"pretrained": "embedded"}, tasks=("teleqna",))
+    assert "llama_cpp_env" not in identity(hf)  # other engines do not read the variables
