@@ -8,6 +8,11 @@
 #   TASKS=teleqna bash scripts/edge.sh               # the speed target alone (150 TeleQnA)
 #   LIMIT=10 STORE=/tmp/edge OUT=/tmp/edge/page bash scripts/edge.sh   # a smoke run
 #   LLAMA_ARGS=flash_attn=false bash scripts/edge.sh  # llama.cpp's plain attention
+#   LLAMA_PATCHES=1 bash scripts/edge.sh             # llama.cpp with slmbench's LoRA patches
+#
+# LLAMA_PATCHES=1 builds patches/llama.cpp once (scripts/build_llama_cpp_lora_patches.sh, about
+# 5 minutes), loads that library and switches both patches on; its llama.cpp runs are labelled
+# "...:llama.cpp-patched" and recorded as other runs than stock's, so both stay on the page.
 #
 # llama.cpp runs with its fused attention (flash_attn) by default here: on the 2-core EPYC it
 # prefilled 300 tokens of the embedded GGUFs a quarter to a half faster (f16, q8_0, q4_k_m;
@@ -32,6 +37,12 @@ BENCH=${BENCH:-1}
 LLAMA_ARGS=${LLAMA_ARGS:-flash_attn=true}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=$THREADS
 slm() { "$PY" -m harness.cli "$@"; }
+ENGINE_LABEL=llama.cpp
+if [ "${LLAMA_PATCHES:-0}" = "1" ]; then
+  LLAMA_CPP_LIB_PATH=$(PYTHON=$PY bash scripts/build_llama_cpp_lora_patches.sh)
+  export LLAMA_CPP_LIB_PATH LLAMA_LORA_FUSED=1 LLAMA_LORA_KEEP_RESERVE=1
+  ENGINE_LABEL=llama.cpp-patched
+fi
 common=(--tasks "$TASKS" --limit "$LIMIT" --store "$STORE" --metadata "data_dir=$DATA_DIR"
         --batch_size 1 --apply_chat_template)
 [ "${FORCE:-0}" = "1" ] && common+=(--force)
@@ -43,7 +54,7 @@ i=0
 for quant in $QUANTS; do
   slm lm-eval --model llama-cpp-peft \
     --model_args "pretrained=${ggufs[$i]},adapters=$ZOO,n_threads=$THREADS${LLAMA_ARGS:+,$LLAMA_ARGS}" \
-    --label "$MODEL-$quant+zoo:llama.cpp" "${common[@]}"
+    --label "$MODEL-$quant+zoo:$ENGINE_LABEL" "${common[@]}"
   i=$((i + 1))
 done
 if [ "$BENCH" = "1" ]; then

@@ -219,6 +219,10 @@ def test_a_bench_on_patched_llama_cpp_stands_beside_stock_and_says_so(tmp_path):
     assert "bench of the same backbone, zoo and quants: `20261201T000000_aaaa`." in page
     assert page.count("which stock llama.cpp does not have") == 1
     assert "`lora_keep_reserve`: a switch between adapters of one layout keeps" in page
+    quant = (tmp_path / "out" / "quantization.md").read_text()
+    headings = [line for line in quant.splitlines() if line.startswith("## embedded")]
+    assert headings == ["## embedded", "## embedded, llama.cpp patched (`lora_fused`, "
+                        "`lora_keep_reserve`)", "## embedded"]
 
 
 def test_no_routed_runs_no_page(tmp_path):

@@ -17,11 +17,11 @@ from typing import Any
 
 from harness.bench.outcomes import no_result
 from harness.flags import as_bool
-from harness.models.llama_cpp_patches import WHAT_THEY_CHANGE, patches_on
+from harness.models.llama_cpp_patches import WHAT_THEY_CHANGE
 from harness.report.baseline_view import cell_baselines, constant_text, paired
 from harness.report.leaderboard_data import BenchRun, EvalCell, Records
 from harness.report.mdtable import DASH, code, esc, is_num, num, pm, sources, table
-from harness.report.quant_section import mb, p50
+from harness.report.quant_section import llama_cpp_patched, mb, p50, patched_label
 from harness.report.sections import Section
 from harness.runs.store import Run
 
@@ -183,7 +183,7 @@ def _latest_benches(records: Records) -> tuple[list[BenchRun], list[BenchRun]]:
             continue
         zoo = (bench.report.get("config") or {}).get("zoo")
         key = (bench.label, zoo and Path(zoo).stem, tuple(sorted(q for q, _, _ in rows)),
-               _patches(bench))  # a patched llama.cpp answers another question than stock
+               llama_cpp_patched(bench))  # patched llama.cpp answers another question
         if key not in newest or (bench.finished, bench.run_id) > (newest[key].finished,
                                                                    newest[key].run_id):
             newest[key] = bench
@@ -193,14 +193,8 @@ def _latest_benches(records: Records) -> tuple[list[BenchRun], list[BenchRun]]:
             [b for b in timed if b.run_id not in kept_ids])
 
 
-def _patches(bench: BenchRun) -> tuple[str, ...]:
-    """Slmbench's llama.cpp patches that were on for the routed rows (none: stock llama.cpp)."""
-    return tuple(sorted({name for _, lora, _ in _routed_bench_rows(bench)
-                         for name in patches_on(lora.get("llama_cpp"))}))
-
-
 def _patches_text(bench: BenchRun) -> str:
-    patched = _patches(bench)
+    patched = llama_cpp_patched(bench)
     if not patched:
         return ""
     return ("This bench ran llama.cpp built with slmbench's patches (`patches/llama.cpp`, "
@@ -215,9 +209,8 @@ def _bench_name(bench: BenchRun) -> str:
     And the llama.cpp patches that were on, so a patched number is never read as stock's.
     """
     zoo = (bench.report.get("config") or {}).get("zoo")
-    patched = ", ".join(code(name) for name in _patches(bench))
     return (esc(bench.label) + (f", zoo {code(Path(zoo).stem)}" if zoo else "")
-            + (f", llama.cpp patched ({patched})" if patched else ""))
+            + patched_label(bench))
 
 
 def _adapted_modules(bench: BenchRun) -> str | None:

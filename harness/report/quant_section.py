@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench.outcomes import no_result
+from harness.models.llama_cpp_patches import patches_on
 from harness.report import plots
 from harness.report.baseline_view import constant_text, run_baselines
 from harness.report.leaderboard_data import BenchRun, Records
@@ -127,6 +128,23 @@ def _pct(value: Any) -> Any:
     return value * 100 if is_num(value) else None
 
 
+def llama_cpp_patched(bench: BenchRun) -> tuple[str, ...]:
+    """The slmbench llama.cpp patches that were on in any row of the bench (none: stock)."""
+    results = bench.report.get("results") or {}
+    return tuple(sorted({name for r in results.values() if isinstance(r, dict)
+                         for name in patches_on(r.get("llama_cpp"))}))
+
+
+def patched_label(bench: BenchRun) -> str:
+    """Said beside a bench's name wherever it is shown.
+
+    So a patched number never reads as stock llama.cpp's.
+    """
+    patched = llama_cpp_patched(bench)
+    return (", llama.cpp patched (" + ", ".join(code(p) for p in patched) + ")"
+            if patched else "")
+
+
 def _bench_part(records: Records, bench: BenchRun) -> str:
     report = bench.report
     results = {k: v for k, v in report["results"].items() if isinstance(v, dict)}
@@ -136,7 +154,7 @@ def _bench_part(records: Records, bench: BenchRun) -> str:
     skipped = [(n, no_result(r)) for n, r in results.items() if no_result(r)]
     env = report.get("environment") if isinstance(report.get("environment"), dict) else {}
     cfg = report.get("config") if isinstance(report.get("config"), dict) else {}
-    lines = [f"## {esc(bench.label)}\n\n",
+    lines = [f"## {esc(bench.label)}{patched_label(bench)}\n\n",
              f"Machine: {esc(env.get('cpu') or DASH)}; GPU: {esc(env.get('gpu') or DASH)}; "
              f"measured read bandwidth {num(report.get('bandwidth_gbs'), '.1f')} GB/s; "
              f"accuracy task {esc(cfg.get('task') or DASH)} (limit "
