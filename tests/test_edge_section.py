@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.report.leaderboard import render_leaderboards
-from harness.runs.store import write_run, write_samples
+from harness.runs.store import seal, write_run, write_samples
 
 ZOO = [{"name": "teleqna", "task": "teleqna", "sha256": "a" * 64, "rank": 16}]
 OTHER_ZOO = [{"name": "teleqna", "task": "teleqna", "sha256": "b" * 64, "rank": 16}]
@@ -223,6 +223,34 @@ def test_a_bench_on_patched_llama_cpp_stands_beside_stock_and_says_so(tmp_path):
     headings = [line for line in quant.splitlines() if line.startswith("## embedded")]
     assert headings == ["## embedded", "## embedded, llama.cpp patched (`lora_fused`, "
                         "`lora_keep_reserve`)", "## embedded"]
+
+
+def _stamp(runs: Path, run_id: str, started: str, finished: str) -> None:
+    path = runs / "eval" / run_id / "run.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps(seal({**manifest, "started": started, "finished": finished})))
+
+
+def test_each_llama_cpp_run_is_paired_with_the_hf_peft_run_nearest_in_time(tmp_path):
+    """Re-measuring hf-peft in a later session (beside patched llama.cpp runs, say) must not
+    pair that session's llama.cpp runs with the old reference, or the old ones with the new:
+    speed-ups across sessions of a shared CPU compare the machine's load as much as engines."""
+    runs = tmp_path / "runs"
+    key = "AAAAAAAAAA"
+    _eval(runs, "hfold001", "m+zoo:hf-peft", "hf-peft", "AAAAAABBBB", key, 30.0)
+    _eval(runs, "llold016", "m-f16+zoo:llama.cpp", "llama-cpp-peft", "AAAAAABBBA", key, 10.0)
+    _eval(runs, "hfnew001", "m+zoo:hf-peft", "hf-peft", "AAAAAABBBB", key, 40.0)
+    _eval(runs, "llnew016", "m-f16+zoo:llama.cpp-patched", "llama-cpp-peft", "AAAAAABBBA",
+          key, 8.0)
+    _stamp(runs, "hfold001", "2026-12-01T10:00:00Z", "2026-12-01T10:30:00Z")
+    _stamp(runs, "llold016", "2026-12-01T10:31:00Z", "2026-12-01T10:41:00Z")
+    _stamp(runs, "hfnew001", "2026-12-05T10:00:00Z", "2026-12-05T10:30:00Z")
+    _stamp(runs, "llnew016", "2026-12-05T10:31:00Z", "2026-12-05T10:41:00Z")
+    render_leaderboards(runs, tmp_path / "out")
+    page = (tmp_path / "out" / "edge.md").read_text()
+    speed = [r for r in page.splitlines() if r.startswith("| evaluates")]
+    assert sorted(r.split("|")[2:4] for r in speed) == [
+        [" m-f16+zoo:llama.cpp ", " 3.00× "], [" m-f16+zoo:llama.cpp-patched ", " 5.00× "]]
 
 
 def test_no_routed_runs_no_page(tmp_path):

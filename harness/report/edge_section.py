@@ -53,16 +53,30 @@ def _engine_pairs(records: Records) -> list[tuple[Run, list[Run]]]:
     """Each hf-peft run with the llama-cpp-peft runs of the same adapters over the same tasks.
 
     Adapters by sha256; tasks by name, since a cloze run is no measure of a Pass@1 run's
-    answers or speed.
+    answers or speed. Where several hf-peft runs fit, a llama.cpp run is paired with the one
+    measured nearest in time, as speed-ups across sessions of a shared CPU compare the machine's
+    load as much as the engines.
     """
     runs = sorted(records.eval_runs.values(), key=lambda r: (r.label, r.run_id))
-    out = []
-    for ref in (r for r in runs if _engine(r) == REFERENCE and _zoo_key(r)):
-        routed = [r for r in runs if _engine(r) == ROUTED_GGUF and _zoo_key(r) == _zoo_key(ref)
-                  and set(r.tasks()) == set(ref.tasks())]
-        if routed:
-            out.append((ref, routed))
-    return out
+    refs = [r for r in runs if _engine(r) == REFERENCE and _zoo_key(r)]
+    paired: dict[str, list[Run]] = {}
+    for run in (r for r in runs if _engine(r) == ROUTED_GGUF):
+        fits = [ref for ref in refs
+                if _zoo_key(run) == _zoo_key(ref) and set(run.tasks()) == set(ref.tasks())]
+        if fits:  # the reference measured nearest in time: the same session's, on one machine
+            ref = min(fits, key=lambda f: (abs(_when(f, "finished") - _when(run, "started")),
+                                           f.run_id))
+            paired.setdefault(ref.run_id, []).append(run)
+    return [(ref, paired[ref.run_id]) for ref in refs if ref.run_id in paired]
+
+
+def _when(run: Run, field: str) -> float:
+    """A run's start or finish as seconds (0 when the record lacks it)."""
+    stamp = run.manifest.get(field)
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _cells(records: Records, run: Run) -> dict[str, EvalCell]:
