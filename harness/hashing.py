@@ -59,10 +59,16 @@ def file_digest(path: Path) -> str:
     return digest
 
 
+# A folder's completion marker says how and where it was made (source path, file mtimes), not
+# what it holds: two builds of the same weights on two machines differ in it, so a content
+# digest leaves it out (else no run of the embedded model is ever found again on a new machine).
+COMPLETION_MARKER = "slmbench_complete.json"
+
+
 def files_digest(root: Path) -> list[tuple[str, str]]:
     """(name relative to ``root``, sha256) of a file or of every file under a folder."""
     root = Path(root)
     if root.is_file():
         return [(root.name, file_digest(root))]
     return [(p.relative_to(root).as_posix(), file_digest(p))
-            for p in sorted(root.rglob("*")) if p.is_file()]
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != COMPLETION_MARKER]

