@@ -248,6 +248,9 @@ def test_each_llama_cpp_run_is_paired_with_the_hf_peft_run_nearest_in_time(tmp_p
     _stamp(runs, "llnew016", "2026-12-05T10:31:00Z", "2026-12-05T10:41:00Z")
     render_leaderboards(runs, tmp_path / "out")
     page = (tmp_path / "out" / "edge.md").read_text()
+    assert [line for line in page.splitlines() if line.startswith("## Accuracy")] == [
+        "## Accuracy per category: m+zoo:hf-peft (`hfnew001`) against llama.cpp",
+        "## Accuracy per category: m+zoo:hf-peft (`hfold001`) against llama.cpp"]
     speed = [r for r in page.splitlines() if r.startswith("| evaluates")]
     assert sorted(r.split("|")[2:4] for r in speed) == [
         [" m-f16+zoo:llama.cpp ", " 3.00× "], [" m-f16+zoo:llama.cpp-patched ", " 5.00× "]]

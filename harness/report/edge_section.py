@@ -336,7 +336,9 @@ def edge(records: Records, out: Path) -> Section | None:
         throughput, found = _throughput_table(ref, routed)
         speedups += found
         agreement += _f16_agreement(records, ref, routed)
-        parts.append(f"## Accuracy per category: {esc(ref.label)} against llama.cpp\n\n"
+        # the run id too: a reference re-measured in a later session has the same label
+        parts.append(f"## Accuracy per category: {esc(ref.label)} ({code(ref.run_id)}) "
+                     "against llama.cpp\n\n"
                      "Test questions, the same ones for every engine; value ± standard error, "
                      "beside the best constant answer on those questions.\n\n" + acc
                      + "\n## Evaluation speed\n\n"
