@@ -26,19 +26,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
 from pathlib import Path
 
 from lora_layout_probe import DECODE_TOKENS, ROOT, alternate, compare
 
 SWITCH_ROUNDS_PER_MODE = 4  # each round switches once through the whole zoo and back
-
-
-def _percentile(values: list[float], q: float) -> float:
-    import numpy as np
-
-    return float(np.percentile(values, q))
 
 
 def decode_modes(engine, handle) -> dict:
@@ -64,6 +56,8 @@ def switch_costs(engine, rounds: int) -> dict:
 
     Each round runs both modes, the order flipping, so the shared CPU weighs on both alike.
     """
+    from harness.bench.stats import summarize
+
     samples: dict[str, list[float]] = {"stock llama.cpp": [], "kept reservation": []}
     parts: dict[str, dict[str, list[float]]] = {k: {} for k in samples}
     n = len(engine.handles) * 2  # through the zoo twice, ending on the active adapter
@@ -75,12 +69,14 @@ def switch_costs(engine, rounds: int) -> dict:
             for part, values in engine.switch_parts.items():
                 parts[key].setdefault(part, []).extend(1e3 * t for t in values)
     os.environ.pop("LLAMA_LORA_KEEP_RESERVE", None)
-    return {key: {"n": len(values), "p50_ms": round(statistics.median(values), 3),
-                  "p95_ms": round(_percentile(values, 95), 3),
-                  "max_ms": round(max(values), 3),
-                  "parts_p50_ms": {part.removesuffix("_s"): round(statistics.median(v), 3)
-                                   for part, v in parts[key].items()}}
-            for key, values in samples.items()}
+    out = {}
+    for key, values in samples.items():
+        total = summarize(values)
+        out[key] = {"n": total.n, "p50_ms": round(total.p50, 3), "p95_ms": round(total.p95, 3),
+                    "max_ms": round(total.max, 3),
+                    "parts_p50_ms": {part.removesuffix("_s"): round(summarize(v).p50, 3)
+                                     for part, v in parts[key].items()}}
+    return out
 
 
 def switched_logits_agree(engine) -> dict:
@@ -179,7 +175,6 @@ def main() -> None:
         parser.error(f"--lib {args.lib}: no libllama.so there "
                      "(build it with scripts/build_llama_cpp_lora_patches.sh)")
     os.environ["LLAMA_CPP_LIB_PATH"] = str(args.lib.resolve())  # read when llama_cpp loads
-    sys.path.insert(0, str(ROOT))
 
     from harness.artefacts.zoo_manifest import load_manifest
     from harness.console import wide_console

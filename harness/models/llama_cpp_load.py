@@ -71,12 +71,14 @@ def _file_id(path: Path) -> list[Any]:
 def _probe_key(path: Path, settings: dict[str, Any], adapters: list[Path]) -> str:
     import llama_cpp
 
-    # a library built elsewhere (LLAMA_CPP_LIB_PATH, e.g. with slmbench's patches) is another
-    # llama.cpp: its verdict is its own
-    lib = os.environ.get("LLAMA_CPP_LIB_PATH")
+    from harness.models.llama_cpp_patches import llama_cpp_env
+
+    # another library (LLAMA_CPP_LIB_PATH) or one of slmbench's patches switched on is another
+    # llama.cpp: its verdict is its own; stock keys stay what they were
+    env = llama_cpp_env()
     return sha256_json([*_file_id(path), llama_cpp.__version__, sorted(settings.items()),
                         *([_file_id(a) for a in adapters] if adapters else []),
-                        *([lib] if lib else [])])[:24]
+                        *([sorted(env.items())] if env else [])])[:24]
 
 
 def _probe_argv(path: Path, settings: dict[str, Any]) -> list[str]:

@@ -21,7 +21,13 @@ from harness.models.llama_cpp_patches import WHAT_THEY_CHANGE
 from harness.report.baseline_view import cell_baselines, constant_text, paired
 from harness.report.leaderboard_data import BenchRun, EvalCell, Records
 from harness.report.mdtable import DASH, code, esc, is_num, num, pm, sources, table
-from harness.report.quant_section import llama_cpp_patched, mb, p50, patched_label
+from harness.report.quant_section import (
+    llama_cpp_patched,
+    mb,
+    p50,
+    patched_label,
+    switch_call_only,
+)
 from harness.report.sections import Section
 from harness.runs.store import Run
 
@@ -64,19 +70,19 @@ def _engine_pairs(records: Records) -> list[tuple[Run, list[Run]]]:
         fits = [ref for ref in refs
                 if _zoo_key(run) == _zoo_key(ref) and set(run.tasks()) == set(ref.tasks())]
         if fits:  # the reference measured nearest in time: the same session's, on one machine
-            ref = min(fits, key=lambda f: (abs(_when(f, "finished") - _when(run, "started")),
-                                           f.run_id))
+            ref = min(fits, key=lambda f: (abs((_when(f, "finished") or 0.0)
+                                               - (_when(run, "started") or 0.0)), f.run_id))
             paired.setdefault(ref.run_id, []).append(run)
     return [(ref, paired[ref.run_id]) for ref in refs if ref.run_id in paired]
 
 
-def _when(run: Run, field: str) -> float:
-    """A run's start or finish as seconds (0 when the record lacks it)."""
+def _when(run: Run, field: str) -> float | None:
+    """A run's start or finish as seconds (None when the record lacks it)."""
     stamp = run.manifest.get(field)
     try:
         return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
     except ValueError:
-        return 0.0
+        return None
 
 
 def _cells(records: Records, run: Run) -> dict[str, EvalCell]:
@@ -131,12 +137,8 @@ def _timing(run: Run) -> dict[str, Any]:
     counts = config.get("request_counts") or {}
     answering = sum(v for v in seconds.values() if is_num(v)) if seconds else None
     answered = sum(v for v in counts.values() if is_num(v)) if counts else None
-    m = run.manifest
-    try:
-        wall = (datetime.fromisoformat(str(m["finished"]).rstrip("Z"))
-                - datetime.fromisoformat(str(m["started"]).rstrip("Z"))).total_seconds()
-    except (KeyError, ValueError):
-        wall = None
+    started, finished = _when(run, "started"), _when(run, "finished")
+    wall = finished - started if started is not None and finished is not None else None
     questions = sum(i.get("n") or 0 for i in run.tasks().values() if isinstance(i, dict))
     # Requests per second of answering; a run resumed from its response cache answered fewer
     # requests than it scored, so the rate is over the requests it did answer.
@@ -245,8 +247,7 @@ def _storage_table(bench: BenchRun) -> tuple[str, list[tuple[str, float | None, 
         merged = n * backbone if is_num(n) and is_num(backbone) else None
         total = backbone + adapters if is_num(backbone) and is_num(adapters) else None
         switch = (lora.get("adapters") or {}).get("switch_ms") or {}
-        # older records timed the call alone, not the graph rebuild the next token pays for it
-        call_only = "" if "switch_parts_ms" in (lora.get("adapters") or {}) else " (call only)"
+        call_only = switch_call_only(lora)
         on, off = p50(lora, "decode_tok_s"), p50(plain, "decode_tok_s")
         decode_ratio = on / off if is_num(on) and is_num(off) and off else None
         rss_plain = (plain or {}).get("peak_rss_mb")

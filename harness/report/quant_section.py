@@ -97,14 +97,23 @@ def _row(records: Records, name: str, r: dict[str, Any], base: dict[str, Any] | 
             ratio(r.get("file_size_mb"), base.get("file_size_mb"))]
 
 
+def switch_call_only(r: dict[str, Any]) -> str:
+    """" (call only)" for a routed llama.cpp row whose switch time is the call alone.
+
+    llama.cpp rebuilds its graph at the token after a switch; records before the bench timed
+    that token too have no ``switch_parts_ms``.
+    """
+    info = r.get("adapters") if isinstance(r.get("adapters"), dict) else {}
+    return (" (call only)" if r.get("engine") == "llama.cpp-lora"
+            and "switch_parts_ms" not in info else "")
+
+
 def _routed_row(name: str, r: dict[str, Any]) -> list[str]:
     info = r["adapters"]
     switch = info.get("switch_ms") if isinstance(info.get("switch_ms"), dict) else {}
     disk = r.get("disk_bytes") if isinstance(r.get("disk_bytes"), dict) else {}
     acc = r.get("accuracy") if isinstance(r.get("accuracy"), dict) else {}
-    # llama.cpp rebuilds its graph at the token after a switch; older records timed the call
-    call_only = (" (call only)" if r.get("engine") == "llama.cpp-lora"
-                 and "switch_parts_ms" not in info else "")
+    call_only = switch_call_only(r)
     return [code(name), num(info.get("n"), "d"), esc(info.get("active") or DASH),
             num(switch.get("p50"), ".3f", call_only), num(switch.get("p95"), ".3f", call_only),
             num(mb(disk.get("backbone")), ".1f"), num(mb(disk.get("adapters")), ".1f"),
