@@ -96,8 +96,8 @@ def _routed_quant_row(page: str) -> list[str]:
 
 def test_accuracy_is_paired_per_category_with_the_same_answer_share(tmp_path):
     page = _page(tmp_path)
-    assert _row(page, "teleqna")[:7] == ["teleqna", "Pass@1", "10", "1.000 (A)", "0.600 ± 0.100",
-                                         "0.700 ± 0.100", "0.000 ± 0.100"]
+    assert _row(page, "teleqna")[:8] == ["teleqna", "Pass@1", "10", "0.250", "1.000 (A)",
+                                         "0.600 ± 0.100", "0.700 ± 0.100", "0.000 ± 0.100"]
     paired = [r for r in page.splitlines() if r.startswith("| teleqna |")][1]
     cells = [c.strip() for c in paired.strip("|").split("|")]
     assert cells[1:] == ["+0.100 (p=1, −0/+1)", "90%", "-0.600 (p=0.031, −6/+0)", "40%"]

@@ -110,8 +110,10 @@ def _accuracy_tables(records: Records, ref: Run, routed: list[Run]) -> tuple[str
     for task in tasks:
         cell = ref_cells[task]
         others = [cells[task] for cells in routed_cells]
+        baselines = cell_baselines(records, cell)
         acc_rows.append([esc(cell.benchmark), esc(cell.kind), num(cell.n, "d"),
-                         constant_text(cell_baselines(records, cell)),
+                         num(baselines.get("chance") if baselines else None, ".3f"),
+                         constant_text(baselines),
                          pm(cell.value, cell.stderr), *(pm(o.value, o.stderr) for o in others)])
         row = [esc(cell.benchmark)]
         for run, other in zip(routed, others, strict=True):
@@ -121,8 +123,8 @@ def _accuracy_tables(records: Records, ref: Run, routed: list[Run]) -> tuple[str
                                                          else None, ".0f", "%")]
         pair_rows.append(row)
     labels = [esc(r.label) for r in routed]
-    acc = table(["category", "metric", "n", "best constant", esc(ref.label), *labels], acc_rows,
-                right=range(2, 5 + len(labels)))
+    acc = table(["category", "metric", "n", "chance", "best constant", esc(ref.label), *labels],
+                acc_rows, right=range(2, 6 + len(labels)))
     pair_headers = ["category"]
     for label in labels:
         pair_headers += [f"{label} Δ vs {esc(ref.label)} (p, −lost/+gained)", "same answer"]
@@ -341,7 +343,8 @@ def edge(records: Records, out: Path) -> Section | None:
         parts.append(f"## Accuracy per category: {esc(ref.label)} ({code(ref.run_id)}) "
                      "against llama.cpp\n\n"
                      "Test questions, the same ones for every engine; value ± standard error, "
-                     "beside the best constant answer on those questions.\n\n" + acc
+                     "beside the chance rate and the best constant answer on those questions."
+                     "\n\n" + acc
                      + "\n## Evaluation speed\n\n"
                      "Answering: the seconds the engine spent on lm-eval's requests (routing and "
                      "adapter switches included), over the requests it answered (a resumed run "
