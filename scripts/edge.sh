@@ -12,7 +12,9 @@
 #
 # LLAMA_PATCHES=1 builds patches/llama.cpp once (scripts/build_llama_cpp_lora_patches.sh, about
 # 5 minutes), loads that library and switches both patches on; its llama.cpp runs are labelled
-# "...:llama.cpp-patched" and recorded as other runs than stock's, so both stay on the page.
+# "...:llama.cpp-patched-<patch set>" (the build folder's hash of the patches, so runs on two
+# versions of a patch are told apart) and recorded as other runs than stock's, so both stay on
+# the page.
 #
 # llama.cpp runs with its fused attention (flash_attn) by default here: on the 2-core EPYC it
 # prefilled 300 tokens of the embedded GGUFs a quarter to a half faster (f16, q8_0, q4_k_m;
@@ -41,7 +43,7 @@ ENGINE_LABEL=llama.cpp
 if [ "${LLAMA_PATCHES:-0}" = "1" ]; then
   LLAMA_CPP_LIB_PATH=$(PYTHON=$PY bash scripts/build_llama_cpp_lora_patches.sh)
   export LLAMA_CPP_LIB_PATH LLAMA_LORA_FUSED=1 LLAMA_LORA_KEEP_RESERVE=1
-  ENGINE_LABEL=llama.cpp-patched
+  ENGINE_LABEL=llama.cpp-patched-${LLAMA_CPP_LIB_PATH##*-}
 fi
 common=(--tasks "$TASKS" --limit "$LIMIT" --store "$STORE" --metadata "data_dir=$DATA_DIR"
         --batch_size 1 --apply_chat_template)

@@ -9,7 +9,8 @@ process; this script measures what each buys on the same loaded model:
 
 - decode and prefill: the plain backbone, the zoo adapter on stock nodes and on the fused
   node (``LLAMA_LORA_FUSED=1``), alternating, with the fused logits of a decode step against
-  the stock ones (a prompt keeps the stock nodes);
+  the stock ones (the step reads the prompt's keys and values, which the node computed too on
+  an AVX-512 CPU, so both of its kernels are checked);
 - switch: adapter to adapter over the whole zoo, each switch with the token after it, with the
   reservation redone (stock) or kept (``LLAMA_LORA_KEEP_RESERVE=1``), alternating, and each
   adapter's logits after a kept-reservation switch against those after a stock one.
@@ -110,7 +111,7 @@ def probe(backbone: Path, adapters: dict[str, Path], active: str, rounds: int,
     engine = LlamaCppLoraEngine(str(backbone), {k: str(v) for k, v in adapters.items()},
                                 active=active, n_threads=threads)
     engine.load()
-    # the fused node runs at decode only: its logits are a decode step's
+    # a decode step's logits: the decode kernel's output, over the prompt kernel's cache
     decode, prefill, logits, n_ids = alternate(engine, decode_modes(engine,
                                                                     engine.handles[active]),
                                                rounds, logits_of_a_decode_step=True)

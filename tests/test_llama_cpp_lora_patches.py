@@ -1,6 +1,6 @@
 """slmbench's llama.cpp LoRA patches: told apart from stock llama.cpp, and equal to it in answers.
 
-The patches (``patches/llama.cpp``) change how a LoRA is computed at decode and what a switch
+The patches (``patches/llama.cpp``) change how a LoRA is computed and what a switch
 costs, never what the model answers: the slow test builds them and checks the logits against
 stock llama.cpp's in one process. The fast tests check that a record can tell a patched library
 from a stock one, and that the probe refuses a library it cannot measure in one line.
@@ -111,10 +111,14 @@ def test_the_probe_refuses_stock_llama_cpp_in_one_line():
 
 
 @pytest.mark.slow  # builds llama.cpp with the patches once (about 5 minutes; cached after)
-def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path):
+# the kernels' blocked shapes (widths of 16, ranks of 4), then their tails everywhere: hidden 40
+# gives 40-wide inputs and 20-row k/v outputs, rank 6 no block of four ranks
+@pytest.mark.parametrize(("hidden", "rank"), [(64, 8), (40, 6)])
+def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path, hidden, rank):
     """On a tiny random model with a zoo of two adapters on every projection: the fused node's
     logits match the stock nodes' (same top-1), and after a switch that kept the reservation
-    every adapter's logits are stock's exactly; both paths were on where the record says."""
+    every adapter's logits are stock's exactly; both paths were on where the record says.
+    Two threads, so the prompt's tokens and the decode step's output rows are split."""
     from tiny_models import build_tiny_base, build_tiny_zoo
 
     from harness.quant.gguf_cache import cached_gguf
@@ -125,11 +129,11 @@ def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path):
     assert build.returncode == 0, build.stderr[-2000:]
     lib = build.stdout.strip().splitlines()[-1]
     modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    base_dir, config = build_tiny_base(tmp_path / "base", hidden_size=64, init_range=0.2)
-    zoo = build_tiny_zoo(tmp_path, base_dir, config, modules, rank=8)
+    base_dir, config = build_tiny_base(tmp_path / "base", hidden_size=hidden, init_range=0.2)
+    zoo = build_tiny_zoo(tmp_path, base_dir, config, modules, rank=rank)
     gguf = cached_gguf(base_dir, "f16")
     proc = _probe("--lib", lib, "--zoo", str(zoo), "--adapter", "a", "--pretrained",
-                  str(base_dir), "--rounds", "2", "--threads", "1", "--out", str(tmp_path),
+                  str(base_dir), "--rounds", "2", "--threads", "2", "--out", str(tmp_path),
                   str(gguf))
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "lora_patches.json").read_text())
