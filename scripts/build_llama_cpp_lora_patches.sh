@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # llama.cpp's libraries with slmbench's LoRA patches (patches/llama.cpp/*.patch, in name order),
 # for issue 24's routed-decode and adapter-switch targets, each opt-in per process:
-#   lora-fused.patch                LLAMA_LORA_FUSED=1         one graph node per LoRA update at
-#                                                              decode and (AVX-512) in prompts,
-#                                                              where stock builds four
+#   lora-fused.patch                LLAMA_LORA_FUSED=1         a LoRA update without stock's four
+#                                                              graph nodes: at decode an epilogue
+#                                                              of the base matmul (ggml-cpu), in
+#                                                              prompts (AVX-512) one fused node
 #   lora-switch-keep-reserve.patch  LLAMA_LORA_KEEP_RESERVE=1  a switch between adapters of one
 #                                                              layout keeps the compute reservation
 #

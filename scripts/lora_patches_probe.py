@@ -7,10 +7,12 @@ re-reserves the compute graph (~6 ms on 2 cores). No adapter layout fixes the fi
 (``lora_layout_probe.py``). ``patches/llama.cpp`` has one patch for each, both opt-in per
 process; this script measures what each buys on the same loaded model:
 
-- decode and prefill: the plain backbone, the zoo adapter on stock nodes and on the fused
-  node (``LLAMA_LORA_FUSED=1``), alternating, with the fused logits of a decode step against
-  the stock ones (the step reads the prompt's keys and values, which the node computed too on
-  an AVX-512 CPU, so both of its kernels are checked);
+- decode and prefill: the plain backbone, the zoo adapter on stock nodes, on one fused node
+  per matrix (``LLAMA_LORA_FUSED=2``) and as the patch runs it (``LLAMA_LORA_FUSED=1``: at
+  decode an epilogue of the base matmul, no node of its own), alternating, with the logits of a
+  decode step against stock's and the epilogue's against the node's (the step reads the
+  prompt's keys and values, which the fused node computed on an AVX-512 CPU, so every kernel
+  is checked; epilogue and node differ only in summation order, on any backbone);
 - switch: adapter to adapter over the whole zoo, each switch with the token after it, with the
   reservation redone (stock) or kept (``LLAMA_LORA_KEEP_RESERVE=1``), alternating, and each
   adapter's logits after a kept-reservation switch against those after a stock one.
@@ -34,22 +36,32 @@ from lora_layout_probe import DECODE_TOKENS, ROOT, alternate, compare
 SWITCH_ROUNDS_PER_MODE = 4  # each round switches once through the whole zoo and back
 
 
+# mode name: LLAMA_LORA_FUSED's value with the adapter on
+FUSED_MODES = {"stock llama.cpp": "0", "fused node": "2", "decode epilogue": "1"}
+
+
 def decode_modes(engine, handle) -> dict:
-    """The plain backbone, the adapter on stock nodes, the adapter on the fused node."""
+    """The plain backbone, then the adapter under each of FUSED_MODES."""
     from harness.models.llama_cpp_load import switch
 
-    def mode(on: bool, fused: bool):
+    def mode(fused: str | None):
         def enter() -> None:
             # The patch reads its variable at each graph build; clearing the adapter first makes
             # llama.cpp build the next graph anew even when the adapter itself is unchanged.
             switch(engine.llm, None)
-            os.environ["LLAMA_LORA_FUSED"] = "1" if fused else "0"
-            if on:
+            os.environ["LLAMA_LORA_FUSED"] = fused or "0"
+            if fused is not None:
                 switch(engine.llm, handle)
         return enter
 
-    return {"plain": mode(False, False), "stock llama.cpp": mode(True, False),
-            "fused node": mode(True, True)}
+    return {"plain": mode(None)} | {name: mode(value) for name, value in FUSED_MODES.items()}
+
+
+def logits_agree(logits: dict, key: str, reference: str) -> dict:
+    import numpy as np
+
+    return {"max_abs_logit_diff": round(float(np.abs(logits[key] - logits[reference]).max()), 6),
+            "same_top1": bool(np.argmax(logits[key]) == np.argmax(logits[reference]))}
 
 
 def switch_costs(engine, rounds: int) -> dict:
@@ -122,6 +134,7 @@ def probe(backbone: Path, adapters: dict[str, Path], active: str, rounds: int,
             "plain": {"decode_ms_per_token": round(1000 * decode["plain"], 3),
                       "prefill_tok_s": round(n_ids / prefill["plain"], 1)},
             "adapter_on": compare(decode, prefill, logits, n_ids, "plain", "stock llama.cpp"),
+            "epilogue_vs_node": logits_agree(logits, "decode epilogue", "fused node"),
             "switch": switch_costs(engine, SWITCH_ROUNDS_PER_MODE),
             "switch_logits": switched_logits_agree(engine)}
 
@@ -130,8 +143,11 @@ def print_result(console, result: dict) -> None:
     from rich.table import Table
 
     name = Path(result["backbone"]).name
+    agree = result["epilogue_vs_node"]
     table = Table(title=f"{name}: plain decode {result['plain']['decode_ms_per_token']} "
-                        f"ms/token, prefill {result['plain']['prefill_tok_s']} tok/s")
+                        f"ms/token, prefill {result['plain']['prefill_tok_s']} tok/s; decode "
+                        f"epilogue vs fused node logits: max |Δ| {agree['max_abs_logit_diff']}, "
+                        f"same top-1 {'yes' if agree['same_top1'] else 'no'}")
     for col in ("adapter on", "decode ms/token", "decode ratio", "prefill tok/s",
                 "prefill ratio", "max |Δlogit| vs stock", "same top-1"):
         table.add_column(col, justify="left" if col == "adapter on" else "right")

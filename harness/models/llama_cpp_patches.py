@@ -1,9 +1,10 @@
 """Which of slmbench's llama.cpp patches the loaded library carries, and which are switched on.
 
-Why: ``patches/llama.cpp`` changes how llama.cpp computes a LoRA (one fused node instead of
-four, at decode and, on an AVX-512 CPU, in prompts) and what an adapter switch costs (the
-compute reservation is kept). A number measured with them is not stock llama.cpp's, so every
-record that times llama.cpp says which library it loaded and which patches were on. A patched
+Why: ``patches/llama.cpp`` changes how llama.cpp computes a LoRA (at decode no node of its own,
+riding on the base matmul; in prompts on an AVX-512 CPU one fused node instead of four) and
+what an adapter switch costs (the compute reservation is kept). A number measured with them
+is not stock llama.cpp's, so every record that times llama.cpp says which library it loaded
+and which patches were on. A patched
 library is built by ``scripts/build_llama_cpp_lora_patches.sh`` and loaded with
 ``LLAMA_CPP_LIB_PATH``; each patch is switched on per process by its environment variable,
 which a stock library ignores.
@@ -22,8 +23,9 @@ PATCHES = {"lora_fused": ("llama_lora_fused_enabled", "LLAMA_LORA_FUSED"),
            "lora_keep_reserve": ("llama_lora_keep_reserve_enabled", "LLAMA_LORA_KEEP_RESERVE")}
 # what each changes, for the pages that show a patched number
 WHAT_THEY_CHANGE = {
-    "lora_fused": "one graph node computes each adapted matrix's update at decode and, on an "
-                  "AVX-512 CPU, in prompts, where stock llama.cpp builds four",
+    "lora_fused": "each adapted matrix's update rides on its base matmul at decode (no graph "
+                  "node of its own) and is one fused node in prompts on an AVX-512 CPU, where "
+                  "stock llama.cpp builds four nodes",
     "lora_keep_reserve": "a switch between adapters of one layout keeps the compute graph's "
                          "reservation, which stock llama.cpp redoes at the next token",
 }
