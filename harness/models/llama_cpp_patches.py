@@ -4,10 +4,9 @@ Why: ``patches/llama.cpp`` changes how llama.cpp computes a LoRA (at decode no n
 riding on the base matmul; in prompts on an AVX-512 CPU one fused node instead of four) and
 what an adapter switch costs (the compute reservation is kept). A number measured with them
 is not stock llama.cpp's, so every record that times llama.cpp says which library it loaded
-and which patches were on. A patched
-library is built by ``scripts/build_llama_cpp_lora_patches.sh`` and loaded with
-``LLAMA_CPP_LIB_PATH``; each patch is switched on per process by its environment variable,
-which a stock library ignores.
+and which patches were on. A patched library is built by
+``scripts/build_llama_cpp_lora_patches.sh`` and loaded with ``LLAMA_CPP_LIB_PATH``; each patch
+is switched on per process by its environment variable, which a stock library ignores.
 """
 
 from __future__ import annotations
