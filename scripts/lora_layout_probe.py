@@ -116,17 +116,22 @@ def alternate(engine, modes: dict, rounds: int, logits_of_a_decode_step: bool = 
             {k: statistics.median(v) for k, v in prefill.items()}, logits, len(ids))
 
 
-def compare(decode: dict, prefill: dict, logits: dict, n_ids: int, base, reference) -> dict:
-    """Each mode's speed against ``base`` and its logits against ``reference``."""
+def logits_agree(logits: dict, key, reference, digits: int = 4) -> dict:
+    """Mode ``key``'s logits against mode ``reference``'s: the largest gap and the same top-1."""
     import numpy as np
 
+    gap = float(np.abs(logits[key] - logits[reference]).max())
+    return {"max_abs_logit_diff": round(gap, digits),
+            "same_top1": bool(np.argmax(logits[key]) == np.argmax(logits[reference]))}
+
+
+def compare(decode: dict, prefill: dict, logits: dict, n_ids: int, base, reference) -> dict:
+    """Each mode's speed against ``base`` and its logits against ``reference``."""
     return {key: {"decode_ms_per_token": round(1000 * decode[key], 3),
                   "decode_ratio": round(decode[base] / decode[key], 3),
                   "prefill_tok_s": round(n_ids / prefill[key], 1),
                   "prefill_ratio": round(prefill[base] / prefill[key], 3),
-                  "max_abs_logit_diff": round(float(np.abs(logits[key] - logits[reference]).max()),
-                                              4),
-                  "same_top1": bool(np.argmax(logits[key]) == np.argmax(logits[reference]))}
+                  **logits_agree(logits, key, reference)}
             for key in decode if key != base}
 
 

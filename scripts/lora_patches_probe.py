@@ -31,7 +31,7 @@ import argparse
 import os
 from pathlib import Path
 
-from lora_layout_probe import DECODE_TOKENS, ROOT, alternate, compare
+from lora_layout_probe import DECODE_TOKENS, ROOT, alternate, compare, logits_agree
 
 SWITCH_ROUNDS_PER_MODE = 4  # each round switches once through the whole zoo and back
 
@@ -55,13 +55,6 @@ def decode_modes(engine, handle) -> dict:
         return enter
 
     return {"plain": mode(None)} | {name: mode(value) for name, value in FUSED_MODES.items()}
-
-
-def logits_agree(logits: dict, key: str, reference: str) -> dict:
-    import numpy as np
-
-    return {"max_abs_logit_diff": round(float(np.abs(logits[key] - logits[reference]).max()), 6),
-            "same_top1": bool(np.argmax(logits[key]) == np.argmax(logits[reference]))}
 
 
 def switch_costs(engine, rounds: int) -> dict:
@@ -134,7 +127,7 @@ def probe(backbone: Path, adapters: dict[str, Path], active: str, rounds: int,
             "plain": {"decode_ms_per_token": round(1000 * decode["plain"], 3),
                       "prefill_tok_s": round(n_ids / prefill["plain"], 1)},
             "adapter_on": compare(decode, prefill, logits, n_ids, "plain", "stock llama.cpp"),
-            "epilogue_vs_node": logits_agree(logits, "decode epilogue", "fused node"),
+            "epilogue_vs_node": logits_agree(logits, "decode epilogue", "fused node", digits=6),
             "switch": switch_costs(engine, SWITCH_ROUNDS_PER_MODE),
             "switch_logits": switched_logits_agree(engine)}
 
