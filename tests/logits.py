@@ -30,12 +30,11 @@ def llama_scores(llm, ids, dtype=np.float32) -> np.ndarray:
 def llama_cpp_logits(model: Path, ids_list, adapter: Path | None = None, n_ctx: int = 128,
                      dtype=np.float64, **kwargs) -> list[np.ndarray]:
     """``hf_logits`` on a GGUF, optionally with one LoRA GGUF adapter switched on."""
-    import llama_cpp
+    from harness.models.llama_cpp_load import activate, load_adapters, open_llama
 
-    from harness.models.llama_cpp_load import activate, load_adapters
-
-    llm = llama_cpp.Llama(model_path=str(model), logits_all=True, n_ctx=n_ctx, n_threads=2,
-                          verbose=False, **kwargs)
+    # unprobed, as in a throwaway process, but with this host's verdict on AMX
+    llm = open_llama(model, n_ctx=n_ctx, isolate=False, logits_all=True, n_threads=2,
+                     verbose=False, **kwargs)
     try:
         if adapter is not None:
             activate(llm, load_adapters(llm, [adapter])[0])

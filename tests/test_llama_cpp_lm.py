@@ -32,10 +32,10 @@ def lm() -> LlamaCppLM:
 @pytest.fixture(scope="module")
 def ref():
     """A second, independent llama.cpp instance: the reference for the scores."""
-    import llama_cpp
+    from harness.models.llama_cpp_load import open_llama
 
-    return llama_cpp.Llama(str(gguf_path()), n_ctx=N_CTX, n_threads=1, logits_all=True,
-                           verbose=False)
+    return open_llama(gguf_path(), n_ctx=N_CTX, isolate=False, n_threads=1, logits_all=True,
+                      verbose=False)
 
 
 def _direct_loglikelihood(ref, context: str, continuation: str) -> tuple[float, bool]:

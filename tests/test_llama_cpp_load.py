@@ -119,6 +119,7 @@ def test_a_gguf_that_aborts_llama_cpp_is_a_one_line_error(tiny_gguf, tmp_path):
 
 
 def test_a_probed_file_is_not_probed_again(tiny_gguf, monkeypatch):
+    llama_cpp_load.extra_bufts_off()  # this host's own trial, settled before counting
     calls = []
     real = subprocess.run
 
@@ -149,3 +150,83 @@ def test_failure_reason_names_the_signal_before_the_last_log_line():
     assert failure_reason(crashed) == "crashed (SIGSEGV); last output: llama_context: warn"
     failed = subprocess.CompletedProcess([], 1, "", "Traceback\nValueError: bad file\n")
     assert failure_reason(failed) == "ValueError: bad file"
+
+
+_SEGFAULT = [sys.executable, "-c", "import ctypes; ctypes.string_at(0)"]
+
+
+@pytest.fixture
+def children(monkeypatch):
+    """The argv of every child process llama_cpp_load starts."""
+    calls, real_run = [], subprocess.run
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        return real_run(argv, **kwargs)
+
+    monkeypatch.setattr(llama_cpp_load.subprocess, "run", run)
+    return calls
+
+
+def test_a_host_whose_amx_kernels_crash_loads_without_extra_buffer_types(tiny_gguf, monkeypatch,
+                                                                         caplog, children):
+    real_argv = llama_cpp_load._probe_argv
+    monkeypatch.setattr(llama_cpp_load, "_advertises_amx", lambda: True)
+    monkeypatch.setattr(llama_cpp_load, "_probe_argv", lambda path, settings: (
+        real_argv(path, settings) if settings.get("use_extra_bufts") is False else _SEGFAULT))
+    loaded = []
+    real_new = llama_cpp_load._new_llama
+    monkeypatch.setattr(llama_cpp_load, "_new_llama",
+                        lambda path, settings: loaded.append(settings) or real_new(path, settings))
+    with caplog.at_level(logging.WARNING):
+        llm = llama_cpp_load.open_llama(tiny_gguf, n_ctx=256, n_threads=1, verbose=False)
+    llm.eval(llm.tokenize(b"The gNB"))
+    llm.close()
+    assert loaded[-1]["use_extra_bufts"] is False
+    assert "ggml-org/llama.cpp#20824" in caplog.text and "(SIGSEGV)" in caplog.text
+    # the host check (a crash, then a run without them), then the file's own probe without them
+    assert len(children) == 3 and children[0] is _SEGFAULT
+    # Every later load on this host leaves them off, a worker's unprobed one too, with no
+    # further trial.
+    llama_cpp_load.open_llama(tiny_gguf, n_ctx=256, isolate=False, n_threads=1,
+                              verbose=False).close()
+    assert len(children) == 3 and loaded[-1]["use_extra_bufts"] is False
+
+
+def test_a_host_whose_amx_kernels_run_keeps_them_and_is_checked_once(monkeypatch, children):
+    monkeypatch.setattr(llama_cpp_load, "_advertises_amx", lambda: True)
+    monkeypatch.setattr(llama_cpp_load, "_probe_argv",
+                        lambda path, settings: [sys.executable, "-c", "pass"])
+    assert not llama_cpp_load.extra_bufts_off() and not llama_cpp_load.extra_bufts_off()
+    assert len(children) == 1  # the embedded model ran with them, so the verdict is kept
+
+
+def test_no_trial_without_amx_and_no_verdict_from_a_crash_amx_does_not_explain(monkeypatch,
+                                                                                children):
+    monkeypatch.setattr(llama_cpp_load, "_advertises_amx", lambda: False)
+    assert not llama_cpp_load.extra_bufts_off() and children == []
+    monkeypatch.setattr(llama_cpp_load, "_advertises_amx", lambda: True)
+    monkeypatch.setattr(llama_cpp_load, "_probe_argv", lambda path, settings: _SEGFAULT)
+    assert not llama_cpp_load.extra_bufts_off()  # dies either way: not AMX's doing
+    assert len(children) == 2 and not list((llama_cpp_load.cache_dir()).rglob("extra_bufts-*"))
+
+
+def test_model_parameters_llama_takes_no_keyword_for_reach_llama_cpp():
+    import llama_cpp.llama_cpp as bindings
+
+    assert bindings.llama_model_default_params().use_extra_bufts is True
+    with llama_cpp_load._model_params(use_extra_bufts=False):
+        assert bindings.llama_model_default_params().use_extra_bufts is False
+    assert bindings.llama_model_default_params().use_extra_bufts is True
+
+
+def test_a_quantized_gguf_loads_and_decodes_on_this_host(tiny_gguf, tmp_path):
+    """Real on a host whose AMX kernels crash (the fallback above runs for real); elsewhere a
+    plain quantized load."""
+    from harness.quant.quantize import quantize_gguf
+
+    q8 = quantize_gguf(tiny_gguf, tmp_path / "tiny.q8_0.gguf", "q8_0")
+    llm = llama_cpp_load.open_llama(q8, n_ctx=256, n_threads=1, verbose=False)
+    llm.eval(llm.tokenize(b"The gNB schedules the UE"))
+    assert llm.n_tokens > 0
+    llm.close()

@@ -61,6 +61,7 @@ def test_a_bench_row_is_measured_anew_under_another_library_or_patch(tmp_path, m
     so a bench resumed under other ones measures the row again instead of keeping a stock row
     for a patched run (or the reverse); resumed under the same ones, it keeps the row."""
     from harness.bench import runner
+    from harness.models import llama_cpp_load
 
     workers = []
 
@@ -70,6 +71,7 @@ def test_a_bench_row_is_measured_anew_under_another_library_or_patch(tmp_path, m
         return subprocess.CompletedProcess(argv, 0, "", "")
 
     monkeypatch.setattr(runner, "prepare_artifact", lambda *_: tmp_path / "m.gguf")
+    monkeypatch.setattr(llama_cpp_load, "extra_bufts_off", lambda: False)  # no host trial
     monkeypatch.setattr(runner, "_describe_artifact", lambda *_: None)
     monkeypatch.setattr(runner.subprocess, "run", worker)
     for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE"):

@@ -333,6 +333,10 @@ def _measure_format(name: str, cfg: BenchConfig, source: Path, prompts: list[str
     try:
         artifact = prepare_artifact(fmt, source, cfg)
         routing = routed_spec(fmt, artifact, cfg) if fmt.routed else {}
+        if fmt.engine.startswith("llama.cpp"):  # settled here, not in the worker's timed load
+            from harness.models.llama_cpp_load import extra_bufts_off
+
+            extra_bufts_off()
     except StepCrashed as err:
         console.print(f"[red]crashed[/red] {name}: {err}")
         return err.record

@@ -178,9 +178,10 @@ def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
               "peak_rss_mb": sampler.peak_mb, "vm_hwm_mb": PeakRSSSampler.high_water_mb(),
               "peak_vram_mb": peak_vram_mb()}
     if spec["engine"].startswith("llama.cpp"):  # stock, or which of slmbench's patches ran
+        from harness.models.llama_cpp_load import extra_bufts_record
         from harness.models.llama_cpp_patches import llama_cpp_build
 
-        result["llama_cpp"] = llama_cpp_build()
+        result["llama_cpp"] = {**llama_cpp_build(), **extra_bufts_record()}
     del engine
     result["accuracy"] = score_accuracy(spec, out_path.parent / f"acc_{spec['format']}")
     write_json_atomic(out_path, result)

@@ -9,6 +9,15 @@ settings, so the probe costs one extra load, once (about a second for the embedd
 LoRA adapter GGUFs are put on trial the same way: the child loads each beside the model and
 decodes with it active.
 
+Some hosts advertise Intel AMX but will not run its tile instructions (a 2-core cloud VM on a
+Sapphire Rapids Xeon here): llama.cpp packs a quantized model's weights for AMX as it loads
+them, and the first matmul dies in ``ldtilecfg`` (SIGSEGV; ggml-org/llama.cpp#20824, closed
+upstream without a fix). So on a host that advertises AMX, the first load of any GGUF is
+preceded, once per host and library, by a trial in a child process: the embedded model
+(quantized, so AMX takes it) with llama.cpp's extra buffer types (``use_extra_bufts``: AMX, and
+weight repacking) and, if that dies, without them. If only the second lives, every load here
+leaves them off, with a warning (quantized decode is slower without them, but it runs).
+
 Context is capped at what the model was trained with (``<arch>.context_length`` in the
 GGUF). Past it RoPE positions were never seen in training, and llama.cpp only warns
 ("n_ctx_seq > n_ctx_train -- possible training context overflow"), so the cap is applied
@@ -22,7 +31,8 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +73,105 @@ def _cap(requested: int, trained: int | None, name: str) -> int:
     return requested
 
 
+def _host_marker(verdict: str) -> Path:
+    """Where this host's verdict on llama.cpp's extra buffer types is kept ("on" or "off").
+
+    Per library (version and LLAMA_CPP_LIB_PATH) and CPU: another build may have fixed it.
+    """
+    import llama_cpp
+
+    key = sha256_json([llama_cpp.__version__, os.environ.get("LLAMA_CPP_LIB_PATH") or "",
+                       _cpu_model()])[:16]
+    return cache_dir() / "llama_cpp_probes" / f"extra_bufts-{key}.{verdict}"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            return next((line.split(":", 1)[1].strip() for line in cpuinfo
+                         if line.startswith("model name")), "")
+    except OSError:
+        return ""
+
+
+def extra_bufts_off() -> bool:
+    """Whether llama.cpp loads on this host must leave its extra buffer types (AMX) off.
+
+    Settled by a trial the first time it is asked on a host that advertises AMX (a second or
+    two, in child processes), then read from the cache.
+    """
+    if not _advertises_amx():
+        return False
+    if _host_marker("off").is_file():
+        return True
+    if _host_marker("on").is_file():
+        return False
+    from harness.artefacts.embedded import gguf_path
+
+    trial, what = gguf_path(), "the embedded model (a host check)"
+    settings = {"n_ctx": 256, "n_threads": 1, "verbose": False}
+    crash = _run_probe(trial, settings, [], what)
+    if crash.returncode >= 0:  # it ran, or failed in a way AMX does not explain
+        verdict = "on"
+    elif _run_probe(trial, {**settings, "use_extra_bufts": False}, [], what).returncode == 0:
+        verdict = "off"
+        log.warning("llama-cpp: llama.cpp dies (%s) in its AMX kernels on this CPU and runs "
+                    "without them (ggml-org/llama.cpp#20824): every llama.cpp load on this host "
+                    "leaves its extra buffer types off, so quantized models run slower (delete "
+                    "%s to try them again)", llama_failure(crash), _host_marker("off"))
+    else:  # not AMX's doing: each load's own probe will say what is wrong
+        return False
+    _host_marker(verdict).parent.mkdir(parents=True, exist_ok=True)
+    _host_marker(verdict).touch()
+    return verdict == "off"
+
+
+def extra_bufts_record() -> dict[str, bool]:
+    """What a record of a llama.cpp measurement says of the extra buffer types: only when off."""
+    return {"extra_bufts": False} if extra_bufts_off() else {}
+
+
+def _advertises_amx() -> bool:
+    import llama_cpp
+
+    return "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+
+
+@contextmanager
+def _model_params(**fields: Any) -> Iterator[None]:
+    """``llama_cpp.Llama`` with these model parameters set: it takes no keyword for them.
+
+    ``Llama.__init__`` builds its parameters from ``llama_model_default_params()`` and loads
+    the model before returning, so that function is wrapped for the duration of the call.
+    """
+    import llama_cpp.llama_cpp as bindings
+
+    default = bindings.llama_model_default_params
+
+    def with_fields():
+        params = default()
+        for name, value in fields.items():
+            setattr(params, name, value)
+        return params
+
+    bindings.llama_model_default_params = with_fields
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = default
+
+
+def _new_llama(path: str | os.PathLike, settings: dict[str, Any]):
+    """``llama_cpp.Llama(path, **settings)``, where ``use_extra_bufts`` may be among them."""
+    import llama_cpp
+
+    settings = dict(settings)
+    fields = {"use_extra_bufts": settings.pop("use_extra_bufts")} if (
+        "use_extra_bufts" in settings) else {}
+    with _model_params(**fields):
+        return llama_cpp.Llama(model_path=str(path), **settings)
+
+
 def _file_id(path: Path) -> list[Any]:
     stat = path.stat()
     return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
@@ -99,18 +208,23 @@ def probe(path: str | os.PathLike, settings: dict[str, Any],
         return
     what = f"GGUF {path}" + (f" with LoRA adapters {', '.join(a.name for a in adapter_paths)}"
                              if adapter_paths else "")
-    try:
-        argv = _probe_argv(path, settings)
-        if adapter_paths:
-            argv.append(json.dumps([str(a) for a in adapter_paths]))
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise SlmbenchError(f"llama-cpp: loading {what} did not finish in "
-                            f"{PROBE_TIMEOUT_S} s") from None
+    proc = _run_probe(path, settings, adapter_paths, what)
     if proc.returncode != 0:
         raise SlmbenchError(f"llama-cpp: cannot load {what}: {llama_failure(proc)}")
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
+
+
+def _run_probe(path: Path, settings: dict[str, Any], adapters: list[Path],
+               what: str) -> subprocess.CompletedProcess:
+    argv = _probe_argv(path, settings)
+    if adapters:
+        argv.append(json.dumps([str(a) for a in adapters]))
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise SlmbenchError(f"llama-cpp: loading {what} did not finish in "
+                            f"{PROBE_TIMEOUT_S} s") from None
 
 
 def open_llama(path: str | os.PathLike, *, n_ctx: int, isolate: bool = True,
@@ -121,7 +235,8 @@ def open_llama(path: str | os.PathLike, *, n_ctx: int, isolate: bool = True,
         path: A GGUF file (checked to be one before llama.cpp sees it).
         n_ctx: Requested context; capped at the trained context, 0 means the trained one.
         isolate: Probe the load in a child process first. Callers that already run in a
-            throwaway process of their own (the bench worker) pass False.
+            throwaway process of their own (the bench worker) pass False. Either way the
+            host's verdict on llama.cpp's extra buffer types applies (:func:`extra_bufts_off`).
         adapters: LoRA adapter GGUFs the probe loads and decodes with too; load them into
             the returned model with :func:`load_adapters`.
         **settings: Further ``Llama`` keyword arguments (JSON-serialisable).
@@ -129,17 +244,17 @@ def open_llama(path: str | os.PathLike, *, n_ctx: int, isolate: bool = True,
     Raises:
         SlmbenchError: not a GGUF, or llama.cpp refused or crashed on it.
     """
-    import llama_cpp
-
     from harness.artefacts.gguf_header import read_gguf_summary
 
     path = Path(path)
     summary = read_gguf_summary(path)  # one-line error for a missing, foreign or truncated file
     settings = {**settings, "n_ctx": _cap(int(n_ctx), summary.context_length, path.name)}
+    if extra_bufts_off():
+        settings["use_extra_bufts"] = False
     if isolate:
         probe(path, settings, adapters)
     try:
-        return llama_cpp.Llama(model_path=str(path), **settings)
+        return _new_llama(path, settings)
     except (ValueError, RuntimeError, OSError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SlmbenchError(f"llama-cpp: cannot load GGUF {path}: {reason}") from err
@@ -196,10 +311,8 @@ def switch(llm: Any, handle: Any | None) -> None:
 
 
 def _probe_main(path: str, settings_json: str, adapters_json: str = "[]") -> None:
-    import llama_cpp
-
     # Verbose, so that an assertion that aborts llama.cpp is on stderr for the parent to quote.
-    llm = llama_cpp.Llama(model_path=path, **{**json.loads(settings_json), "verbose": True})
+    llm = _new_llama(path, {**json.loads(settings_json), "verbose": True})
     tokens = llm.tokenize(_PROBE_TEXT, add_bos=True)[: max(2, min(16, llm.n_ctx() - 1))]
     llm.eval(tokens)
     adapters = json.loads(adapters_json)
