@@ -118,10 +118,13 @@ def test_the_probe_refuses_stock_llama_cpp_in_one_line():
 # the kernels' blocked shapes (widths of 16, ranks of 4), then their tails everywhere: hidden 40
 # gives 40-wide inputs and 20-row k/v outputs, rank 6 no block of four ranks; then a q4_k_m
 # backbone (hidden 256, so q4_K rows), whose matmuls run in ggml-cpu's repacked layout and call
-# the decode epilogue from there
-@pytest.mark.parametrize(("hidden", "rank", "quant"),
-                         [(64, 8, "f16"), (40, 6, "f16"), (256, 8, "q4_k_m")])
-def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path, hidden, rank, quant):
+# the decode epilogue from there; then the kernels of CPUs without AVX-512 (AVX2, and plain C),
+# capped by LLAMA_LORA_FUSED_ISA, on both shapes
+@pytest.mark.parametrize(("hidden", "rank", "quant", "isa"),
+                         [(64, 8, "f16", None), (40, 6, "f16", None), (256, 8, "q4_k_m", None),
+                          (64, 8, "f16", "avx2"), (40, 6, "f16", "avx2"),
+                          (64, 8, "f16", "scalar")])
+def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path, hidden, rank, quant, isa):
     """On a tiny random model with a zoo of two adapters on every projection: the fused paths'
     logits match the stock nodes' (same top-1; at f16 within 0.05, as the adapter's input is
     not rounded to f16 as stock's is), the decode epilogue's match the fused node's (they
@@ -144,7 +147,7 @@ def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path, hidden, rank, quan
     gguf = cached_gguf(base_dir, quant)
     proc = _probe("--lib", lib, "--zoo", str(zoo), "--adapter", "a", "--pretrained",
                   str(base_dir), "--rounds", "2", "--threads", "2", "--out", str(tmp_path),
-                  str(gguf))
+                  str(gguf), env={"LLAMA_LORA_FUSED_ISA": isa} if isa else None)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "lora_patches.json").read_text())
     result = report["results"][0]

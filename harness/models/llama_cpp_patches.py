@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 # patch name: (the C symbol only a library with that patch exports, the variable that opts in)
 PATCHES = {"lora_fused": ("llama_lora_fused_enabled", "LLAMA_LORA_FUSED"),
            "lora_keep_reserve": ("llama_lora_keep_reserve_enabled", "LLAMA_LORA_KEEP_RESERVE")}
+# the lora_fused patch's cap on its kernels' instruction set (a test's knob): another
+# measurement, where it is set
+FUSED_OPTIONS = ("LLAMA_LORA_FUSED_ISA",)
 # what each changes, for the pages that show a patched number
 WHAT_THEY_CHANGE = {
     "lora_fused": "each adapted matrix's update rides on its base matmul at decode (no graph "
@@ -57,7 +60,7 @@ def llama_cpp_env() -> dict[str, str]:
 
     Part of what a measurement is: a bench resumed under other ones must measure anew.
     """
-    names = ("LLAMA_CPP_LIB_PATH", *(env for _, env in PATCHES.values()))
+    names = ("LLAMA_CPP_LIB_PATH", *(env for _, env in PATCHES.values()), *FUSED_OPTIONS)
     return {name: os.environ[name] for name in names if os.environ.get(name)}
 
 
