@@ -182,6 +182,21 @@ def process_rank() -> int:
         return 0
 
 
+def _leave_process_group() -> None:
+    """Tear down an ``accelerate launch``'s process group once every rank's answers are gathered.
+
+    Left to interpreter exit, gloo's threads can outlive it: a rank then dies with "terminate
+    called without an active exception" (SIGABRT) after lm-eval's gather, and the launch fails
+    though every rank finished (seen once in CI on 2 cores). Nothing after the gather talks
+    across ranks: rank 0 records alone.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _task_manager(cfg: Any):
     """lm-eval's one TaskManager for the run; an unknown task name is one line, with hints."""
     try:
@@ -235,6 +250,7 @@ def run_eval(spec: EvalSpec) -> Run | None:
     with collect_load_reports() as reports:
         task_manager = _task_manager(cfg)
         results, samples = _simple_evaluate(cfg, task_manager, reports)
+    _leave_process_group()
     if results is None or process_rank() != 0:
         return None
     folder = record.record_eval_run(spec, key, results, samples, started, reports)
