@@ -189,7 +189,7 @@ def main() -> None:
     from harness.artefacts.zoo_manifest import load_manifest
     from harness.console import wide_console
     from harness.errors import SlmbenchError
-    from harness.models.llama_cpp_patches import PATCHES, llama_cpp_build
+    from harness.models.llama_cpp_patches import FUSED_OPTIONS, PATCHES, llama_cpp_build
     from harness.models.llama_cpp_peft import zoo_adapter_ggufs
     from harness.runs.atomic import write_json_atomic
 
@@ -208,6 +208,8 @@ def main() -> None:
     report = {"zoo": args.zoo, "adapter": args.adapter, "lib": str(args.lib),
               "patches": sorted(str(p.relative_to(ROOT))
                                 for p in (ROOT / "patches" / "llama.cpp").glob("*.patch")),
+              # a kernel cap (LLAMA_LORA_FUSED_ISA) makes another measurement
+              "options": {name: os.environ[name] for name in FUSED_OPTIONS if os.environ.get(name)},
               "results": []}
     console = wide_console()
     for backbone in args.ggufs:
