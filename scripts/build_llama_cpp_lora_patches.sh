@@ -4,7 +4,7 @@
 #   lora-fused.patch                LLAMA_LORA_FUSED=1         a LoRA update without stock's four
 #                                                              graph nodes: at decode an epilogue
 #                                                              of the base matmul (ggml-cpu), in
-#                                                              prompts (AVX-512) one fused node
+#                                                              prompts (AVX2, AVX-512) one fused node
 #   lora-switch-keep-reserve.patch  LLAMA_LORA_KEEP_RESERVE=1  a switch between adapters of one
 #                                                              layout keeps the compute reservation
 #

@@ -11,7 +11,7 @@ process; this script measures what each buys on the same loaded model:
   per matrix (``LLAMA_LORA_FUSED=2``) and as the patch runs it (``LLAMA_LORA_FUSED=1``: at
   decode an epilogue of the base matmul, no node of its own), alternating, with the logits of a
   decode step against stock's and the epilogue's against the node's (the step reads the
-  prompt's keys and values, which the fused node computed on an AVX-512 CPU, so every kernel
+  prompt's keys and values, which the fused node computed on an x86 CPU with AVX2, so every kernel
   is checked; epilogue and node differ only in summation order, on any backbone);
 - switch: adapter to adapter over the whole zoo, each switch with the token after it, with the
   reservation redone (stock) or kept (``LLAMA_LORA_KEEP_RESERVE=1``), alternating, and each

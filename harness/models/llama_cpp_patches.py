@@ -1,7 +1,7 @@
 """Which of slmbench's llama.cpp patches the loaded library carries, and which are switched on.
 
 Why: ``patches/llama.cpp`` changes how llama.cpp computes a LoRA (at decode no node of its own,
-riding on the base matmul; in prompts on an AVX-512 CPU one fused node instead of four) and
+riding on the base matmul; in prompts on an x86 CPU with AVX2 one fused node instead of four) and
 what an adapter switch costs (the compute reservation is kept). A number measured with them
 is not stock llama.cpp's, so every record that times llama.cpp says which library it loaded
 and which patches were on. A patched library is built by
@@ -23,7 +23,8 @@ PATCHES = {"lora_fused": ("llama_lora_fused_enabled", "LLAMA_LORA_FUSED"),
 # the lora_fused patch's cap on its kernels' instruction set (a test's knob): another
 # measurement, where it is set
 FUSED_OPTIONS = ("LLAMA_LORA_FUSED_ISA",)
-# what each changes, for the pages that show a patched number
+# what each changes, for the pages that show a patched number (true of every version of the
+# patch: later ones run prompts fused on AVX2 CPUs too)
 WHAT_THEY_CHANGE = {
     "lora_fused": "each adapted matrix's update rides on its base matmul at decode (no graph "
                   "node of its own) and is one fused node in prompts on an AVX-512 CPU, where "
