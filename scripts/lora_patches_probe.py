@@ -189,7 +189,7 @@ def main() -> None:
     from harness.artefacts.zoo_manifest import load_manifest
     from harness.console import wide_console
     from harness.errors import SlmbenchError
-    from harness.models.llama_cpp_patches import FUSED_OPTIONS, PATCHES, llama_cpp_build
+    from harness.models.llama_cpp_patches import PATCHES, fused_options, llama_cpp_build
     from harness.models.llama_cpp_peft import zoo_adapter_ggufs
     from harness.runs.atomic import write_json_atomic
 
@@ -209,7 +209,7 @@ def main() -> None:
               "patches": sorted(str(p.relative_to(ROOT))
                                 for p in (ROOT / "patches" / "llama.cpp").glob("*.patch")),
               # a kernel cap (LLAMA_LORA_FUSED_ISA) makes another measurement
-              "options": {name: os.environ[name] for name in FUSED_OPTIONS if os.environ.get(name)},
+              "options": fused_options(),
               "results": []}
     console = wide_console()
     for backbone in args.ggufs:

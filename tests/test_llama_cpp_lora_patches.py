@@ -150,6 +150,7 @@ def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path, hidden, rank, quan
                   str(gguf), env={"LLAMA_LORA_FUSED_ISA": isa} if isa else None)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "lora_patches.json").read_text())
+    assert report["options"] == ({"LLAMA_LORA_FUSED_ISA": isa} if isa else {})  # the cap, recorded
     result = report["results"][0]
     assert result["llama_cpp"]["lib_path"] == str(Path(lib).resolve())
     assert set(result["llama_cpp"]["patches"]) == {"lora_fused", "lora_keep_reserve"}

@@ -61,7 +61,16 @@ def llama_cpp_env() -> dict[str, str]:
 
     Part of what a measurement is: a bench resumed under other ones must measure anew.
     """
-    names = ("LLAMA_CPP_LIB_PATH", *(env for _, env in PATCHES.values()), *FUSED_OPTIONS)
+    return _set_among(("LLAMA_CPP_LIB_PATH", *(env for _, env in PATCHES.values()),
+                       *FUSED_OPTIONS))
+
+
+def fused_options() -> dict[str, str]:
+    """The lora_fused patch's kernel options (``FUSED_OPTIONS``) this process has set."""
+    return _set_among(FUSED_OPTIONS)
+
+
+def _set_among(names) -> dict[str, str]:
     return {name: os.environ[name] for name in names if os.environ.get(name)}
 
 
