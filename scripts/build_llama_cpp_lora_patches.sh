@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# llama.cpp's libraries with slmbench's LoRA patches (patches/llama.cpp/*.patch, in name order),
-# for issue 24's routed-decode and adapter-switch targets, each opt-in per process:
+# llama.cpp's libraries with slmbench's patches (patches/llama.cpp/*.patch, in name order): a fix,
+# always on, and two LoRA patches for issue 24's routed-decode and adapter-switch targets, each
+# opt-in per process:
+#   amx-tilecfg.patch               (a fix, always on)          AMX's tile config reaches the CPU
+#                                                              whole under GCC 12, whose build of
+#                                                              stock llama.cpp dies at the first
+#                                                              AMX matmul (llama.cpp#20824)
 #   lora-fused.patch                LLAMA_LORA_FUSED=1         a LoRA update without stock's four
 #                                                              graph nodes: at decode an epilogue
 #                                                              of the base matmul (ggml-cpu), in

@@ -24,7 +24,7 @@ llama_cpp = pytest.importorskip("llama_cpp")
 ROOT = Path(__file__).parents[1]
 PROBE = ROOT / "scripts" / "lora_patches_probe.py"
 # decode epilogue against the fused node, decode-step logits: summation order alone
-EPILOGUE_VS_NODE_TOLERANCE = {"f16": 1e-3, "q4_k_m": 1e-3}
+EPILOGUE_VS_NODE_TOLERANCE = {"f16": 1e-3, "q4_k_m": 1e-3, "q8_0": 1e-3}
 
 
 def test_stock_llama_cpp_reports_no_patch_and_says_when_one_is_asked_for(monkeypatch, caplog):
@@ -116,13 +116,13 @@ def test_the_probe_refuses_stock_llama_cpp_in_one_line():
 
 @pytest.mark.slow  # builds llama.cpp with the patches once (about 5 minutes; cached after)
 # the kernels' blocked shapes (widths of 16, ranks of 4), then their tails everywhere: hidden 40
-# gives 40-wide inputs and 20-row k/v outputs, rank 6 no block of four ranks; then a q4_k_m
-# backbone (hidden 256, so q4_K rows), whose matmuls run in ggml-cpu's repacked layout and call
-# the decode epilogue from there; then the kernels of CPUs without AVX-512 (AVX2, and plain C),
-# capped by LLAMA_LORA_FUSED_ISA, on both shapes
+# gives 40-wide inputs and 20-row k/v outputs, rank 6 no block of four ranks; then quantized
+# backbones (hidden 256, so q4_K and q8_0 rows), whose matmuls run in a packed layout (ggml-cpu's
+# repack, or on an AMX host AMX's) and call the decode epilogue from there; then the kernels of
+# CPUs without AVX-512 (AVX2, and plain C), capped by LLAMA_LORA_FUSED_ISA, on both shapes
 @pytest.mark.parametrize(("hidden", "rank", "quant", "isa"),
                          [(64, 8, "f16", None), (40, 6, "f16", None), (256, 8, "q4_k_m", None),
-                          (64, 8, "f16", "avx2"), (40, 6, "f16", "avx2"),
+                          (256, 8, "q8_0", None), (64, 8, "f16", "avx2"), (40, 6, "f16", "avx2"),
                           (64, 8, "f16", "scalar")])
 def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path, hidden, rank, quant, isa):
     """On a tiny random model with a zoo of two adapters on every projection: the fused paths'

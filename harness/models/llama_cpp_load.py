@@ -9,14 +9,18 @@ settings, so the probe costs one extra load, once (about a second for the embedd
 LoRA adapter GGUFs are put on trial the same way: the child loads each beside the model and
 decodes with it active.
 
-Some hosts advertise Intel AMX but will not run its tile instructions (a 2-core cloud VM on a
-Sapphire Rapids Xeon here): llama.cpp packs a quantized model's weights for AMX as it loads
-them, and the first matmul dies in ``ldtilecfg`` (SIGSEGV; ggml-org/llama.cpp#20824, closed
-upstream without a fix). So on a host that advertises AMX, the first load of any GGUF is
-preceded, once per host and library, by a trial in a child process: the embedded model
-(quantized, so AMX takes it) with llama.cpp's extra buffer types (``use_extra_bufts``: AMX, and
-weight repacking) and, if that dies, without them. If only the second lives, every load here
-leaves them off, with a warning (quantized decode is slower without them, but it runs).
+On some hosts llama.cpp's AMX kernels die: it packs a quantized model's weights for AMX as it
+loads them, and the first matmul dies in ``ldtilecfg`` (SIGSEGV; ggml-org/llama.cpp#20824,
+closed upstream without a fix). The cause is the compiler, not the host: GCC 12's
+``_tile_loadconfig`` gives its asm an 8-byte operand, so the stores that fill the rest of the
+64-byte tile config are dropped as dead and ``ldtilecfg`` reads stack garbage (seen in the
+disassembly of llama-cpp-python's from-source build with Debian 12's GCC 12.2, as here).
+``patches/llama.cpp/amx-tilecfg.patch`` fixes it in slmbench's patched library. So on a host
+that advertises AMX, the first load of any GGUF is preceded, once per host and library, by a
+trial in a child process: the embedded model (quantized, so AMX takes it) with llama.cpp's
+extra buffer types (``use_extra_bufts``: AMX, and weight repacking) and, if that dies, without
+them. If only the second lives, every load here leaves them off, with a warning (quantized
+models run slower without them, but they run).
 
 Context is capped at what the model was trained with (``<arch>.context_length`` in the
 GGUF). Past it RoPE positions were never seen in training, and llama.cpp only warns
@@ -116,9 +120,12 @@ def extra_bufts_off() -> bool:
     elif _run_probe(trial, {**settings, "use_extra_bufts": False}, [], what).returncode == 0:
         verdict = "off"
         log.warning("llama-cpp: llama.cpp dies (%s) in its AMX kernels on this CPU and runs "
-                    "without them (ggml-org/llama.cpp#20824): every llama.cpp load on this host "
-                    "leaves its extra buffer types off, so quantized models run slower (delete "
-                    "%s to try them again)", llama_failure(crash), _host_marker("off"))
+                    "without them (ggml-org/llama.cpp#20824; a GCC 12 build, whose "
+                    "_tile_loadconfig drops the tile shapes: scripts/"
+                    "build_llama_cpp_lora_patches.sh builds a library with the fix): every "
+                    "llama.cpp load on this host leaves its extra buffer types off, so quantized "
+                    "models run slower (delete %s to try them again)",
+                    llama_failure(crash), _host_marker("off"))
     else:  # not AMX's doing: each load's own probe will say what is wrong
         return False
     _host_marker(verdict).parent.mkdir(parents=True, exist_ok=True)
