@@ -13,8 +13,10 @@ lm-eval's ``simple_evaluate`` with slmbench's defaults:
 - every run is recorded in the run store (``runs/eval/<run id>``, see
   ``harness/evaluation/identity.py`` and ``record.py``): lm-eval's results, one JSONL
   record per question and a manifest. The same command again reuses the finished run
-  unless ``--force`` is given; ``--label NAME`` names the run on leaderboards and
-  ``--store DIR`` moves the store;
+  unless ``--force`` is given (which scores it again, the answers coming from the response
+  cache below, so it re-scores without re-running the model) or ``--fresh`` (which runs it
+  again with every request answered anew: a timing measured again needs this);
+  ``--label NAME`` names the run on leaderboards and ``--store DIR`` moves the store;
 - responses are cached per request under ``<output_path>/.slmbench_cache/<model
   fingerprint>`` (``output_path`` defaults to the run's work folder in the store), so
   re-running an interrupted command resumes it (lm-eval's own cache; it never caches sampled
@@ -58,10 +60,11 @@ def evaluate(argv: list[str]) -> Path | None:
     if argv and argv[0] not in LM_EVAL_SUBCOMMANDS and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]
     no_chat_template = "--no_chat_template" in argv
-    force = "--force" in argv
+    fresh = "--fresh" in argv
+    force = "--force" in argv or fresh
     argv, label = _pop_option(argv, "--label")
     argv, store = _pop_option(argv, "--store")
-    argv = [a for a in argv if a not in ("--no_chat_template", "--force")]
+    argv = [a for a in argv if a not in ("--no_chat_template", "--force", "--fresh")]
     saved = sys.argv
     sys.argv = ["slmbench lm-eval", *argv]
     try:
@@ -75,7 +78,7 @@ def evaluate(argv: list[str]) -> Path | None:
             args.include_path = ":".join(with_include_path(getattr(args, "include_path", None)))
         parser.execute(args)
         return None
-    spec = EvalSpec.from_namespace(args, label=label, store=store, force=force,
+    spec = EvalSpec.from_namespace(args, label=label, store=store, force=force, fresh=fresh,
                                    no_chat_template=no_chat_template)
     run = run_eval(spec)
     return run.path if run is not None else None

@@ -22,7 +22,8 @@
 # prefill-bound (most answers are one or two tokens). An edge deployment would turn it on.
 #
 # Resumable: every evaluation goes through the run store and a finished run of the same
-# command is reused (FORCE=1 measures again); an interrupted bench resumes its missing rows.
+# command is reused (FORCE=1 measures again: every request answered anew, --fresh); an
+# interrupted bench resumes its missing rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -47,7 +48,7 @@ if [ "${LLAMA_PATCHES:-0}" = "1" ]; then
 fi
 common=(--tasks "$TASKS" --limit "$LIMIT" --store "$STORE" --metadata "data_dir=$DATA_DIR"
         --batch_size 1 --apply_chat_template)
-[ "${FORCE:-0}" = "1" ] && common+=(--force)
+[ "${FORCE:-0}" = "1" ] && common+=(--fresh)
 
 mapfile -t ggufs < <(slm gguf --model "$MODEL" --type "${QUANTS// /,}")
 slm lm-eval --model hf-peft --model_args "pretrained=$MODEL,adapters=$ZOO" \

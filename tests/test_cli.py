@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -131,3 +132,10 @@ def test_rerun_reuses_the_response_cache(data_dir, tmp_path):
     reused = slmbench(*args)
     assert reused.returncode == 0 and "reused run" in reused.stdout, reused.stderr[-2000:]
     assert "Requests remaining" not in reused.stderr
+    # --fresh runs the model again: every request answered anew (a timing needs that), and
+    # the cache filled again for the next resume.
+    fresh = slmbench(*args, "--fresh")
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    remaining = re.findall(r"Requests remaining: (\d+)", fresh.stderr)
+    assert remaining and int(remaining[0]) > 0, fresh.stderr[-2000:]
+    assert cache.stat().st_size > 0

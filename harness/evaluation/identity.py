@@ -3,8 +3,9 @@
 A run is named by the hash of its model and model arguments (with the content hash of local
 weight files), tasks, limit, few-shot, chat template, generation kwargs, seeds, the data
 source and the task definitions. Re-running the same command finds the finished folder and
-reuses it; ``--force`` runs it again. lm-eval's raw output (and its response cache, which
-makes an interrupted run resume) lives in ``<store>/eval/.work/<run_id>``.
+reuses it; ``--force`` scores it again (its answers from the response cache) and ``--fresh``
+runs the model again. lm-eval's raw output (and its response cache, which makes an interrupted
+run resume) lives in ``<store>/eval/.work/<run_id>``.
 """
 
 from __future__ import annotations

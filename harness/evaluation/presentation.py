@@ -20,7 +20,7 @@ def print_reused(folder: Path) -> None:
 
     run = load_run(folder)
     table = Table(title=f"reused run {folder} (finished {run.manifest.get('finished')}; "
-                        "--force runs it again)")
+                        "--force scores it again, --fresh runs the model again)")
     for col in ("task", "metric", "value", "stderr", "n"):
         table.add_column(col)
     for task, info in run.tasks().items():

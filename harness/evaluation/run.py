@@ -174,6 +174,20 @@ def response_cache(spec: EvalSpec) -> str | None:
                / identity.model_fingerprint(spec.model, dict(spec.model_args)))
 
 
+def forget_responses(cache: str | None) -> None:
+    """``--fresh``: the run's cached responses go, so every request is answered (and timed) anew.
+
+    A forced run otherwise takes its answers from the cache and records no answering time,
+    replacing the timed record of the run it repeats.
+    """
+    if not cache:
+        return
+    cache_path = Path(cache)
+    for db in cache_path.parent.glob(f"{cache_path.name}_rank*.db"):  # lm-eval's CachingLM files
+        db.unlink()
+        log.info("--fresh: removed the response cache %s", db)
+
+
 def process_rank() -> int:
     """The process rank under ``accelerate launch``/``torchrun`` (0 when run alone)."""
     try:
@@ -232,13 +246,15 @@ def run_eval(spec: EvalSpec) -> Run | None:
     done = identity.finished_run(run_id, spec.store)
     if done is not None and not spec.force:
         presentation.print_reused(done)
-        print(f"slmbench: run folder {done} (reused; --force runs it again)", file=sys.stderr)
+        print(f"slmbench: run folder {done} (reused; --force scores it again, --fresh runs the model again)", file=sys.stderr)
         run = load_run(done)
         warn_if_unparsed(run, spec)
         return run
     if not spec.output_path:
         spec = spec.with_(output_path=str(identity.work_folder(run_id, spec.store)))
         spec = spec.with_(use_cache=response_cache(spec))
+    if spec.fresh:
+        forget_responses(spec.use_cache)
     options = {**spec.options, "log_samples": True}  # the store keeps every question's answer
     try:
         cfg = EvaluatorConfig.from_cli(spec.with_(options=options).lm_eval_namespace())

@@ -20,7 +20,7 @@ _ONLY_WHEN_GIVEN = ("batch_size", "apply_chat_template", "fewshot_as_multiturn",
                     "predict_only", "check_integrity", "write_out", "show_config",
                     "trust_remote_code", "confirm_run_unsafe_code")
 # slmbench's own fields: how the run is recorded, not what lm-eval runs.
-_OURS = ("label", "store", "force", "no_chat_template")
+_OURS = ("label", "store", "force", "fresh", "no_chat_template")
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -51,6 +51,7 @@ class EvalSpec:
     label: str | None = None
     store: str | None = None
     force: bool = False
+    fresh: bool = False
     no_chat_template: bool = False
 
     def __post_init__(self) -> None:
