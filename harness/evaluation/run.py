@@ -246,7 +246,8 @@ def run_eval(spec: EvalSpec) -> Run | None:
     done = identity.finished_run(run_id, spec.store)
     if done is not None and not spec.force:
         presentation.print_reused(done)
-        print(f"slmbench: run folder {done} (reused; --force scores it again, --fresh runs the model again)", file=sys.stderr)
+        print(f"slmbench: run folder {done} (reused; --force scores it again, --fresh runs the "
+              "model again)", file=sys.stderr)
         run = load_run(done)
         warn_if_unparsed(run, spec)
         return run
