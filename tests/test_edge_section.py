@@ -225,6 +225,23 @@ def test_a_bench_on_patched_llama_cpp_stands_beside_stock_and_says_so(tmp_path):
                         "`lora_keep_reserve`)", "## embedded"]
 
 
+def test_a_bench_without_llama_cpps_extra_buffers_says_so(tmp_path):
+    """Where llama.cpp ran without AMX and repacking (a build that dies in AMX on that host),
+    its quantized rows are slower for it, and the page says so beside them; a bench with
+    them says nothing."""
+    runs = tmp_path / "runs"
+    _bench(runs, "20261201T000000_aaaa", {"zoo": "z/a-zoo.yaml"},
+           llama_cpp={"lib_path": None, "patches": {}, "extra_bufts": False})
+    _bench(runs, "20261202T000000_aaaa", {"zoo": "z/b-zoo.yaml"},
+           llama_cpp={"lib_path": "/c/lib", "patches": {}})
+    render_leaderboards(runs, tmp_path / "out")
+    page = (tmp_path / "out" / "edge.md").read_text()
+    note = "llama.cpp ran without its extra buffer types (AMX, weight repacking)"
+    assert page.count(note) == 1
+    section = page[:page.index(note)].rsplit("\n## ", 1)[-1]
+    assert section.startswith("One backbone + N adapters") and "zoo `a-zoo`" in section
+
+
 def _stamp(runs: Path, run_id: str, started: str, finished: str) -> None:
     path = runs / "eval" / run_id / "run.json"
     manifest = json.loads(path.read_text())

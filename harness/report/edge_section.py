@@ -221,6 +221,17 @@ def _patches_text(bench: BenchRun) -> str:
                         for name in patched) + ". ")
 
 
+def _buffers_text(bench: BenchRun) -> str:
+    """Said where llama.cpp ran without AMX and repacking: its quantized rows are slower for it."""
+    rows = _routed_bench_rows(bench)
+    if not any((row.get("llama_cpp") or {}).get("extra_bufts") is False
+               for _, lora, plain in rows for row in (lora, plain) if row):
+        return ""
+    return ("llama.cpp ran without its extra buffer types (AMX, weight repacking): this build "
+            "dies in AMX on this host (a GCC 12 build; see the README), so its quantized rows "
+            "run slower than in a build with them. ")
+
+
 def _bench_name(bench: BenchRun) -> str:
     """The backbone and the zoo: one backbone is timed with zoos adapting different modules.
 
@@ -373,7 +384,8 @@ def edge(records: Records, out: Path) -> Section | None:
                      "the call alone say call only. llama.cpp computes "
                      "B·(A·x) for every adapted matrix, so it grows with the adapted matrices' "
                      "output rows, as the plain decode grows with the weights. "
-                     + _patches_text(bench) + sources([bench.run_id]) + "\n"
+                     + _patches_text(bench) + _buffers_text(bench) + sources([bench.run_id])
+                     + "\n"
                      + storage + "\n")
         used.append(bench.run_id)
     text = ("# At the edge: one GGUF backbone, one LoRA adapter per task\n\n"
