@@ -39,6 +39,27 @@ def test_bench_runs_each_format_and_skips_what_cannot_run(data_dir, tmp_path, mo
     assert saved["environment"]["versions"]["torch"] and saved["bandwidth_gbs"] > 0
 
 
+def test_a_gguf_read_into_memory_is_another_measurement_and_says_so(data_dir, tmp_path,
+                                                                   monkeypatch):
+    """--no-llama-mmap: llama.cpp reads the GGUF instead of mapping it (where AMX repacks
+    weights, the mapped pages would stay resident beside the copy); the row records it, and a
+    mapped bench's spec stays as it was."""
+    monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path / "cache"))
+    base_dir, _ = build_tiny_base(tmp_path / "base", hidden_size=64)
+    specs = {}
+    for mmap in (True, False):
+        cfg = BenchConfig(model=str(base_dir), formats=["gguf-q8_0"], task=None, limit=None,
+                          data_dir=str(data_dir), prompts=2, gen_tokens=4, min_runs=2,
+                          min_seconds=0, warmup=0, synthetic=None, chat_template=False,
+                          llama_mmap=mmap, output_dir=str(tmp_path / f"runs-{mmap}"))
+        row = run_bench(cfg)["results"]["gguf-q8_0"]
+        assert no_result(row) is None, row
+        [spec] = list((tmp_path / f"runs-{mmap}").rglob("spec_gguf-q8_0.json"))
+        specs[mmap] = json.loads(spec.read_text())
+        assert row["llama_cpp"].get("use_mmap", True) is mmap
+    assert "use_mmap" not in specs[True] and specs[False]["use_mmap"] is False
+
+
 def test_an_interrupted_bench_measures_only_the_formats_still_missing(data_dir, tmp_path,
                                                                       monkeypatch):
     """Killed after fp32 was measured: the re-run keeps fp32's result and measures bf16."""

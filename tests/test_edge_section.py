@@ -225,18 +225,23 @@ def test_a_bench_on_patched_llama_cpp_stands_beside_stock_and_says_so(tmp_path):
                         "`lora_keep_reserve`)", "## embedded"]
 
 
-def test_a_bench_without_llama_cpps_extra_buffers_says_so(tmp_path):
-    """Where llama.cpp ran without AMX and repacking (a build that dies in AMX on that host),
-    its quantized rows are slower for it, and the page says so beside them; a bench with
-    them says nothing."""
+@pytest.mark.parametrize(("load", "note"), [
+    ({"extra_bufts": False}, "llama.cpp ran without its extra buffer types (AMX, weight "
+                             "repacking)"),
+    ({"use_mmap": False}, "llama.cpp read the GGUF into memory instead of mapping it"),
+])
+def test_how_llama_cpp_loaded_the_weights_is_said_beside_the_rows_it_changes(tmp_path, load,
+                                                                              note):
+    """Without AMX and repacking (a build that dies in AMX on that host) quantized rows are
+    slower; read into memory, repacked weights are resident once. The page says either beside
+    that bench's rows, and nothing beside a bench loaded the default way."""
     runs = tmp_path / "runs"
     _bench(runs, "20261201T000000_aaaa", {"zoo": "z/a-zoo.yaml"},
-           llama_cpp={"lib_path": None, "patches": {}, "extra_bufts": False})
+           llama_cpp={"lib_path": None, "patches": {}, **load})
     _bench(runs, "20261202T000000_aaaa", {"zoo": "z/b-zoo.yaml"},
            llama_cpp={"lib_path": "/c/lib", "patches": {}})
     render_leaderboards(runs, tmp_path / "out")
     page = (tmp_path / "out" / "edge.md").read_text()
-    note = "llama.cpp ran without its extra buffer types (AMX, weight repacking)"
     assert page.count(note) == 1
     section = page[:page.index(note)].rsplit("\n## ", 1)[-1]
     assert section.startswith("One backbone + N adapters") and "zoo `a-zoo`" in section

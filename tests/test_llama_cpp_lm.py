@@ -231,6 +231,11 @@ def test_registered_under_llama_cpp_and_built_from_an_arg_string():
     import llama_cpp
 
     assert fused.llm.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    assert built.llm.model_params.load_mode == llama_cpp.LLAMA_LOAD_MODE_MMAP
+    assert built.get_model_info()["use_mmap"] is True
+    read = cls.create_from_arg_string("pretrained=embedded,n_ctx=512,n_threads=1,use_mmap=false")
+    assert read.llm.model_params.load_mode == llama_cpp.LLAMA_LOAD_MODE_NONE
+    assert read.get_model_info()["use_mmap"] is False
     with pytest.raises(SlmbenchError, match=r"flash_attn='ture' is not a boolean"):
         cls.create_from_arg_string("pretrained=embedded,flash_attn=ture")
     with pytest.raises(SlmbenchError, match="n_ctxx"):

@@ -92,9 +92,10 @@ class LlamaCppEngine:
     """llama.cpp in process through llama-cpp-python, greedy, prefix cache defeated by reset."""
 
     def __init__(self, gguf: str, n_threads: int | None = None, n_gpu_layers: int = 0,
-                 n_ctx: int = 2048) -> None:
+                 n_ctx: int = 2048, use_mmap: bool = True) -> None:
         self.gguf, self.n_threads, self.n_gpu_layers, self.n_ctx = (
             gguf, n_threads, n_gpu_layers, n_ctx)
+        self.use_mmap = use_mmap
         self.llm = None
 
     def load(self) -> None:
@@ -103,10 +104,18 @@ class LlamaCppEngine:
         # The bench worker is a throwaway process already: no probe (it would be timed).
         self.llm = open_llama(self.gguf, n_ctx=self.n_ctx, isolate=False,
                               n_threads=self.n_threads, n_threads_batch=self.n_threads,
-                              n_gpu_layers=self.n_gpu_layers, logits_all=False, verbose=False)
+                              n_gpu_layers=self.n_gpu_layers, logits_all=False, verbose=False,
+                              use_mmap=self.use_mmap)
 
     def tokenize(self, prompt: str) -> list[int]:
         return self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def mapped(self) -> bool:
+        """Whether llama.cpp was told to map the GGUF (read back from what it was given)."""
+        import llama_cpp
+
+        return self.llm.model_params.load_mode in (llama_cpp.LLAMA_LOAD_MODE_MMAP,
+                                                   llama_cpp.LLAMA_LOAD_MODE_MMAP_MLOCK)
 
     def timed_request(self, ids: list[int], gen_tokens: int) -> RequestTiming:
         import numpy as np
@@ -158,8 +167,10 @@ class LlamaCppLoraEngine(LlamaCppEngine):
     """
 
     def __init__(self, gguf: str, adapters: dict[str, str], active: str,
-                 n_threads: int | None = None, n_gpu_layers: int = 0) -> None:
-        super().__init__(gguf, n_threads=n_threads, n_gpu_layers=n_gpu_layers)
+                 n_threads: int | None = None, n_gpu_layers: int = 0,
+                 use_mmap: bool = True) -> None:
+        super().__init__(gguf, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+                         use_mmap=use_mmap)
         self.adapters, self.active = adapters, active
         self.handles: dict[str, object] = {}
 

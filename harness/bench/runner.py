@@ -75,6 +75,9 @@ class BenchConfig:
         "them)"))
     chat_template: bool = field(default=True, metadata=_help(
         "render the timed prompts with the model's chat template"))
+    llama_mmap: bool = field(default=True, metadata=_help(
+        "llama.cpp maps the GGUF (its default); --no-llama-mmap reads it into memory, so the "
+        "weights its extra buffer types repack (AMX) are not resident twice"))
     output_dir: str = field(default="runs/bench", metadata=_help("bench run folders go here"))
     gptq_python: str | None = field(default=None, metadata=_help(
         "python of the environment with GPTQModel (tox -e gptq); default "
@@ -355,6 +358,8 @@ def _measure_format(name: str, cfg: BenchConfig, source: Path, prompts: list[str
         from harness.models.llama_cpp_patches import llama_cpp_env
 
         spec["llama_cpp_env"] = llama_cpp_env()
+        if not cfg.llama_mmap:  # left out when on, so older specs still match theirs
+            spec["use_mmap"] = False
     spec_path, out_path = run_dir / f"spec_{name}.json", run_dir / f"result_{name}.json"
     if _measured_before(spec_path, out_path, spec):
         console.print(f"[bold]{name}[/bold]: measured before the interruption, kept")

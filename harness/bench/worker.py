@@ -34,11 +34,13 @@ def make_engine(spec: dict[str, Any]):
         return TransformersEngine(spec["artifact"], spec["precision"], spec["device"])
     if spec["engine"] == "llama.cpp":
         return LlamaCppEngine(spec["artifact"], n_threads=spec.get("threads"),
-                              n_gpu_layers=-1 if spec["device"].startswith("cuda") else 0)
+                              n_gpu_layers=-1 if spec["device"].startswith("cuda") else 0,
+                              use_mmap=spec.get("use_mmap", True))
     if spec["engine"] == "llama.cpp-lora":
         return LlamaCppLoraEngine(spec["artifact"], spec["adapter_ggufs"], spec["active_adapter"],
                                   n_threads=spec.get("threads"),
-                                  n_gpu_layers=-1 if spec["device"].startswith("cuda") else 0)
+                                  n_gpu_layers=-1 if spec["device"].startswith("cuda") else 0,
+                                  use_mmap=spec.get("use_mmap", True))
     if spec["engine"] == "transformers-peft":
         return PeftEngine(spec["pretrained"], spec["zoo"], spec["active_adapter"], spec["device"])
     if spec["engine"] == "gptq":
@@ -181,7 +183,8 @@ def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
         from harness.models.llama_cpp_load import extra_bufts_record
         from harness.models.llama_cpp_patches import llama_cpp_build
 
-        result["llama_cpp"] = {**llama_cpp_build(), **extra_bufts_record()}
+        result["llama_cpp"] = {**llama_cpp_build(), **extra_bufts_record(),
+                               **({} if engine.mapped() else {"use_mmap": False})}
     del engine
     result["accuracy"] = score_accuracy(spec, out_path.parent / f"acc_{spec['format']}")
     write_json_atomic(out_path, result)

@@ -87,6 +87,9 @@ class LlamaCppLM(TemplateLM):
         n_gpu_layers: Layers to offload when llama.cpp was built with a GPU backend.
         flash_attn: llama.cpp's fused attention kernel (off by default, as in llama-cpp-python);
             it changes the order of floating-point sums, so answers may differ slightly.
+        use_mmap: Map the GGUF (llama.cpp's default) rather than read it into memory. Where
+            llama.cpp's extra buffer types repack weights (AMX), the mapped pages they were read
+            from stay resident beside the copy: off, they cost their memory once.
         seed: Seeds the per-request sampling seeds, so sampled runs are reproducible while
             repeats of one prompt (Maj@k) still draw different samples.
         max_gen_toks: Default generation budget when a task sets none.
@@ -106,6 +109,7 @@ class LlamaCppLM(TemplateLM):
         n_batch: int | str = 512,
         n_gpu_layers: int | str = 0,
         flash_attn: bool | str = False,
+        use_mmap: bool | str = True,
         seed: int | str | None = 1234,
         max_gen_toks: int | str = 256,
         batch_size: Any = None,
@@ -118,8 +122,8 @@ class LlamaCppLM(TemplateLM):
         if unknown:
             raise SlmbenchError(
                 f"llama-cpp: unknown model argument(s) {', '.join(sorted(unknown))} (known: "
-                "pretrained, n_ctx, n_threads, n_batch, n_gpu_layers, flash_attn, seed, "
-                "max_gen_toks)"
+                "pretrained, n_ctx, n_threads, n_batch, n_gpu_layers, flash_attn, use_mmap, "
+                "seed, max_gen_toks)"
             )
         try:
             import llama_cpp
@@ -130,6 +134,7 @@ class LlamaCppLM(TemplateLM):
         self.gguf_path = _resolve_gguf(pretrained)
         self.n_threads = int(n_threads) if n_threads not in (None, "") else os.cpu_count() or 1
         self.flash_attn = as_bool(flash_attn, "llama-cpp: flash_attn")
+        self.use_mmap = as_bool(use_mmap, "llama-cpp: use_mmap")
         self.seed = int(seed) if seed not in (None, "") else None
         self._max_gen_toks = int(max_gen_toks)
         self._rng = random.Random(self.seed)
@@ -137,6 +142,7 @@ class LlamaCppLM(TemplateLM):
         self.llm = self._open(
             self.gguf_path, n_ctx=int(n_ctx), n_threads=self.n_threads, n_batch=int(n_batch),
             n_gpu_layers=int(n_gpu_layers), flash_attn=self.flash_attn,
+            use_mmap=self.use_mmap,
             seed=self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
             logits_all=True, verbose=as_bool(verbose, "llama-cpp: verbose"),
         )
@@ -422,6 +428,7 @@ class LlamaCppLM(TemplateLM):
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
             "flash_attn": self.flash_attn,
+            "use_mmap": self.use_mmap,
             # stock llama.cpp, or which of slmbench's patches (patches/llama.cpp) were on, and
             # whether this host's crashing AMX kept llama.cpp's extra buffer types off
             "llama_cpp": {**llama_cpp_build(), **extra_bufts_record()},

@@ -221,15 +221,20 @@ def _patches_text(bench: BenchRun) -> str:
                         for name in patched) + ". ")
 
 
-def _buffers_text(bench: BenchRun) -> str:
-    """Said where llama.cpp ran without AMX and repacking: its quantized rows are slower for it."""
-    rows = _routed_bench_rows(bench)
-    if not any((row.get("llama_cpp") or {}).get("extra_bufts") is False
-               for _, lora, plain in rows for row in (lora, plain) if row):
-        return ""
-    return ("llama.cpp ran without its extra buffer types (AMX, weight repacking): this build "
-            "dies in AMX on this host (a GCC 12 build; see the README), so its quantized rows "
-            "run slower than in a build with them. ")
+def _load_text(bench: BenchRun) -> str:
+    """How llama.cpp loaded the weights, where it changes the rows: speed, or resident memory."""
+    loads = [row.get("llama_cpp") or {} for _, lora, plain in _routed_bench_rows(bench)
+             for row in (lora, plain) if row]
+    text = ""
+    if any(load.get("extra_bufts") is False for load in loads):
+        text += ("llama.cpp ran without its extra buffer types (AMX, weight repacking): this "
+                 "build dies in AMX on this host (a GCC 12 build; see the README), so its "
+                 "quantized rows run slower than in a build with them. ")
+    if any(load.get("use_mmap") is False for load in loads):
+        text += ("llama.cpp read the GGUF into memory instead of mapping it (`--no-llama-mmap`),"
+                 " so weights its extra buffer types repack are resident once, not beside "
+                 "their mapped pages. ")
+    return text
 
 
 def _bench_name(bench: BenchRun) -> str:
@@ -384,7 +389,7 @@ def edge(records: Records, out: Path) -> Section | None:
                      "the call alone say call only. llama.cpp computes "
                      "B·(A·x) for every adapted matrix, so it grows with the adapted matrices' "
                      "output rows, as the plain decode grows with the weights. "
-                     + _patches_text(bench) + _buffers_text(bench) + sources([bench.run_id])
+                     + _patches_text(bench) + _load_text(bench) + sources([bench.run_id])
                      + "\n"
                      + storage + "\n")
         used.append(bench.run_id)
