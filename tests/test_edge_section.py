@@ -247,6 +247,24 @@ def test_how_llama_cpp_loaded_the_weights_is_said_beside_the_rows_it_changes(tmp
     assert section.startswith("One backbone + N adapters") and "zoo `a-zoo`" in section
 
 
+def test_a_gguf_read_into_memory_stands_beside_the_mapped_bench(tmp_path):
+    """Read into memory, llama.cpp's resident memory is another number than mapped: the
+    newer read bench neither supersedes the mapped one nor passes for it."""
+    runs = tmp_path / "runs"
+    zoo = {"zoo": "z/m-zoo.yaml"}
+    _bench(runs, "20261201T000000_aaaa", zoo, llama_cpp={"lib_path": None, "patches": {}})
+    _bench(runs, "20261202T000000_aaaa", zoo, decode_on=95.0,
+           llama_cpp={"lib_path": None, "patches": {}, "use_mmap": False})
+    render_leaderboards(runs, tmp_path / "out")
+    page = (tmp_path / "out" / "edge.md").read_text()
+    assert "Source run: `20261201T000000_aaaa`" in page
+    assert "Source run: `20261202T000000_aaaa`" in page
+    assert "## One backbone + N adapters against N merged GGUFs: embedded, zoo `m-zoo`, GGUF " \
+           "read into memory" in page
+    assert "| routed decode ≥ 0.95× the plain GGUF's | `f16`, embedded, zoo `m-zoo`, GGUF read " \
+           "into memory | 0.95× |" in page
+
+
 def _stamp(runs: Path, run_id: str, started: str, finished: str) -> None:
     path = runs / "eval" / run_id / "run.json"
     manifest = json.loads(path.read_text())

@@ -201,7 +201,8 @@ def _latest_benches(records: Records) -> tuple[list[BenchRun], list[BenchRun]]:
             continue
         zoo = (bench.report.get("config") or {}).get("zoo")
         key = (bench.label, zoo and Path(zoo).stem, tuple(sorted(q for q, _, _ in rows)),
-               llama_cpp_patched(bench))  # patched llama.cpp answers another question
+               llama_cpp_patched(bench),  # patched llama.cpp answers another question
+               _read_into_memory(bench))  # and so does a GGUF read, of memory
         if key not in newest or (bench.finished, bench.run_id) > (newest[key].finished,
                                                                    newest[key].run_id):
             newest[key] = bench
@@ -221,16 +222,23 @@ def _patches_text(bench: BenchRun) -> str:
                         for name in patched) + ". ")
 
 
+def _llama_cpp_loads(bench: BenchRun) -> list[dict]:
+    return [row.get("llama_cpp") or {} for _, lora, plain in _routed_bench_rows(bench)
+            for row in (lora, plain) if row]
+
+
+def _read_into_memory(bench: BenchRun) -> bool:
+    return any(load.get("use_mmap") is False for load in _llama_cpp_loads(bench))
+
+
 def _load_text(bench: BenchRun) -> str:
     """How llama.cpp loaded the weights, where it changes the rows: speed, or resident memory."""
-    loads = [row.get("llama_cpp") or {} for _, lora, plain in _routed_bench_rows(bench)
-             for row in (lora, plain) if row]
     text = ""
-    if any(load.get("extra_bufts") is False for load in loads):
+    if any(load.get("extra_bufts") is False for load in _llama_cpp_loads(bench)):
         text += ("llama.cpp ran without its extra buffer types (AMX, weight repacking): this "
                  "build dies in AMX on this host (a GCC 12 build; see the README), so its "
                  "quantized rows run slower than in a build with them. ")
-    if any(load.get("use_mmap") is False for load in loads):
+    if _read_into_memory(bench):
         text += ("llama.cpp read the GGUF into memory instead of mapping it (`--no-llama-mmap`),"
                  " so weights its extra buffer types repack are resident once, not beside "
                  "their mapped pages. ")
@@ -240,11 +248,13 @@ def _load_text(bench: BenchRun) -> str:
 def _bench_name(bench: BenchRun) -> str:
     """The backbone and the zoo: one backbone is timed with zoos adapting different modules.
 
-    And the llama.cpp patches that were on, so a patched number is never read as stock's.
+    And the llama.cpp patches that were on, so a patched number is never read as stock's, and
+    a GGUF read into memory, whose resident memory is not a mapped one's.
     """
     zoo = (bench.report.get("config") or {}).get("zoo")
     return (esc(bench.label) + (f", zoo {code(Path(zoo).stem)}" if zoo else "")
-            + patched_label(bench))
+            + patched_label(bench) + (", GGUF read into memory" if _read_into_memory(bench)
+                                      else ""))
 
 
 def _adapted_modules(bench: BenchRun) -> str | None:
