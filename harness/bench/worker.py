@@ -32,15 +32,14 @@ from harness.runs.atomic import write_json_atomic
 def make_engine(spec: dict[str, Any]):
     if spec["engine"] == "transformers":
         return TransformersEngine(spec["artifact"], spec["precision"], spec["device"])
-    if spec["engine"] == "llama.cpp":
-        return LlamaCppEngine(spec["artifact"], n_threads=spec.get("threads"),
-                              n_gpu_layers=-1 if spec["device"].startswith("cuda") else 0,
-                              use_mmap=spec.get("use_mmap", True))
-    if spec["engine"] == "llama.cpp-lora":
-        return LlamaCppLoraEngine(spec["artifact"], spec["adapter_ggufs"], spec["active_adapter"],
-                                  n_threads=spec.get("threads"),
-                                  n_gpu_layers=-1 if spec["device"].startswith("cuda") else 0,
-                                  use_mmap=spec.get("use_mmap", True))
+    if spec["engine"].startswith("llama.cpp"):
+        load = {"n_threads": spec.get("threads"), "use_mmap": spec.get("use_mmap", True),
+                "n_gpu_layers": -1 if spec["device"].startswith("cuda") else 0}
+        if spec["engine"] == "llama.cpp":
+            return LlamaCppEngine(spec["artifact"], **load)
+        if spec["engine"] == "llama.cpp-lora":
+            return LlamaCppLoraEngine(spec["artifact"], spec["adapter_ggufs"],
+                                      spec["active_adapter"], **load)
     if spec["engine"] == "transformers-peft":
         return PeftEngine(spec["pretrained"], spec["zoo"], spec["active_adapter"], spec["device"])
     if spec["engine"] == "gptq":
