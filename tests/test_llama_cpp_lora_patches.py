@@ -110,7 +110,7 @@ def test_the_probe_refuses_stock_llama_cpp_in_one_line():
     proc = _probe("--lib", str(stock), "model.gguf")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].endswith(
-        "its libllama.so lacks lora_fused, lora_keep_reserve (rebuild it with "
+        "its libllama.so lacks amx_q5_0, lora_fused, lora_keep_reserve (rebuild it with "
         "scripts/build_llama_cpp_lora_patches.sh)")
 
 
@@ -153,7 +153,7 @@ def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path, hidden, rank, quan
     assert report["options"] == ({"LLAMA_LORA_FUSED_ISA": isa} if isa else {})  # the cap, recorded
     result = report["results"][0]
     assert result["llama_cpp"]["lib_path"] == str(Path(lib).resolve())
-    assert set(result["llama_cpp"]["patches"]) == {"lora_fused", "lora_keep_reserve"}
+    assert set(result["llama_cpp"]["patches"]) == {"lora_fused", "lora_keep_reserve", "amx_q5_0"}
     assert result["adapter_on"]["stock llama.cpp"]["max_abs_logit_diff"] == 0
     for mode in ("fused node", "decode epilogue"):
         fused = result["adapter_on"][mode]
@@ -188,3 +188,115 @@ def test_an_evaluation_on_another_library_or_patch_is_another_run(tmp_path, monk
     assert len({id_of(stock), patched_off, id_of(identity(spec))}) == 3
     hf = EvalSpec(model="hf", model_args={"pretrained": "embedded"}, tasks=("teleqna",))
     assert "llama_cpp_env" not in identity(hf)  # other engines do not read the variables
+
+
+
+# one process per setting, as the patch reads LLAMA_AMX_Q5_0 once; llama.cpp's own load log
+# says how big AMX's buffer came out
+_Q5_0_LOGITS = """
+import json, sys
+from harness.models.llama_cpp_load import _new_llama
+from harness.models.llama_cpp_patches import llama_cpp_build
+out = {"build": llama_cpp_build(), "logits": {}}
+for path in sys.argv[1:]:
+    for extra_bufts in (True, False):
+        llm = _new_llama(path, {"n_ctx": 64, "n_threads": 2, "logits_all": True,
+                                "verbose": True, "use_extra_bufts": extra_bufts})
+        tokens = list(range(3, 35))
+        llm.eval(tokens)
+        out["logits"][f"{path} {extra_bufts}"] = [[float(v) for v in row]
+                                                  for row in llm.scores[:len(tokens)]]
+        del llm
+print(json.dumps(out))
+"""
+
+
+def _widened_to_q8_0(src: Path, dst: Path) -> None:
+    """A copy of a GGUF whose Q5_0 tensors are Q8_0 holding the same values, written with
+    gguf-py's dequantizer as the reference for what each 5-bit value is."""
+    import gguf
+    import numpy as np
+
+    reader = gguf.GGUFReader(src)
+    writer = gguf.GGUFWriter(dst, reader.fields["general.architecture"].contents())
+    for field in reader.fields.values():
+        if field.name != "general.architecture" and not field.name.startswith("GGUF."):
+            kind = field.types[0]
+            writer.add_key_value(field.name, field.contents(), kind,
+                                 sub_type=field.types[-1] if kind == gguf.GGUFValueType.ARRAY
+                                 else None)
+    datas = []
+    for tensor in reader.tensors:
+        data, kind = tensor.data, tensor.tensor_type
+        if kind == gguf.GGMLQuantizationType.Q5_0:
+            blocks = np.frombuffer(data.tobytes(), dtype=np.uint8).reshape(-1, 22)
+            scale = blocks[:, :2].copy().view(np.float16).astype(np.float32)
+            values = gguf.quants.dequantize(data, kind).reshape(-1, 32) / scale
+            assert np.array_equal(values, np.round(values)) and np.abs(values).max() <= 16
+            data = np.empty((len(blocks), 34), dtype=np.uint8)
+            data[:, :2] = blocks[:, :2]
+            data[:, 2:] = values.astype(np.int8).view(np.uint8)
+            data = data.reshape(tensor.data.shape[0], -1)
+            kind = gguf.GGMLQuantizationType.Q8_0
+        writer.add_tensor_info(tensor.name, data.shape, data.dtype, data.nbytes, kind)
+        datas.append(data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for data in datas:
+        writer.write_tensor_data(data)
+    writer.close()
+
+
+@pytest.mark.slow  # builds llama.cpp with the patches once (about 5 minutes; cached after)
+def test_q5_0_weights_on_amx_answer_as_the_same_values_in_q8_0_do(tmp_path):
+    """q4_k_m on a backbone of hidden 160 (not a multiple of 256, so llama.cpp's quantizer falls
+    back to Q5_0). With amx_q5_0 on, the Q5_0 weights move into AMX's buffer, which grows by
+    their widening (34 bytes per 32 values instead of 22), and the logits are exactly those of
+    the same GGUF with its Q5_0 tensors rewritten as Q8_0 (so the widening loses nothing); that
+    GGUF answers exactly as the Q5_0 one does on ggml's own kernels. What AMX's int8 tiles add
+    is stock llama.cpp's own difference from ggml's kernels. On a host without AMX the patch has
+    nothing to move: the logits are the same exactly. A 32-token prompt, so the tiles run."""
+    import re
+
+    import numpy as np
+    from tiny_models import build_tiny_base
+
+    from harness.quant.gguf_cache import cached_gguf
+
+    build = subprocess.run(["bash", str(ROOT / "scripts" / "build_llama_cpp_lora_patches.sh")],
+                           capture_output=True, text=True, cwd=ROOT, timeout=1800,
+                           env={**os.environ, "PYTHON": sys.executable})
+    assert build.returncode == 0, build.stderr[-2000:]
+    lib = build.stdout.strip().splitlines()[-1]
+    base_dir, _ = build_tiny_base(tmp_path / "base", hidden_size=160, init_range=0.2)
+    gguf = cached_gguf(base_dir, "q4_k_m")
+    widened = tmp_path / "widened.gguf"
+    _widened_to_q8_0(gguf, widened)
+    runs = {}
+    for on in ("0", "1"):
+        proc = subprocess.run([sys.executable, "-c", _Q5_0_LOGITS, str(gguf), str(widened)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600,
+                              env={**os.environ, "LLAMA_CPP_LIB_PATH": lib, "LLAMA_AMX_Q5_0": on})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "type q5_0" in proc.stderr  # the fallback this test is about happened
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out["build"]["patches"]["amx_q5_0"] is (on == "1")
+        # AMX's buffer, where one was made: the Q5_0 GGUF's load, then the widened one's
+        amx = [float(size) for size in
+               re.findall(r"AMX model buffer size =\s*([\d.]+) MiB", proc.stderr)]
+        logits = {key: np.array(value) for key, value in out["logits"].items()}
+        runs[on] = ({name: {bufts: logits[f"{path} {bufts}"] for bufts in (True, False)}
+                     for name, path in (("q5_0", gguf), ("widened", widened))}, amx)
+    (off, amx_off), (on, amx_on) = runs["0"], runs["1"]
+    # on ggml's own kernels (no extra buffer) the rewritten GGUF answers as the Q5_0 one does
+    assert np.array_equal(off["widened"][False], off["q5_0"][False])
+    assert np.array_equal(on["widened"][True], off["widened"][True])  # it has no Q5_0 to move
+    assert (on["q5_0"][True].argmax(1) == off["q5_0"][True].argmax(1)).all()
+    # the patched library is built for this CPU (GGML_NATIVE) and runs AMX wherever it is there
+    if "amx_int8" in Path("/proc/cpuinfo").read_text():
+        assert amx_on[0] > amx_off[0] + 0.1, (amx_off, amx_on)  # about 0.4 MiB of Q5_0 moved in
+        assert amx_on[0] == amx_on[1]  # as much as the rewritten GGUF puts there
+        assert np.array_equal(on["q5_0"][True], on["widened"][True])
+    else:
+        assert np.array_equal(on["q5_0"][True], off["q5_0"][True])

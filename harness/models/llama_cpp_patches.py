@@ -2,7 +2,8 @@
 
 Why: ``patches/llama.cpp`` changes how llama.cpp computes a LoRA (at decode no node of its own,
 riding on the base matmul; in prompts on an x86 CPU with AVX2 one fused node instead of four) and
-what an adapter switch costs (the compute reservation is kept). A number measured with them
+what an adapter switch costs (the compute reservation is kept), and on AMX hosts which
+weights run on AMX's int8 tiles (Q5_0, widened exactly to Q8_0). A number measured with them
 is not stock llama.cpp's, so every record that times llama.cpp says which library it loaded
 and which patches were on. A patched library is built by
 ``scripts/build_llama_cpp_lora_patches.sh`` and loaded with ``LLAMA_CPP_LIB_PATH``; each patch
@@ -22,8 +23,10 @@ import os
 log = logging.getLogger(__name__)
 
 # patch name: (the C symbol only a library with that patch exports, the variable that opts in)
+# (amx_q5_0's symbol is libggml-cpu's, which the bindings' libllama loads, so it is found there)
 PATCHES = {"lora_fused": ("llama_lora_fused_enabled", "LLAMA_LORA_FUSED"),
-           "lora_keep_reserve": ("llama_lora_keep_reserve_enabled", "LLAMA_LORA_KEEP_RESERVE")}
+           "lora_keep_reserve": ("llama_lora_keep_reserve_enabled", "LLAMA_LORA_KEEP_RESERVE"),
+           "amx_q5_0": ("ggml_cpu_amx_q5_0_enabled", "LLAMA_AMX_Q5_0")}
 # the lora_fused patch's cap on its kernels' instruction set (a test's knob): another
 # measurement, where it is set
 FUSED_OPTIONS = ("LLAMA_LORA_FUSED_ISA",)
@@ -35,6 +38,10 @@ WHAT_THEY_CHANGE = {
                   "stock llama.cpp builds four nodes",
     "lora_keep_reserve": "a switch between adapters of one layout keeps the compute graph's "
                          "reservation, which stock llama.cpp redoes at the next token",
+    "amx_q5_0": "on an AMX host, Q5_0 weights (q4_k_m's fallback for rows that are not a "
+                "multiple of 256) are held in AMX's buffer widened exactly to Q8_0 and run on "
+                "its int8 tiles (34 bytes per 32 values instead of 22), where stock llama.cpp "
+                "leaves them to its AVX2 kernels",
 }
 
 
