@@ -74,7 +74,8 @@ def test_a_bench_row_is_measured_anew_under_another_library_or_patch(tmp_path, m
     monkeypatch.setattr(llama_cpp_load, "extra_bufts_off", lambda: False)  # no host trial
     monkeypatch.setattr(runner, "_describe_artifact", lambda *_: None)
     monkeypatch.setattr(runner.subprocess, "run", worker)
-    for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE"):
+    for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE",
+                 "LLAMA_AMX_Q5_0"):
         monkeypatch.delenv(name, raising=False)
     cfg = runner.BenchConfig(formats=["gguf-f16"], task=None, output_dir=str(tmp_path))
 
@@ -174,7 +175,8 @@ def test_an_evaluation_on_another_library_or_patch_is_another_run(tmp_path, monk
     from harness.evaluation.identity import id_of, identity
     from harness.evaluation.spec import EvalSpec
 
-    for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE"):
+    for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE",
+                 "LLAMA_AMX_Q5_0"):
         monkeypatch.delenv(name, raising=False)
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
