@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # llama.cpp's libraries with slmbench's patches (patches/llama.cpp/*.patch, in name order): a fix,
 # always on, two LoRA patches for issue 24's routed-decode and adapter-switch targets and one for
-# its evaluation-speed target on AMX hosts, each opt-in per process:
+# its evaluation-speed target on AMX hosts, each opt-in per process (the last with two switches):
 #   amx-tilecfg.patch               (a fix, always on)          AMX's tile config reaches the CPU
 #                                                              whole under GCC 12, whose build of
 #                                                              stock llama.cpp dies at the first
@@ -12,11 +12,14 @@
 #                                                              prompts (AVX2, AVX-512) one fused node
 #   lora-switch-keep-reserve.patch  LLAMA_LORA_KEEP_RESERVE=1  a switch between adapters of one
 #                                                              layout keeps the compute reservation
-#   q5_0-on-amx.patch               LLAMA_AMX_Q5_0=1           Q5_0 weights (q4_k_m's fallback for
+#   weights-on-amx.patch            LLAMA_AMX_Q5_0=1           Q5_0 weights (q4_k_m's fallback for
 #                                                              rows not a multiple of 256) held as
 #                                                              Q8_0, exactly, in AMX's buffer, so
 #                                                              they run on its int8 tiles (34 bytes
 #                                                              per 32 values instead of 22)
+#                                   LLAMA_AMX_F16=1            a prompt's f16 matmuls on AMX's bf16
+#                                                              tiles, weight and activation each
+#                                                              split into two bf16
 #
 # Builds from the llama-cpp-python sdist pinned in constraints.txt (its vendored llama.cpp, so
 # the libraries match the installed bindings), into the slmbench cache, once per version and

@@ -12,7 +12,7 @@
 #
 # LLAMA_PATCHES=1 builds patches/llama.cpp once (scripts/build_llama_cpp_lora_patches.sh, about
 # 5 minutes), loads that library and switches its patches on (the two LoRA patches, and on an
-# AMX host Q5_0 weights on AMX's tiles); its llama.cpp runs are labelled
+# AMX host Q5_0 and f16 weights on AMX's tiles); its llama.cpp runs are labelled
 # "...:llama.cpp-patched-<patch set>" (the build folder's hash of the patches, so runs on two
 # versions of a patch are told apart) and recorded as other runs than stock's, so both stay on
 # the page.
@@ -44,7 +44,7 @@ slm() { "$PY" -m harness.cli "$@"; }
 ENGINE_LABEL=llama.cpp
 if [ "${LLAMA_PATCHES:-0}" = "1" ]; then
   LLAMA_CPP_LIB_PATH=$(PYTHON=$PY bash scripts/build_llama_cpp_lora_patches.sh)
-  export LLAMA_CPP_LIB_PATH LLAMA_LORA_FUSED=1 LLAMA_LORA_KEEP_RESERVE=1 LLAMA_AMX_Q5_0=1
+  export LLAMA_CPP_LIB_PATH LLAMA_LORA_FUSED=1 LLAMA_LORA_KEEP_RESERVE=1 LLAMA_AMX_Q5_0=1 LLAMA_AMX_F16=1
   ENGINE_LABEL=llama.cpp-patched-${LLAMA_CPP_LIB_PATH##*-}
 fi
 common=(--tasks "$TASKS" --limit "$LIMIT" --store "$STORE" --metadata "data_dir=$DATA_DIR"

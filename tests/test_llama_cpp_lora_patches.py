@@ -75,7 +75,7 @@ def test_a_bench_row_is_measured_anew_under_another_library_or_patch(tmp_path, m
     monkeypatch.setattr(runner, "_describe_artifact", lambda *_: None)
     monkeypatch.setattr(runner.subprocess, "run", worker)
     for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE",
-                 "LLAMA_AMX_Q5_0"):
+                 "LLAMA_AMX_Q5_0", "LLAMA_AMX_F16"):
         monkeypatch.delenv(name, raising=False)
     cfg = runner.BenchConfig(formats=["gguf-f16"], task=None, output_dir=str(tmp_path))
 
@@ -111,7 +111,7 @@ def test_the_probe_refuses_stock_llama_cpp_in_one_line():
     proc = _probe("--lib", str(stock), "model.gguf")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].endswith(
-        "its libllama.so lacks amx_q5_0, lora_fused, lora_keep_reserve (rebuild it with "
+        "its libllama.so lacks amx_f16, amx_q5_0, lora_fused, lora_keep_reserve (rebuild it with "
         "scripts/build_llama_cpp_lora_patches.sh)")
 
 
@@ -154,7 +154,8 @@ def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path, hidden, rank, quan
     assert report["options"] == ({"LLAMA_LORA_FUSED_ISA": isa} if isa else {})  # the cap, recorded
     result = report["results"][0]
     assert result["llama_cpp"]["lib_path"] == str(Path(lib).resolve())
-    assert set(result["llama_cpp"]["patches"]) == {"lora_fused", "lora_keep_reserve", "amx_q5_0"}
+    assert set(result["llama_cpp"]["patches"]) == {"lora_fused", "lora_keep_reserve", "amx_q5_0",
+                                                       "amx_f16"}
     assert result["adapter_on"]["stock llama.cpp"]["max_abs_logit_diff"] == 0
     for mode in ("fused node", "decode epilogue"):
         fused = result["adapter_on"][mode]
@@ -176,7 +177,7 @@ def test_an_evaluation_on_another_library_or_patch_is_another_run(tmp_path, monk
     from harness.evaluation.spec import EvalSpec
 
     for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE",
-                 "LLAMA_AMX_Q5_0"):
+                 "LLAMA_AMX_Q5_0", "LLAMA_AMX_F16"):
         monkeypatch.delenv(name, raising=False)
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
@@ -302,3 +303,43 @@ def test_q5_0_weights_on_amx_answer_as_the_same_values_in_q8_0_do(tmp_path):
         assert np.array_equal(on["q5_0"][True], on["widened"][True])
     else:
         assert np.array_equal(on["q5_0"][True], off["q5_0"][True])
+
+
+@pytest.mark.slow  # builds llama.cpp with the patches once (about 5 minutes; cached after)
+def test_f16_prompts_on_amx_bf16_tiles_answer_as_the_fp32_kernel_does(tmp_path):
+    """An f16 backbone (hidden 64: tile-sized rows) and a 32-token prompt, so its matmuls take
+    the tiles with amx_f16 on. AMX's own f16 kernel multiplies in fp32; the tiles carry each
+    weight exactly and each activation to 16 bits, so their logits stay within 1e-3 of a logit
+    range of the FMA kernel's, closer than ggml's own f16 path (activations rounded to f16),
+    with the same top-1 everywhere. On an AMX host they differ from it (the tiles ran); on
+    another the patch changes nothing."""
+    import numpy as np
+    from tiny_models import build_tiny_base
+
+    from harness.quant.gguf_cache import cached_gguf
+
+    build = subprocess.run(["bash", str(ROOT / "scripts" / "build_llama_cpp_lora_patches.sh")],
+                           capture_output=True, text=True, cwd=ROOT, timeout=1800,
+                           env={**os.environ, "PYTHON": sys.executable})
+    assert build.returncode == 0, build.stderr[-2000:]
+    lib = build.stdout.strip().splitlines()[-1]
+    base_dir, _ = build_tiny_base(tmp_path / "base", hidden_size=64, init_range=0.2)
+    gguf = cached_gguf(base_dir, "f16")
+    runs = {}
+    for on in ("0", "1"):
+        proc = subprocess.run([sys.executable, "-c", _Q5_0_LOGITS, str(gguf)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600,
+                              env={**os.environ, "LLAMA_CPP_LIB_PATH": lib, "LLAMA_AMX_F16": on})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out["build"]["patches"]["amx_f16"] is (on == "1")
+        runs[on] = {bufts: np.array(out["logits"][f"{gguf} {bufts}"]) for bufts in (True, False)}
+    fma, tiles, ggml = runs["0"][True], runs["1"][True], runs["0"][False]
+    assert np.array_equal(runs["1"][False], ggml)  # without AMX's buffer nothing changes
+    scale = max(1.0, float(np.abs(fma).max()))
+    assert (tiles.argmax(1) == fma.argmax(1)).all()
+    if "amx_int8" in Path("/proc/cpuinfo").read_text():
+        assert 0 < np.abs(tiles - fma).max() < 1e-3 * scale
+        assert np.abs(tiles - fma).max() < np.abs(ggml - fma).max()
+    else:
+        assert np.array_equal(tiles, fma)

@@ -3,9 +3,9 @@
 Why: ``patches/llama.cpp`` changes how llama.cpp computes a LoRA (at decode no node of its own,
 riding on the base matmul; in prompts on an x86 CPU with AVX2 one fused node instead of four) and
 what an adapter switch costs (the compute reservation is kept), and on AMX hosts which
-weights run on AMX's int8 tiles (Q5_0, widened exactly to Q8_0). A number measured with them
-is not stock llama.cpp's, so every record that times llama.cpp says which library it loaded
-and which patches were on. A patched library is built by
+weights run on AMX's tiles (Q5_0 widened exactly to Q8_0; f16 split into bf16 pairs). A
+number measured with them is not stock llama.cpp's, so every record that times llama.cpp
+says which library it loaded and which patches were on. A patched library is built by
 ``scripts/build_llama_cpp_lora_patches.sh`` and loaded with ``LLAMA_CPP_LIB_PATH``; each patch
 is switched on per process by its environment variable, which a stock library ignores. One
 more patch in the set is a fix, always on: ``amx-tilecfg.patch`` lets llama.cpp's AMX kernels
@@ -23,10 +23,11 @@ import os
 log = logging.getLogger(__name__)
 
 # patch name: (the C symbol only a library with that patch exports, the variable that opts in)
-# (amx_q5_0's symbol is libggml-cpu's, which the bindings' libllama loads, so it is found there)
+# (the amx_ patches' symbols are libggml-cpu's, found through the libllama that loads it)
 PATCHES = {"lora_fused": ("llama_lora_fused_enabled", "LLAMA_LORA_FUSED"),
            "lora_keep_reserve": ("llama_lora_keep_reserve_enabled", "LLAMA_LORA_KEEP_RESERVE"),
-           "amx_q5_0": ("ggml_cpu_amx_q5_0_enabled", "LLAMA_AMX_Q5_0")}
+           "amx_q5_0": ("ggml_cpu_amx_q5_0_enabled", "LLAMA_AMX_Q5_0"),
+           "amx_f16": ("ggml_cpu_amx_f16_enabled", "LLAMA_AMX_F16")}
 # the lora_fused patch's cap on its kernels' instruction set (a test's knob): another
 # measurement, where it is set
 FUSED_OPTIONS = ("LLAMA_LORA_FUSED_ISA",)
@@ -42,6 +43,10 @@ WHAT_THEY_CHANGE = {
                 "multiple of 256) are held in AMX's buffer widened exactly to Q8_0 and run on "
                 "its int8 tiles (34 bytes per 32 values instead of 22), where stock llama.cpp "
                 "leaves them to its AVX2 kernels",
+    "amx_f16": "on an AMX host, a prompt's f16 matmuls run on AMX's bf16 tiles, each weight "
+               "split exactly into two bf16 and each activation into two (to 16 bits, where "
+               "stock rounds it to f16's 11), three products accumulated in fp32, where stock "
+               "llama.cpp runs AMX's fp32 FMA kernel",
 }
 
 
