@@ -93,6 +93,15 @@ def test_a_bench_row_is_measured_anew_under_another_library_or_patch(tmp_path, m
     assert llama_cpp_env() == workers[-1]
 
 
+def _patched_library() -> str:
+    """The folder of the patched libraries: built once (about 5 minutes), cached after."""
+    build = subprocess.run(["bash", str(ROOT / "scripts" / "build_llama_cpp_lora_patches.sh")],
+                           capture_output=True, text=True, cwd=ROOT, timeout=1800,
+                           env={**os.environ, "PYTHON": sys.executable})
+    assert build.returncode == 0, build.stderr[-2000:]
+    return build.stdout.strip().splitlines()[-1]
+
+
 def _probe(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(PROBE), *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=600, env={**os.environ, **(env or {})})
@@ -137,11 +146,7 @@ def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path, hidden, rank, quan
 
     from harness.quant.gguf_cache import cached_gguf
 
-    build = subprocess.run(["bash", str(ROOT / "scripts" / "build_llama_cpp_lora_patches.sh")],
-                           capture_output=True, text=True, cwd=ROOT, timeout=1800,
-                           env={**os.environ, "PYTHON": sys.executable})
-    assert build.returncode == 0, build.stderr[-2000:]
-    lib = build.stdout.strip().splitlines()[-1]
+    lib = _patched_library()
     modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     base_dir, config = build_tiny_base(tmp_path / "base", hidden_size=hidden, init_range=0.2)
     zoo = build_tiny_zoo(tmp_path, base_dir, config, modules, rank=rank)
@@ -267,11 +272,7 @@ def test_q5_0_weights_on_amx_answer_as_the_same_values_in_q8_0_do(tmp_path):
 
     from harness.quant.gguf_cache import cached_gguf
 
-    build = subprocess.run(["bash", str(ROOT / "scripts" / "build_llama_cpp_lora_patches.sh")],
-                           capture_output=True, text=True, cwd=ROOT, timeout=1800,
-                           env={**os.environ, "PYTHON": sys.executable})
-    assert build.returncode == 0, build.stderr[-2000:]
-    lib = build.stdout.strip().splitlines()[-1]
+    lib = _patched_library()
     base_dir, _ = build_tiny_base(tmp_path / "base", hidden_size=160, init_range=0.2)
     gguf = cached_gguf(base_dir, "q4_k_m")
     widened = tmp_path / "widened.gguf"
@@ -318,11 +319,7 @@ def test_f16_prompts_on_amx_bf16_tiles_answer_as_the_fp32_kernel_does(tmp_path):
 
     from harness.quant.gguf_cache import cached_gguf
 
-    build = subprocess.run(["bash", str(ROOT / "scripts" / "build_llama_cpp_lora_patches.sh")],
-                           capture_output=True, text=True, cwd=ROOT, timeout=1800,
-                           env={**os.environ, "PYTHON": sys.executable})
-    assert build.returncode == 0, build.stderr[-2000:]
-    lib = build.stdout.strip().splitlines()[-1]
+    lib = _patched_library()
     base_dir, _ = build_tiny_base(tmp_path / "base", hidden_size=64, init_range=0.2)
     gguf = cached_gguf(base_dir, "f16")
     runs = {}
