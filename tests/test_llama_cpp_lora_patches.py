@@ -310,10 +310,10 @@ def test_q5_0_weights_on_amx_answer_as_the_same_values_in_q8_0_do(tmp_path):
 def test_f16_prompts_on_amx_bf16_tiles_answer_as_the_fp32_kernel_does(tmp_path):
     """An f16 backbone (hidden 64: tile-sized rows) and a 32-token prompt, so its matmuls take
     the tiles with amx_f16 on. AMX's own f16 kernel multiplies in fp32; the tiles carry each
-    weight exactly and each activation to 16 bits, so their logits stay within 1e-3 of a logit
-    range of the FMA kernel's, closer than ggml's own f16 path (activations rounded to f16),
-    with the same top-1 everywhere. On an AMX host they differ from it (the tiles ran); on
-    another the patch changes nothing."""
+    weight exactly and each activation to 16 bits, so their logits stay closer to the FMA
+    kernel's than ggml's own f16 path does (activations rounded to f16), within 2e-3 of a
+    logit range (8.5e-4 here; 1.5e-2 with the lo·hi product left out), with the same top-1.
+    On an AMX host they differ from it (the tiles ran); on another the patch changes nothing."""
     import numpy as np
     from tiny_models import build_tiny_base
 
@@ -336,7 +336,7 @@ def test_f16_prompts_on_amx_bf16_tiles_answer_as_the_fp32_kernel_does(tmp_path):
     scale = max(1.0, float(np.abs(fma).max()))
     assert (tiles.argmax(1) == fma.argmax(1)).all()
     if "amx_int8" in Path("/proc/cpuinfo").read_text():
-        assert 0 < np.abs(tiles - fma).max() < 1e-3 * scale
+        assert 0 < np.abs(tiles - fma).max() < 2e-3 * scale
         assert np.abs(tiles - fma).max() < np.abs(ggml - fma).max()
     else:
         assert np.array_equal(tiles, fma)
