@@ -198,10 +198,8 @@ def test_an_evaluation_on_another_library_or_patch_is_another_run(tmp_path, monk
     assert "llama_cpp_env" not in identity(hf)  # other engines do not read the variables
 
 
-
-# one process per setting, as the patch reads LLAMA_AMX_Q5_0 once; llama.cpp's own load log
-# says how big AMX's buffer came out
-_Q5_0_LOGITS = """
+# each GGUF's logits with and without llama.cpp's extra buffers (AMX's among them)
+_LOGITS = """
 import json, sys
 from harness.models.llama_cpp_load import _new_llama
 from harness.models.llama_cpp_patches import llama_cpp_build
@@ -217,6 +215,27 @@ for path in sys.argv[1:]:
         del llm
 print(json.dumps(out))
 """
+
+
+def _logits_with_switch(lib: str, switch: str, on: bool, *ggufs: Path):
+    """Each GGUF's logits, keyed ``(path, extra_bufts)``, in a process of its own (the patch
+    reads its switch once), the library's record of its patches, and llama.cpp's load log
+    (which says how big AMX's buffer came out)."""
+    import numpy as np
+
+    proc = subprocess.run([sys.executable, "-c", _LOGITS, *map(str, ggufs)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600,
+                          env={**os.environ, "LLAMA_CPP_LIB_PATH": lib, switch: "1" if on else "0"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    logits = {(path, bufts): np.array(out["logits"][f"{path} {bufts}"])
+              for path in map(str, ggufs) for bufts in (True, False)}
+    return logits, out["build"]["patches"], proc.stderr
+
+
+def _amx_host() -> bool:
+    # the patched library is built for this CPU (GGML_NATIVE) and runs AMX wherever it is there
+    return "amx_int8" in Path("/proc/cpuinfo").read_text()
 
 
 def _widened_to_q8_0(src: Path, dst: Path) -> None:
@@ -278,27 +297,20 @@ def test_q5_0_weights_on_amx_answer_as_the_same_values_in_q8_0_do(tmp_path):
     widened = tmp_path / "widened.gguf"
     _widened_to_q8_0(gguf, widened)
     runs = {}
-    for on in ("0", "1"):
-        proc = subprocess.run([sys.executable, "-c", _Q5_0_LOGITS, str(gguf), str(widened)],
-                              capture_output=True, text=True, cwd=ROOT, timeout=600,
-                              env={**os.environ, "LLAMA_CPP_LIB_PATH": lib, "LLAMA_AMX_Q5_0": on})
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        assert "type q5_0" in proc.stderr  # the fallback this test is about happened
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert out["build"]["patches"]["amx_q5_0"] is (on == "1")
+    for on in (False, True):
+        logits, patches, log = _logits_with_switch(lib, "LLAMA_AMX_Q5_0", on, gguf, widened)
+        assert "type q5_0" in log  # the fallback this test is about happened
+        assert patches["amx_q5_0"] is on
         # AMX's buffer, where one was made: the Q5_0 GGUF's load, then the widened one's
-        amx = [float(size) for size in
-               re.findall(r"AMX model buffer size =\s*([\d.]+) MiB", proc.stderr)]
-        logits = {key: np.array(value) for key, value in out["logits"].items()}
-        runs[on] = ({name: {bufts: logits[f"{path} {bufts}"] for bufts in (True, False)}
+        amx = [float(size) for size in re.findall(r"AMX model buffer size =\s*([\d.]+) MiB", log)]
+        runs[on] = ({name: {bufts: logits[(str(path), bufts)] for bufts in (True, False)}
                      for name, path in (("q5_0", gguf), ("widened", widened))}, amx)
-    (off, amx_off), (on, amx_on) = runs["0"], runs["1"]
+    (off, amx_off), (on, amx_on) = runs[False], runs[True]
     # on ggml's own kernels (no extra buffer) the rewritten GGUF answers as the Q5_0 one does
     assert np.array_equal(off["widened"][False], off["q5_0"][False])
     assert np.array_equal(on["widened"][True], off["widened"][True])  # it has no Q5_0 to move
     assert (on["q5_0"][True].argmax(1) == off["q5_0"][True].argmax(1)).all()
-    # the patched library is built for this CPU (GGML_NATIVE) and runs AMX wherever it is there
-    if "amx_int8" in Path("/proc/cpuinfo").read_text():
+    if _amx_host():
         assert amx_on[0] > amx_off[0] + 0.1, (amx_off, amx_on)  # about 0.4 MiB of Q5_0 moved in
         assert amx_on[0] == amx_on[1]  # as much as the rewritten GGUF puts there
         assert np.array_equal(on["q5_0"][True], on["widened"][True])
@@ -323,19 +335,15 @@ def test_f16_prompts_on_amx_bf16_tiles_answer_as_the_fp32_kernel_does(tmp_path):
     base_dir, _ = build_tiny_base(tmp_path / "base", hidden_size=64, init_range=0.2)
     gguf = cached_gguf(base_dir, "f16")
     runs = {}
-    for on in ("0", "1"):
-        proc = subprocess.run([sys.executable, "-c", _Q5_0_LOGITS, str(gguf)],
-                              capture_output=True, text=True, cwd=ROOT, timeout=600,
-                              env={**os.environ, "LLAMA_CPP_LIB_PATH": lib, "LLAMA_AMX_F16": on})
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert out["build"]["patches"]["amx_f16"] is (on == "1")
-        runs[on] = {bufts: np.array(out["logits"][f"{gguf} {bufts}"]) for bufts in (True, False)}
-    fma, tiles, ggml = runs["0"][True], runs["1"][True], runs["0"][False]
-    assert np.array_equal(runs["1"][False], ggml)  # without AMX's buffer nothing changes
+    for on in (False, True):
+        logits, patches, _ = _logits_with_switch(lib, "LLAMA_AMX_F16", on, gguf)
+        assert patches["amx_f16"] is on
+        runs[on] = {bufts: logits[(str(gguf), bufts)] for bufts in (True, False)}
+    fma, tiles, ggml = runs[False][True], runs[True][True], runs[False][False]
+    assert np.array_equal(runs[True][False], ggml)  # without AMX's buffer nothing changes
     scale = max(1.0, float(np.abs(fma).max()))
     assert (tiles.argmax(1) == fma.argmax(1)).all()
-    if "amx_int8" in Path("/proc/cpuinfo").read_text():
+    if _amx_host():
         assert 0 < np.abs(tiles - fma).max() < 2e-3 * scale
         assert np.abs(tiles - fma).max() < np.abs(ggml - fma).max()
     else:
