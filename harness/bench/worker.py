@@ -179,10 +179,9 @@ def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
               "peak_rss_mb": sampler.peak_mb, "vm_hwm_mb": PeakRSSSampler.high_water_mb(),
               "peak_vram_mb": peak_vram_mb()}
     if spec["engine"].startswith("llama.cpp"):  # stock, or which of slmbench's patches ran
-        from harness.models.llama_cpp_load import extra_bufts_record
-        from harness.models.llama_cpp_patches import llama_cpp_build
+        from harness.models.llama_cpp_load import llama_cpp_record
 
-        result["llama_cpp"] = {**llama_cpp_build(), **extra_bufts_record(),
+        result["llama_cpp"] = {**llama_cpp_record(),
                                **({} if engine.mapped() else {"use_mmap": False})}
     del engine
     result["accuracy"] = score_accuracy(spec, out_path.parent / f"acc_{spec['format']}")

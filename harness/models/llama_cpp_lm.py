@@ -40,8 +40,7 @@ from tqdm import tqdm
 from harness.errors import SlmbenchError
 from harness.flags import as_bool
 from harness.models import GGUF
-from harness.models.llama_cpp_load import extra_bufts_record
-from harness.models.llama_cpp_patches import llama_cpp_build
+from harness.models.llama_cpp_load import llama_cpp_record
 
 log = logging.getLogger(__name__)
 
@@ -429,9 +428,7 @@ class LlamaCppLM(TemplateLM):
             "n_threads": self.n_threads,
             "flash_attn": self.flash_attn,
             "use_mmap": self.use_mmap,
-            # stock llama.cpp, or which of slmbench's patches (patches/llama.cpp) were on, and
-            # whether this host's crashing AMX kept llama.cpp's extra buffer types off
-            "llama_cpp": {**llama_cpp_build(), **extra_bufts_record()},
+            "llama_cpp": llama_cpp_record(),
         }
 
 

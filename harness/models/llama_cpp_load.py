@@ -138,6 +138,17 @@ def extra_bufts_record() -> dict[str, bool]:
     return {"extra_bufts": False} if extra_bufts_off() else {}
 
 
+def llama_cpp_record() -> dict:
+    """What a llama.cpp measurement's record says of the library it ran.
+
+    Stock or which of slmbench's patches were on, and whether this host's crashing AMX kept
+    the extra buffer types off: two measurements differ by these as much as by the model.
+    """
+    from harness.models.llama_cpp_patches import llama_cpp_build
+
+    return {**llama_cpp_build(), **extra_bufts_record()}
+
+
 def _advertises_amx() -> bool:
     import llama_cpp
 
