@@ -4,8 +4,9 @@
 # same questions at batch 1; then the bench's memory, disk, decode and adapter-switch rows for
 # backbone + N adapters beside the plain backbone; then leaderboards/edge from those records.
 #
-#   nice bash scripts/edge.sh                        # 7 categories x 150 test questions
-#   TASKS=teleqna bash scripts/edge.sh               # the speed target alone (150 TeleQnA)
+#   nice bash scripts/edge.sh                        # 7 categories x 150 test questions, and
+#                                                    # 6 x 150 circular prompts
+#   TASKS=teleqna CIRCULAR_LIMIT=0 bash scripts/edge.sh   # the speed target alone (150 TeleQnA)
 #   LIMIT=10 STORE=/tmp/edge OUT=/tmp/edge/page bash scripts/edge.sh   # a smoke run
 #   LLAMA_ARGS=flash_attn=false bash scripts/edge.sh  # llama.cpp's plain attention
 #   LLAMA_PATCHES=1 bash scripts/edge.sh             # llama.cpp with slmbench's LoRA patches
@@ -33,6 +34,9 @@ ZOO=${ZOO:-adapters_zoo/embedded.yaml}
 MODEL=${MODEL:-embedded}
 TASKS=${TASKS:-teleqna,oranbench,sixg_bench,srsranbench,teletables,telemath,three_gpp_tsg}
 LIMIT=${LIMIT:-150}
+# prompts per circular task (each question once per rotation: 150 are 30 five-option or 37
+# four-option questions; a question the limit cuts short is not scored); 0 leaves circular out
+CIRCULAR_LIMIT=${CIRCULAR_LIMIT:-$LIMIT}
 QUANTS=${QUANTS:-f16 q8_0 q4_k_m}
 THREADS=${THREADS:-$(nproc)}
 STORE=${STORE:-leaderboards/edge/runs}
@@ -47,20 +51,31 @@ if [ "${LLAMA_PATCHES:-0}" = "1" ]; then
   export LLAMA_CPP_LIB_PATH LLAMA_LORA_FUSED=1 LLAMA_LORA_KEEP_RESERVE=1 LLAMA_AMX_Q5_0=1 LLAMA_AMX_F16=1
   ENGINE_LABEL=llama.cpp-patched-${LLAMA_CPP_LIB_PATH##*-}
 fi
-common=(--tasks "$TASKS" --limit "$LIMIT" --store "$STORE" --metadata "data_dir=$DATA_DIR"
-        --batch_size 1 --apply_chat_template)
+common=(--store "$STORE" --metadata "data_dir=$DATA_DIR" --batch_size 1 --apply_chat_template)
 [ "${FORCE:-0}" = "1" ] && common+=(--fresh)
 
 mapfile -t ggufs < <(slm gguf --model "$MODEL" --type "${QUANTS// /,}")
-slm lm-eval --model hf-peft --model_args "pretrained=$MODEL,adapters=$ZOO" \
-  --label "$MODEL+zoo:hf-peft" "${common[@]}"
-i=0
-for quant in $QUANTS; do
-  slm lm-eval --model llama-cpp-peft \
-    --model_args "pretrained=${ggufs[$i]},adapters=$ZOO,n_threads=$THREADS${LLAMA_ARGS:+,$LLAMA_ARGS}" \
-    --label "$MODEL-$quant+zoo:$ENGINE_LABEL" "${common[@]}"
-  i=$((i + 1))
+evaluate() {  # tasks, limit: hf-peft, then llama.cpp at each quant, on the same questions
+  slm lm-eval --model hf-peft --model_args "pretrained=$MODEL,adapters=$ZOO" \
+    --label "$MODEL+zoo:hf-peft" --tasks "$1" --limit "$2" "${common[@]}"
+  local i=0 quant
+  for quant in $QUANTS; do
+    slm lm-eval --model llama-cpp-peft \
+      --model_args "pretrained=${ggufs[$i]},adapters=$ZOO,n_threads=$THREADS${LLAMA_ARGS:+,$LLAMA_ARGS}" \
+      --label "$MODEL-$quant+zoo:$ENGINE_LABEL" --tasks "$1" --limit "$2" "${common[@]}"
+    i=$((i + 1))
+  done
+}
+evaluate "$TASKS" "$LIMIT"
+# the same categories under circular scoring (MMBench's CircularEval), where a model's
+# preferred letter cannot pass for knowledge; a run of its own, so the page pairs it on its own
+circular=()
+for task in ${TASKS//,/ }; do
+  [ -f "harness/tasks/$task/${task}_circular.yaml" ] && circular+=("${task}_circular")
 done
+if [ "$CIRCULAR_LIMIT" != "0" ] && [ ${#circular[@]} -gt 0 ]; then
+  evaluate "$(IFS=,; echo "${circular[*]}")" "$CIRCULAR_LIMIT"
+fi
 if [ "$BENCH" = "1" ]; then
   formats=()
   for quant in $QUANTS; do formats+=("gguf-$quant" "gguf-$quant+lora"); done

@@ -171,3 +171,30 @@ def test_a_p_value_recorded_as_zero_reads_as_under_the_records_precision():
     assert found["vs_constant_p"] == 0.0  # about 1e-16, rounded away
     assert table_cells("t", found)[7] == "-0.800 (p<1e-06) below it"
     assert table_cells("t", {**found, "vs_constant_p": 0.0123})[7] == "-0.800 (p=0.0123) below it"
+
+
+def test_circular_mean_puts_a_constant_letter_at_chance_and_a_label_at_its_share():
+    rows, i = [], 0
+    for q in range(8):  # always "A": right in exactly one rotation of each question
+        gold = q % 4
+        for rotation in range(4):
+            target = LETTERS4[(gold + rotation) % 4]
+            answer = target if q < 2 else "A"  # two questions known in every rotation
+            rows.append(_row(i, target, answer, circular_id=f"c{q}", rotation=rotation,
+                             n_rotations=4))
+            i += 1
+    rows.append(_row(i, "B", "B", circular_id="cut", rotation=0, n_rotations=4))  # --limit cut
+    m = baselines.circular_mean(rows)
+    assert m.n == 8 and set(m.per_question) == {f"c{q}" for q in range(8)}
+    assert m.per_question["c0"] == 1.0 and m.per_question["c5"] == 0.25
+    assert m.score == pytest.approx((2 * 1.0 + 6 * 0.25) / 8)
+    assert m.chance == pytest.approx(0.25) and m.best_constant_score == pytest.approx(0.25)
+
+    labels = ["RAN1", "SA2", "CT1"]
+    rows = [_row(3 * q + r, gold, "RAN1", labels[r:] + labels[:r], circular_id=f"c{q}",
+                 rotation=r, n_rotations=3)
+            for q, gold in enumerate(["RAN1"] * 6 + ["SA2"] * 4) for r in range(3)]
+    m = baselines.circular_mean(rows)
+    assert (m.best_constant, m.best_constant_score) == ("RAN1", pytest.approx(0.6))
+    assert m.chance == pytest.approx(1 / 3)
+    assert baselines.circular_mean([_row(0, "A", "A")]) is None  # not a circular task

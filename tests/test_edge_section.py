@@ -293,7 +293,8 @@ def test_each_llama_cpp_run_is_paired_with_the_hf_peft_run_nearest_in_time(tmp_p
         "## Accuracy per category: m+zoo:hf-peft (`hfold001`) against llama.cpp"]
     speed = [r for r in page.splitlines() if r.startswith("| evaluates")]
     assert sorted(r.split("|")[2:4] for r in speed) == [
-        [" m-f16+zoo:llama.cpp ", " 3.00× "], [" m-f16+zoo:llama.cpp-patched ", " 5.00× "]]
+        [" m-f16+zoo:llama.cpp (`llold016`) ", " 3.00× "],
+        [" m-f16+zoo:llama.cpp-patched (`llnew016`) ", " 5.00× "]]
 
 
 def test_no_routed_runs_no_page(tmp_path):
@@ -312,3 +313,55 @@ def test_a_routed_run_of_other_tasks_is_not_compared(tmp_path):
           task="teleqna_cloze")
     render_leaderboards(runs, tmp_path / "out")
     assert not (tmp_path / "out" / "edge.md").exists()
+
+
+def _circular_eval(root: Path, run_id: str, label: str, engine: str, answers: list[str]) -> None:
+    """teleqna_circular over len(answers) questions, four rotations each, gold "A" unrotated;
+    answers[q] is the letter given in every rotation ("*" answers each rotation right)."""
+    folder = root / "eval" / run_id
+    rows = []
+    for q, given in enumerate(answers):
+        for r in range(4):
+            target = "ABCD"[r]  # the gold option moves one place per rotation
+            answer = target if given == "*" else given
+            rows.append({"doc_id": 4 * q + r, "id": f"c{q}#r{r}", "circular_id": f"c{q}",
+                         "rotation": r, "n_rotations": 4, "score": float(answer == target),
+                         "correct": answer == target, "parsed": [answer], "target": target,
+                         "options": ["A", "B", "C", "D"]})
+    write_samples(folder / "samples/teleqna_circular.jsonl", rows)
+    (folder / "results.json").write_text(json.dumps(
+        {"config": {"request_seconds": {"generate_until": 10.0},
+                    "request_counts": {"generate_until": len(rows)}}}))
+    strict = [float(a == "*") for a in answers]
+    mean = [1.0 if a == "*" else 0.25 for a in answers]
+    tasks = {"teleqna_circular": {
+        "metric": "circular_strict,pass@1", "filter": "pass@1", "variant": "circular",
+        "value": sum(strict) / len(strict), "stderr": 0.1, "version": 1.0,
+        "benchmark": "teleqna", "split": "test", "n": len(answers),
+        "samples": "samples/teleqna_circular.jsonl",
+        "circular_mean": {"value": sum(mean) / len(mean), "stderr": 0.05}}}
+    write_run(folder, "eval", run_id, {"model": engine, "model_args": {}},
+              ["results.json", "samples/teleqna_circular.jsonl"],
+              extra={"label": label, "tasks": tasks, "model": {"model": engine, "adapters": ZOO}})
+
+
+def test_a_circular_task_shows_its_mean_over_rotations_beside_chance_paired(tmp_path):
+    runs = tmp_path / "runs"
+    _circular_eval(runs, "hfcirc01", "m+zoo:hf-peft", "hf-peft", ["*"] * 6 + ["A"] * 14)
+    _circular_eval(runs, "llcirc01", "m-q8_0+zoo:llama.cpp", "llama-cpp-peft",
+                   ["*"] * 2 + ["B"] * 18)
+    render_leaderboards(runs, tmp_path / "out")
+    page = (tmp_path / "out" / "edge.md").read_text()
+    rows = [[c.strip() for c in x.strip("|").split("|")] for x in page.splitlines()
+            if x.startswith("| teleqna |")]
+    assert rows[0][:7] == ["teleqna", "Circular Pass@1", "20", "0.004", "0.000 (A)",
+                           "0.300 ± 0.100", "0.100 ± 0.100"]
+    # a constant letter is right in one rotation of four: the mean's chance and constant
+    assert rows[1][:7] == ["teleqna", "Circular mean", "20", "0.250", "0.250 (A)",
+                           "0.475 ± 0.050", "0.325 ± 0.050"]
+    # strict, McNemar; same answer per prompt: 8 in the two known questions, and where llama.cpp's
+    # "B" was right in the four hf-peft knew (B's rotation), 12 of 80
+    assert rows[2][1:] == ["-0.200 (p=0.12, −4/+0)", "15%"]
+    delta, p = rows[3][1].split(" (p=")
+    assert delta == "-0.150" and p.endswith(", paired-bootstrap)") and float(p.split(",")[0]) < 0.2
+    assert rows[3][2] == "15%"

@@ -30,6 +30,8 @@ from harness.report.quant_section import (
 )
 from harness.report.sections import Section
 from harness.runs.store import Run
+from harness.scoring import baselines
+from harness.significance import compare_paired, pair_by_id
 
 ROUTED_GGUF, REFERENCE = "llama-cpp-peft", "hf-peft"
 SPEED_TARGET, SPEED_MOONSHOT, DECODE_TARGET, SWITCH_TARGET_MS = 2.0, 3.0, 0.95, 5.0
@@ -76,6 +78,11 @@ def _engine_pairs(records: Records) -> list[tuple[Run, list[Run]]]:
     return [(ref, paired[ref.run_id]) for ref in refs if ref.run_id in paired]
 
 
+def _measured_on(run: Run) -> str:
+    """A target row's run: its label, and its id, as a label's Pass@1 and circular runs share it."""
+    return f"{esc(run.label)} ({code(run.run_id)})"
+
+
 def _when(run: Run, field: str) -> float | None:
     """A run's start or finish as seconds (None when the record lacks it)."""
     stamp = run.manifest.get(field)
@@ -101,6 +108,38 @@ def _same_share(ref: Run, other: Run, task: str) -> float | None:
     return sum(a[i] == b[i] for i in ids) / len(ids) if ids else None
 
 
+def _circular_mean(run: Run, task: str) -> baselines.CircularMean | None:
+    rows = run.samples(task)
+    return baselines.circular_mean(rows) if rows else None
+
+
+def _circular_mean_rows(ref: Run, routed: list[Run], task: str, benchmark: str
+                        ) -> tuple[list[str], list[str]] | None:
+    """A circular task's mean over rotations: its accuracy row and its paired row.
+
+    The strict score is 0 for a small model on any engine, so it cannot show two engines
+    disagreeing; the mean can. Paired per question (the mean of its rotations, so the paired
+    bootstrap, not McNemar); the same-answer share is per prompt, as on the strict row.
+    """
+    means = [_circular_mean(run, task) for run in (ref, *routed)]
+    if means[0] is None:
+        return None
+    recorded = [(run.tasks().get(task) or {}).get("circular_mean") or {} for run in (ref, *routed)]
+    ref_mean = means[0]
+    acc = [esc(benchmark), "Circular mean", num(ref_mean.n, "d"), num(ref_mean.chance, ".3f"),
+           f"{ref_mean.best_constant_score:.3f} ({esc(str(ref_mean.best_constant))})",
+           *(pm(r.get("value"), r.get("stderr")) for r in recorded)]
+    pair = [esc(benchmark)]
+    for run, found in zip(routed, means[1:], strict=True):
+        text = DASH
+        if found is not None:
+            stats = compare_paired(*pair_by_id(ref_mean.per_question, found.per_question))
+            text = f"{stats['delta']:+.3f} (p={stats['p_value']:.2g}, {stats['test']})"
+        same = _same_share(ref, run, task)
+        pair += [text, num(same * 100 if same is not None else None, ".0f", "%")]
+    return acc, pair
+
+
 def _accuracy_tables(records: Records, ref: Run, routed: list[Run]) -> tuple[str, list[str]]:
     ref_cells = _cells(records, ref)
     routed_cells = [_cells(records, r) for r in routed]
@@ -122,6 +161,10 @@ def _accuracy_tables(records: Records, ref: Run, routed: list[Run]) -> tuple[str
             row += [found.text() if found else DASH, num(same * 100 if same is not None
                                                          else None, ".0f", "%")]
         pair_rows.append(row)
+        mean_rows = _circular_mean_rows(ref, routed, task, cell.benchmark)
+        if mean_rows:
+            acc_rows.append(mean_rows[0])
+            pair_rows.append(mean_rows[1])
     labels = [esc(r.label) for r in routed]
     acc = table(["category", "metric", "n", "chance", "best constant", esc(ref.label), *labels],
                 acc_rows, right=range(2, 6 + len(labels)))
@@ -129,8 +172,10 @@ def _accuracy_tables(records: Records, ref: Run, routed: list[Run]) -> tuple[str
     for label in labels:
         pair_headers += [f"{label} Δ vs {esc(ref.label)} (p, −lost/+gained)", "same answer"]
     pairs = table(pair_headers, pair_rows, right=range(1, len(pair_headers)))
-    return acc + "\nEach engine against hf-peft on the same questions (exact McNemar), and the "\
-        "share of questions where both extracted the same answer:\n\n" + pairs, used
+    return acc + "\nEach engine against hf-peft on the same questions (exact McNemar; a circular "\
+        "mean's per-question means by the paired bootstrap), and the share of questions (of "\
+        "prompts, each rotation, on circular rows) where both extracted the same answer:\n\n" \
+        + pairs, used
 
 
 def _timing(run: Run) -> dict[str, Any]:
@@ -165,7 +210,7 @@ def _throughput_table(ref: Run, routed: list[Run]) -> tuple[str, list[tuple[str,
         t = _timing(run)
         answering_x, wall_x = _speed(ref_t, t, "rate"), _speed(ref_t, t, "wall")
         if run is not ref and answering_x is not None:
-            speedups.append((run.label, answering_x))
+            speedups.append((_measured_on(run), answering_x))
         rows.append([esc(run.label), _engine_text(run), num(t["questions"], "d"),
                      num(t["answered"], "d"), num(t["answering"], ".1f"),
                      num(t["rate"], ".2f"), num(answering_x, ".2f", "×"), num(t["wall"], ".0f"),
@@ -318,10 +363,10 @@ def _targets(speedups: list[tuple[str, float]], agreement: list[tuple[str, str, 
         verdict = ("met, moonshot too" if x >= SPEED_MOONSHOT else "met" if x >= SPEED_TARGET
                    else "not met")
         rows.append([f"evaluates ≥ {SPEED_TARGET:g}× faster than hf-peft (answering, batch 1; "
-                     f"moonshot {SPEED_MOONSHOT:g}×)", esc(label), f"{x:.2f}×", verdict])
+                     f"moonshot {SPEED_MOONSHOT:g}×)", label, f"{x:.2f}×", verdict])
     for label, text, ok in agreement:
         rows.append(["f16 answers agree with hf-peft within noise (paired, every category)",
-                     esc(label), text, "met" if ok else "not met"])
+                     label, text, "met" if ok else "not met"])
     for where, ratio, p95, whole_switch in checks:
         rows.append([f"routed decode ≥ {DECODE_TARGET:g}× the plain GGUF's", where,
                      num(ratio, ".2f", "×"),
@@ -348,7 +393,7 @@ def _f16_agreement(records: Records, ref: Run, routed: list[Run]) -> list[tuple[
         found = [f for f in found if f is not None]
         if found:
             worst = min(f.p_value for f in found)
-            out.append((run.label, f"{len(found)} categories, smallest p = {worst:.2g}",
+            out.append((_measured_on(run), f"{len(found)} categories, smallest p = {worst:.2g}",
                         worst >= 0.05))
     return out
 
@@ -369,7 +414,11 @@ def edge(records: Records, out: Path) -> Section | None:
         parts.append(f"## Accuracy per category: {esc(ref.label)} ({code(ref.run_id)}) "
                      "against llama.cpp\n\n"
                      "Test questions, the same ones for every engine; value ± standard error, "
-                     "beside the chance rate and the best constant answer on those questions."
+                     "beside the chance rate and the best constant answer on those questions. "
+                     "Circular rows ask each question once per rotation of its options: "
+                     "Circular Pass@1 counts it right only when every rotation is, Circular "
+                     "mean is its share of rotations right (where a constant letter scores "
+                     "chance)."
                      "\n\n" + acc
                      + "\n## Evaluation speed\n\n"
                      "Answering: the seconds the engine spent on lm-eval's requests (routing and "

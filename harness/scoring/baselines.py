@@ -246,6 +246,48 @@ def compute(rows: Iterable[dict[str, Any]], alpha: float = ALPHA) -> Baselines |
         vs_constant_gained=gained, collapse=not (delta > 0 and p < alpha))
 
 
+@dataclass(frozen=True)
+class CircularMean:
+    """A circular task's accuracy over rotations, per whole question, with its baselines.
+
+    Strict circular accuracy is 0 for a model at chance and for one below it alike, so a
+    small model's strict scores tell engines apart by nothing; the mean over rotations does,
+    beside its own chance rate and best constant (a letter scores exactly chance here, as the
+    gold letter visits every position; a label keeps its share of the key).
+    """
+
+    n: int  # whole questions
+    score: float
+    chance: float | None
+    best_constant: str | None
+    best_constant_score: float | None
+    per_question: dict[str, float]  # circular id -> the model's mean over its rotations
+
+
+def circular_mean(rows: Iterable[dict[str, Any]]) -> CircularMean | None:
+    """The mean over rotations of a circular task's rows; None for rows of no circular task."""
+    rows = list(rows)
+    if not any(r.get("circular_id") for r in rows):
+        return None
+    units = _units([a for a in answers_of(rows) if a.options])
+    if not units:
+        return None
+
+    def mean(values: Iterable[float]) -> float:
+        values = list(values)
+        return sum(values) / len(values)
+
+    per_question = {u: mean(float(a.correct) for a in unit) for u, unit in units.items()}
+    constants = sorted({o for unit in units.values() for a in unit for o in a.options})
+    scored = {c: mean(mean(float(a.target == c) for a in unit) for unit in units.values())
+              for c in constants}
+    best = min(constants, key=lambda c: (-scored[c], c))
+    return CircularMean(
+        n=len(units), score=mean(per_question.values()),
+        chance=mean(mean(1 / len(a.options) for a in unit) for unit in units.values()),
+        best_constant=best, best_constant_score=scored[best], per_question=per_question)
+
+
 TABLE_COLUMNS = ("task", "n", "score", "chance", "always first", "majority key",
                  "best constant", "vs constant (p)", "top answer", "entropy")
 
