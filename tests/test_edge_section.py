@@ -317,13 +317,14 @@ def test_a_routed_run_of_other_tasks_is_not_compared(tmp_path):
 
 def _circular_eval(root: Path, run_id: str, label: str, engine: str, answers: list[str]) -> None:
     """teleqna_circular over len(answers) questions, four rotations each, gold "A" unrotated;
-    answers[q] is the letter given in every rotation ("*" answers each rotation right)."""
+    answers[q] is the letter given in every rotation ("*" answers each rotation right), or four
+    letters, one per rotation."""
     folder = root / "eval" / run_id
     rows = []
     for q, given in enumerate(answers):
         for r in range(4):
             target = "ABCD"[r]  # the gold option moves one place per rotation
-            answer = target if given == "*" else given
+            answer = target if given == "*" else given[r] if len(given) == 4 else given
             rows.append({"doc_id": 4 * q + r, "id": f"c{q}#r{r}", "circular_id": f"c{q}",
                          "rotation": r, "n_rotations": 4, "score": float(answer == target),
                          "correct": answer == target, "parsed": [answer], "target": target,
@@ -332,8 +333,9 @@ def _circular_eval(root: Path, run_id: str, label: str, engine: str, answers: li
     (folder / "results.json").write_text(json.dumps(
         {"config": {"request_seconds": {"generate_until": 10.0},
                     "request_counts": {"generate_until": len(rows)}}}))
-    strict = [float(a == "*") for a in answers]
-    mean = [1.0 if a == "*" else 0.25 for a in answers]
+    per_question = [[float(r["score"]) for r in rows[4 * q:4 * q + 4]] for q in range(len(answers))]
+    strict = [min(scores) for scores in per_question]
+    mean = [sum(scores) / 4 for scores in per_question]
     tasks = {"teleqna_circular": {
         "metric": "circular_strict,pass@1", "filter": "pass@1", "variant": "circular",
         "value": sum(strict) / len(strict), "stderr": 0.1, "version": 1.0,
@@ -365,3 +367,18 @@ def test_a_circular_task_shows_its_mean_over_rotations_beside_chance_paired(tmp_
     delta, p = rows[3][1].split(" (p=")
     assert delta == "-0.150" and p.endswith(", paired-bootstrap)") and float(p.split(",")[0]) < 0.2
     assert rows[3][2] == "15%"
+
+
+def test_f16_agreement_counts_a_circular_mean_where_strict_is_zero_everywhere(tmp_path):
+    runs = tmp_path / "runs"
+    _circular_eval(runs, "hfcirc01", "m+zoo:hf-peft", "hf-peft", ["A"] * 20)
+    # right in three rotations of four: strict 0 like hf-peft's, the mean 0.75 against 0.25
+    _circular_eval(runs, "llcirc16", "m-f16+zoo:llama.cpp", "llama-cpp-peft", ["ABCA"] * 20)
+    render_leaderboards(runs, tmp_path / "out")
+    page = (tmp_path / "out" / "edge.md").read_text()
+    strict = [c.strip() for c in next(r for r in page.splitlines()
+                                      if r.startswith("| teleqna |")).strip("|").split("|")]
+    assert strict[1] == "Circular Pass@1" and strict[5:7] == ["0.000 ± 0.100", "0.000 ± 0.100"]
+    row = next(r for r in page.splitlines() if r.startswith("| f16 answers agree"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2].startswith("1 categories, smallest p = ") and cells[3] == "not met"
