@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# llama.cpp's libraries with slmbench's patches (patches/llama.cpp/*.patch, in name order): a fix,
-# always on, two LoRA patches for issue 24's routed-decode and adapter-switch targets and one for
-# its evaluation-speed target on AMX hosts, each opt-in per process (the last with two switches):
+# llama.cpp's libraries with slmbench's patches (patches/llama.cpp/*.patch, in name order): two
+# always on (a fix and a speed-up that changes no result), two LoRA patches for issue 24's
+# routed-decode and adapter-switch targets and one for its evaluation-speed target on AMX hosts,
+# each opt-in per process (the last with two switches):
 #   amx-tilecfg.patch               (a fix, always on)          AMX's tile config reaches the CPU
 #                                                              whole under GCC 12, whose build of
 #                                                              stock llama.cpp dies at the first
 #                                                              AMX matmul (llama.cpp#20824)
+#   flash-attn-vectors.patch        (always on)                flash attention's tiled prompt
+#                                                              kernel takes its row maxima
+#                                                              (AVX-512) and mask rows with vector
+#                                                              code, bit for bit the same result
 #   lora-fused.patch                LLAMA_LORA_FUSED=1         a LoRA update without stock's four
 #                                                              graph nodes: at decode an epilogue
 #                                                              of the base matmul (ggml-cpu), in

@@ -348,3 +348,40 @@ def test_f16_prompts_on_amx_bf16_tiles_answer_as_the_fp32_kernel_does(tmp_path):
         assert np.abs(tiles - fma).max() < np.abs(ggml - fma).max()
     else:
         assert np.array_equal(tiles, fma)
+
+
+# a prompt's logits with llama.cpp's fused attention, on ggml's own matmuls (no extra buffers,
+# so a stock and a patched library run the same code but for the attention patch)
+_ATTENTION_LOGITS = """
+import json, sys
+from harness.models.llama_cpp_load import _new_llama
+llm = _new_llama(sys.argv[1], {"n_ctx": 256, "n_threads": 2, "logits_all": True,
+                               "verbose": False, "use_extra_bufts": False, "flash_attn": True})
+tokens = [3 + (7 * i) % 90 for i in range(150)]
+llm.eval(tokens)
+print(json.dumps([[float(v) for v in row] for row in llm.scores[:len(tokens)]]))
+"""
+
+
+@pytest.mark.slow  # builds llama.cpp with the patches once (about 5 minutes; cached after)
+def test_flash_attention_vectors_change_no_logit():
+    """flash-attn-vectors.patch is always on, so it must not change a result: a 150-token prompt
+    (three query tiles of 64, the last one partial, so the tiled kernel, its causal mask and its
+    skipped tiles all run) gives the patched library exactly stock's logits at every position.
+    The embedded model, as a tiny random one's near-uniform attention hid a wrong row maximum."""
+    import numpy as np
+
+    from harness.artefacts.embedded import gguf_path
+
+    lib = _patched_library()
+    gguf = gguf_path()
+    runs = {}
+    for name, env in (("stock", {}), ("patched", {"LLAMA_CPP_LIB_PATH": lib})):
+        clean = {k: v for k, v in os.environ.items() if k != "LLAMA_CPP_LIB_PATH"}
+        proc = subprocess.run([sys.executable, "-c", _ATTENTION_LOGITS, str(gguf)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600,
+                              env={**clean, **env})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[name] = np.array(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert runs["stock"].shape[0] == 150 and np.isfinite(runs["stock"]).all()
+    assert np.array_equal(runs["stock"], runs["patched"])

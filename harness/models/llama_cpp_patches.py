@@ -7,11 +7,12 @@ weights run on AMX's tiles (Q5_0 widened exactly to Q8_0; f16 split into bf16 pa
 number measured with them is not stock llama.cpp's, so every record that times llama.cpp
 says which library it loaded and which patches were on. A patched library is built by
 ``scripts/build_llama_cpp_lora_patches.sh`` and loaded with ``LLAMA_CPP_LIB_PATH``; each patch
-is switched on per process by its environment variable, which a stock library ignores. One
-more patch in the set is a fix, always on: ``amx-tilecfg.patch`` lets llama.cpp's AMX kernels
-run where a GCC 12 build of stock llama.cpp dies in them (see :mod:`llama_cpp_load`), so on
-such a host a patched library runs quantized models with AMX and a stock one without; records
-say which (``extra_bufts``).
+is switched on per process by its environment variable, which a stock library ignores. Two
+more patches in the set are always on: ``amx-tilecfg.patch``, a fix, lets llama.cpp's AMX
+kernels run where a GCC 12 build of stock llama.cpp dies in them (see :mod:`llama_cpp_load`),
+so on such a host a patched library runs quantized models with AMX and a stock one without;
+records say which (``extra_bufts``); ``flash-attn-vectors.patch`` speeds up long prompts'
+attention and changes no result (the library's version hash says it is there).
 """
 
 from __future__ import annotations
