@@ -30,7 +30,7 @@ from harness.report.quant_section import (
 )
 from harness.report.sections import Section
 from harness.runs.store import Run
-from harness.scoring import baselines
+from harness.scoring.baselines import CircularMean, circular_mean
 from harness.significance import compare_paired, pair_by_id
 
 ROUTED_GGUF, REFERENCE = "llama-cpp-peft", "hf-peft"
@@ -108,13 +108,15 @@ def _same_share(ref: Run, other: Run, task: str) -> float | None:
     return sum(a[i] == b[i] for i in ids) / len(ids) if ids else None
 
 
-def _circular_mean(run: Run, task: str) -> baselines.CircularMean | None:
+def _circular_mean(run: Run, task: str) -> CircularMean | None:
+    """None for a task the run did not record as circular, without reading its samples."""
+    if (run.tasks().get(task) or {}).get("variant") != "circular":
+        return None
     rows = run.samples(task)
-    return baselines.circular_mean(rows) if rows else None
+    return circular_mean(rows) if rows else None
 
 
-def _mean_paired(ref: baselines.CircularMean | None, other: baselines.CircularMean | None
-                 ) -> dict[str, Any] | None:
+def _mean_paired(ref: CircularMean | None, other: CircularMean | None) -> dict[str, Any] | None:
     """Two runs' circular means paired per question (None unless both have them in common)."""
     if ref is None or other is None:
         return None
@@ -122,13 +124,13 @@ def _mean_paired(ref: baselines.CircularMean | None, other: baselines.CircularMe
     return compare_paired(*scores) if scores[0] else None
 
 
-def _circular_mean_rows(ref: Run, routed: list[Run], task: str, benchmark: str
-                        ) -> tuple[list[str], list[str]] | None:
+def _circular_mean_rows(ref: Run, routed: list[Run], task: str, benchmark: str,
+                        shares: list[str]) -> tuple[list[str], list[str]] | None:
     """A circular task's mean over rotations: its accuracy row and its paired row.
 
     The strict score is 0 for a small model on any engine, so it cannot show two engines
     disagreeing; the mean can. Paired per question (the mean of its rotations, so the paired
-    bootstrap, not McNemar); the same-answer share is per prompt, as on the strict row.
+    bootstrap, not McNemar); ``shares`` are the strict row's same-answer cells (per prompt).
     """
     means = [_circular_mean(run, task) for run in (ref, *routed)]
     if means[0] is None:
@@ -139,13 +141,12 @@ def _circular_mean_rows(ref: Run, routed: list[Run], task: str, benchmark: str
            f"{ref_mean.best_constant_score:.3f} ({esc(str(ref_mean.best_constant))})",
            *(pm(r.get("value"), r.get("stderr")) for r in recorded)]
     pair = [esc(benchmark)]
-    for run, found in zip(routed, means[1:], strict=True):
+    for found, share in zip(means[1:], shares, strict=True):
         stats = _mean_paired(ref_mean, found)
         text = DASH
         if stats is not None:
             text = f"{stats['delta']:+.3f} (p={stats['p_value']:.2g}, {stats['test']})"
-        same = _same_share(ref, run, task)
-        pair += [text, num(same * 100 if same is not None else None, ".0f", "%")]
+        pair += [text, share]
     return acc, pair
 
 
@@ -163,14 +164,14 @@ def _accuracy_tables(records: Records, ref: Run, routed: list[Run]) -> tuple[str
                          num(baselines.get("chance") if baselines else None, ".3f"),
                          constant_text(baselines),
                          pm(cell.value, cell.stderr), *(pm(o.value, o.stderr) for o in others)])
-        row = [esc(cell.benchmark)]
+        row, shares = [esc(cell.benchmark)], []
         for run, other in zip(routed, others, strict=True):
             found = paired(records, cell, other)
             same = _same_share(ref, run, task)
-            row += [found.text() if found else DASH, num(same * 100 if same is not None
-                                                         else None, ".0f", "%")]
+            shares.append(num(same * 100 if same is not None else None, ".0f", "%"))
+            row += [found.text() if found else DASH, shares[-1]]
         pair_rows.append(row)
-        mean_rows = _circular_mean_rows(ref, routed, task, cell.benchmark)
+        mean_rows = _circular_mean_rows(ref, routed, task, cell.benchmark, shares)
         if mean_rows:
             acc_rows.append(mean_rows[0])
             pair_rows.append(mean_rows[1])
@@ -393,16 +394,17 @@ def _targets(speedups: list[tuple[str, float]], agreement: list[tuple[str, str, 
 def _f16_agreement(records: Records, ref: Run, routed: list[Run]) -> list[tuple[str, str, Any]]:
     """Per f16 run: the smallest paired p over categories; within noise when all are ≥ 0.05."""
     out = []
-    for run in routed:
-        if "f16" not in run.label.lower():
-            continue
-        ref_cells, cells = _cells(records, ref), _cells(records, run)
+    f16_runs = [run for run in routed if "f16" in run.label.lower()]
+    ref_cells = _cells(records, ref)
+    ref_means = {t: _circular_mean(ref, t) for t in ref_cells} if f16_runs else {}
+    for run in f16_runs:
+        cells = _cells(records, run)
         found = [paired(records, ref_cells[t], cells[t]) for t in sorted(ref_cells)
                  if t in cells]
         found = [f for f in found if f is not None]
         if found:
             # a circular category's strict score is 0 on every engine; its mean can differ
-            means = [_mean_paired(_circular_mean(ref, t), _circular_mean(run, t))
+            means = [_mean_paired(ref_means[t], _circular_mean(run, t))
                      for t in sorted(ref_cells) if t in cells]
             worst = min([f.p_value for f in found]
                         + [m["p_value"] for m in means if m is not None])
