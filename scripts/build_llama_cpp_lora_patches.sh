@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # llama.cpp's libraries with slmbench's patches (patches/llama.cpp/*.patch, in name order): two
 # always on (a fix and a speed-up that changes no result), two LoRA patches for issue 24's
-# routed-decode and adapter-switch targets and one for its evaluation-speed target on AMX hosts,
-# each opt-in per process (the last with two switches):
+# routed-decode and adapter-switch targets and two for its evaluation-speed target (one for AMX
+# hosts), each opt-in per process (the last with two switches; the attention one's other half,
+# which changes no result, always on):
 #   amx-tilecfg.patch               (a fix, always on)          AMX's tile config reaches the CPU
 #                                                              whole under GCC 12, whose build of
 #                                                              stock llama.cpp dies at the first
 #                                                              AMX matmul (llama.cpp#20824)
+#   flash-attn-short-prompts.patch  (always on)                flash attention's tiled kernel
+#                                                              computes a query tile's own rows,
+#                                                              not its padding to 64, bit for bit
+#                                                              the same result
+#                                   LLAMA_FA_TILED_SHORT=1     a batch of 2 to 63 tokens (what the
+#                                                              prompt cache leaves of a prompt)
+#                                                              takes that tiled kernel, Q in fp32,
+#                                                              instead of the one-row kernel, Q
+#                                                              rounded to f16
 #   flash-attn-vectors.patch        (always on)                flash attention's tiled prompt
 #                                                              kernel takes its row maxima
 #                                                              (AVX-512) and mask rows with vector

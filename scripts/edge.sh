@@ -48,7 +48,7 @@ slm() { "$PY" -m harness.cli "$@"; }
 ENGINE_LABEL=llama.cpp
 if [ "${LLAMA_PATCHES:-0}" = "1" ]; then
   LLAMA_CPP_LIB_PATH=$(PYTHON=$PY bash scripts/build_llama_cpp_lora_patches.sh)
-  export LLAMA_CPP_LIB_PATH LLAMA_LORA_FUSED=1 LLAMA_LORA_KEEP_RESERVE=1 LLAMA_AMX_Q5_0=1 LLAMA_AMX_F16=1
+  export LLAMA_CPP_LIB_PATH LLAMA_LORA_FUSED=1 LLAMA_LORA_KEEP_RESERVE=1 LLAMA_AMX_Q5_0=1 LLAMA_AMX_F16=1 LLAMA_FA_TILED_SHORT=1
   ENGINE_LABEL=llama.cpp-patched-${LLAMA_CPP_LIB_PATH##*-}
 fi
 common=(--store "$STORE" --metadata "data_dir=$DATA_DIR" --batch_size 1 --apply_chat_template)

@@ -75,7 +75,7 @@ def test_a_bench_row_is_measured_anew_under_another_library_or_patch(tmp_path, m
     monkeypatch.setattr(runner, "_describe_artifact", lambda *_: None)
     monkeypatch.setattr(runner.subprocess, "run", worker)
     for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE",
-                 "LLAMA_AMX_Q5_0", "LLAMA_AMX_F16"):
+                 "LLAMA_AMX_Q5_0", "LLAMA_AMX_F16", "LLAMA_FA_TILED_SHORT"):
         monkeypatch.delenv(name, raising=False)
     cfg = runner.BenchConfig(formats=["gguf-f16"], task=None, output_dir=str(tmp_path))
 
@@ -120,7 +120,8 @@ def test_the_probe_refuses_stock_llama_cpp_in_one_line():
     proc = _probe("--lib", str(stock), "model.gguf")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].endswith(
-        "its libllama.so lacks amx_f16, amx_q5_0, lora_fused, lora_keep_reserve (rebuild it with "
+        "its libllama.so lacks amx_f16, amx_q5_0, fa_tiled_short, lora_fused, lora_keep_reserve "
+        "(rebuild it with "
         "scripts/build_llama_cpp_lora_patches.sh)")
 
 
@@ -160,7 +161,7 @@ def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path, hidden, rank, quan
     result = report["results"][0]
     assert result["llama_cpp"]["lib_path"] == str(Path(lib).resolve())
     assert set(result["llama_cpp"]["patches"]) == {"lora_fused", "lora_keep_reserve", "amx_q5_0",
-                                                       "amx_f16"}
+                                                       "amx_f16", "fa_tiled_short"}
     assert result["adapter_on"]["stock llama.cpp"]["max_abs_logit_diff"] == 0
     for mode in ("fused node", "decode epilogue"):
         fused = result["adapter_on"][mode]
@@ -182,7 +183,7 @@ def test_an_evaluation_on_another_library_or_patch_is_another_run(tmp_path, monk
     from harness.evaluation.spec import EvalSpec
 
     for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE",
-                 "LLAMA_AMX_Q5_0", "LLAMA_AMX_F16"):
+                 "LLAMA_AMX_Q5_0", "LLAMA_AMX_F16", "LLAMA_FA_TILED_SHORT"):
         monkeypatch.delenv(name, raising=False)
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
@@ -385,3 +386,54 @@ def test_flash_attention_vectors_change_no_logit():
         runs[name] = np.array(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert runs["stock"].shape[0] == 150 and np.isfinite(runs["stock"]).all()
     assert np.array_equal(runs["stock"], runs["patched"])
+
+
+# one prompt's logits evaluated whole and in the pieces a prompt cache leaves (40, 20 and 7
+# tokens, then the rest), on ggml's own matmuls, with the switch the parent set
+_SPLIT_PROMPT_LOGITS = """
+import json
+from harness.models.llama_cpp_load import _new_llama
+from harness.models.llama_cpp_patches import llama_cpp_build
+import sys
+llm = _new_llama(sys.argv[1], {"n_ctx": 256, "n_threads": 2, "logits_all": True,
+                               "verbose": False, "use_extra_bufts": False, "flash_attn": True})
+tokens = [3 + (7 * i) % 90 for i in range(150)]
+out = {"patches": llama_cpp_build()["patches"]}
+for name, cuts in (("whole", [0, 150]), ("split", [0, 40, 60, 67, 150])):
+    llm.reset()
+    for a, b in zip(cuts, cuts[1:]):
+        llm.eval(tokens[a:b])
+    out[name] = [[float(v) for v in row] for row in llm.scores[:len(tokens)]]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow  # builds llama.cpp with the patches once (about 5 minutes; cached after)
+def test_short_prompts_on_the_tiled_attention_answer_as_the_whole_prompt_does():
+    """With LLAMA_FA_TILED_SHORT=1 a batch of 2 to 63 tokens takes the tiled attention kernel,
+    which a prompt of 64 or more takes anyway: so a 150-token prompt evaluated in the pieces a
+    prompt cache leaves (40, 20, 7, 83) gives exactly the logits it gives evaluated whole. Off,
+    the pieces under 64 take stock's one-row kernel (Q rounded to f16) and the logits differ,
+    which is what shows the switch did something; the whole prompt is the same either way.
+    (An unused query tile's padding rows, which the always-on half no longer computes, are
+    covered by test_flash_attention_vectors_change_no_logit's partial last tile.)"""
+    import numpy as np
+
+    from harness.artefacts.embedded import gguf_path
+
+    lib = _patched_library()
+    runs = {}
+    for on in (False, True):
+        env = {**os.environ, "LLAMA_CPP_LIB_PATH": lib, "LLAMA_FA_TILED_SHORT": "1" if on else "0"}
+        proc = subprocess.run([sys.executable, "-c", _SPLIT_PROMPT_LOGITS, str(gguf_path())],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out["patches"]["fa_tiled_short"] is on
+        runs[on] = {k: np.array(out[k]) for k in ("whole", "split")}
+    assert np.isfinite(runs[True]["whole"]).all()
+    assert np.array_equal(runs[False]["whole"], runs[True]["whole"])
+    assert np.array_equal(runs[True]["split"], runs[True]["whole"])
+    # stock's pieces differ from its whole prompt (here by up to 1.04 on the embedded model's
+    # logits, a top-1 in 10 of 150 positions): what the switch takes away
+    assert not np.array_equal(runs[False]["split"], runs[False]["whole"])

@@ -3,7 +3,8 @@
 Why: ``patches/llama.cpp`` changes how llama.cpp computes a LoRA (at decode no node of its own,
 riding on the base matmul; in prompts on an x86 CPU with AVX2 one fused node instead of four) and
 what an adapter switch costs (the compute reservation is kept), and on AMX hosts which
-weights run on AMX's tiles (Q5_0 widened exactly to Q8_0; f16 split into bf16 pairs). A
+weights run on AMX's tiles (Q5_0 widened exactly to Q8_0; f16 split into bf16 pairs), and
+which attention kernel a short prompt takes (the tiled one, as long prompts do). A
 number measured with them is not stock llama.cpp's, so every record that times llama.cpp
 says which library it loaded and which patches were on. A patched library is built by
 ``scripts/build_llama_cpp_lora_patches.sh`` and loaded with ``LLAMA_CPP_LIB_PATH``; each patch
@@ -12,7 +13,9 @@ more patches in the set are always on: ``amx-tilecfg.patch``, a fix, lets llama.
 kernels run where a GCC 12 build of stock llama.cpp dies in them (see :mod:`llama_cpp_load`),
 so on such a host a patched library runs quantized models with AMX and a stock one without;
 records say which (``extra_bufts``); ``flash-attn-vectors.patch`` speeds up long prompts'
-attention and changes no result (the library's version hash says it is there).
+attention and changes no result, as does the half of ``flash-attn-short-prompts.patch`` that is
+always on (a query tile computes its own rows only, not its padding); the library's version
+hash says they are there.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ log = logging.getLogger(__name__)
 PATCHES = {"lora_fused": ("llama_lora_fused_enabled", "LLAMA_LORA_FUSED"),
            "lora_keep_reserve": ("llama_lora_keep_reserve_enabled", "LLAMA_LORA_KEEP_RESERVE"),
            "amx_q5_0": ("ggml_cpu_amx_q5_0_enabled", "LLAMA_AMX_Q5_0"),
-           "amx_f16": ("ggml_cpu_amx_f16_enabled", "LLAMA_AMX_F16")}
+           "amx_f16": ("ggml_cpu_amx_f16_enabled", "LLAMA_AMX_F16"),
+           "fa_tiled_short": ("ggml_cpu_fa_tiled_short_enabled", "LLAMA_FA_TILED_SHORT")}
 # the lora_fused patch's cap on its kernels' instruction set (a test's knob): another
 # measurement, where it is set
 FUSED_OPTIONS = ("LLAMA_LORA_FUSED_ISA",)
@@ -48,6 +52,11 @@ WHAT_THEY_CHANGE = {
                "split exactly into two bf16 and each activation into two (to 16 bits, where "
                "stock rounds it to f16's 11), three products accumulated in fp32, where stock "
                "llama.cpp runs AMX's fp32 FMA kernel",
+    "fa_tiled_short": "flash attention over a batch of 2 to 63 tokens (a short prompt, or what "
+                      "the prompt cache leaves of one) runs llama.cpp's tiled kernel with Q in "
+                      "fp32, as 64 or more do, where stock llama.cpp runs its one-row kernel "
+                      "with Q rounded to f16; a prompt's logits then no longer depend on how "
+                      "the cache split it",
 }
 
 
