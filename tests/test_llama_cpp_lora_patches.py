@@ -351,50 +351,14 @@ def test_f16_prompts_on_amx_bf16_tiles_answer_as_the_fp32_kernel_does(tmp_path):
         assert np.array_equal(tiles, fma)
 
 
-# a prompt's logits with llama.cpp's fused attention, on ggml's own matmuls (no extra buffers,
-# so a stock and a patched library run the same code but for the attention patch)
-_ATTENTION_LOGITS = """
+# one 150-token prompt's logits with llama.cpp's fused attention, on ggml's own matmuls (no
+# extra buffers, so a stock and a patched library run the same code but for the attention
+# patches), evaluated whole and in the pieces a prompt cache leaves (40, 20 and 7 tokens, then
+# the rest), with the switches the parent set
+_PROMPT_LOGITS = """
 import json, sys
 from harness.models.llama_cpp_load import _new_llama
-llm = _new_llama(sys.argv[1], {"n_ctx": 256, "n_threads": 2, "logits_all": True,
-                               "verbose": False, "use_extra_bufts": False, "flash_attn": True})
-tokens = [3 + (7 * i) % 90 for i in range(150)]
-llm.eval(tokens)
-print(json.dumps([[float(v) for v in row] for row in llm.scores[:len(tokens)]]))
-"""
-
-
-@pytest.mark.slow  # builds llama.cpp with the patches once (about 5 minutes; cached after)
-def test_flash_attention_vectors_change_no_logit():
-    """flash-attn-vectors.patch is always on, so it must not change a result: a 150-token prompt
-    (three query tiles of 64, the last one partial, so the tiled kernel, its causal mask and its
-    skipped tiles all run) gives the patched library exactly stock's logits at every position.
-    The embedded model, as a tiny random one's near-uniform attention hid a wrong row maximum."""
-    import numpy as np
-
-    from harness.artefacts.embedded import gguf_path
-
-    lib = _patched_library()
-    gguf = gguf_path()
-    runs = {}
-    for name, env in (("stock", {}), ("patched", {"LLAMA_CPP_LIB_PATH": lib})):
-        clean = {k: v for k, v in os.environ.items() if k != "LLAMA_CPP_LIB_PATH"}
-        proc = subprocess.run([sys.executable, "-c", _ATTENTION_LOGITS, str(gguf)],
-                              capture_output=True, text=True, cwd=ROOT, timeout=600,
-                              env={**clean, **env})
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        runs[name] = np.array(json.loads(proc.stdout.strip().splitlines()[-1]))
-    assert runs["stock"].shape[0] == 150 and np.isfinite(runs["stock"]).all()
-    assert np.array_equal(runs["stock"], runs["patched"])
-
-
-# one prompt's logits evaluated whole and in the pieces a prompt cache leaves (40, 20 and 7
-# tokens, then the rest), on ggml's own matmuls, with the switch the parent set
-_SPLIT_PROMPT_LOGITS = """
-import json
-from harness.models.llama_cpp_load import _new_llama
 from harness.models.llama_cpp_patches import llama_cpp_build
-import sys
 llm = _new_llama(sys.argv[1], {"n_ctx": 256, "n_threads": 2, "logits_all": True,
                                "verbose": False, "use_extra_bufts": False, "flash_attn": True})
 tokens = [3 + (7 * i) % 90 for i in range(150)]
@@ -408,6 +372,41 @@ print(json.dumps(out))
 """
 
 
+def _prompt_logits(env: dict) -> dict:
+    """_PROMPT_LOGITS on the embedded GGUF in a child with ``env`` over this process's variables
+    (``LLAMA_CPP_LIB_PATH`` among them only where ``env`` sets it): its patches, and the whole
+    and split logits as arrays."""
+    import numpy as np
+
+    from harness.artefacts.embedded import gguf_path
+
+    clean = {k: v for k, v in os.environ.items() if k != "LLAMA_CPP_LIB_PATH"}
+    proc = subprocess.run([sys.executable, "-c", _PROMPT_LOGITS, str(gguf_path())],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env={**clean, **env})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"patches": out["patches"], **{k: np.array(out[k]) for k in ("whole", "split")}}
+
+
+@pytest.mark.slow  # builds llama.cpp with the patches once (about 5 minutes; cached after)
+def test_flash_attention_vectors_change_no_logit():
+    """flash-attn-vectors.patch and the always-on half of flash-attn-short-prompts.patch must
+    not change a result: a 150-token prompt (three query tiles of 64, the last one partial, so
+    the tiled kernel, its causal mask, its skipped tiles and a tile's padding all run) gives the
+    patched library exactly stock's logits at every position, whole and in pieces (the
+    switch off). The embedded model, as a tiny random one's near-uniform attention hid a wrong
+    row maximum."""
+    import numpy as np
+
+    stock = _prompt_logits({})
+    patched = _prompt_logits({"LLAMA_CPP_LIB_PATH": _patched_library(),
+                              "LLAMA_FA_TILED_SHORT": "0"})
+    assert stock["whole"].shape[0] == 150 and np.isfinite(stock["whole"]).all()
+    for name in ("whole", "split"):
+        assert np.array_equal(stock[name], patched[name]), name
+
+
 @pytest.mark.slow  # builds llama.cpp with the patches once (about 5 minutes; cached after)
 def test_short_prompts_on_the_tiled_attention_answer_as_the_whole_prompt_does():
     """With LLAMA_FA_TILED_SHORT=1 a batch of 2 to 63 tokens takes the tiled attention kernel,
@@ -419,18 +418,12 @@ def test_short_prompts_on_the_tiled_attention_answer_as_the_whole_prompt_does():
     covered by test_flash_attention_vectors_change_no_logit's partial last tile.)"""
     import numpy as np
 
-    from harness.artefacts.embedded import gguf_path
-
     lib = _patched_library()
     runs = {}
     for on in (False, True):
-        env = {**os.environ, "LLAMA_CPP_LIB_PATH": lib, "LLAMA_FA_TILED_SHORT": "1" if on else "0"}
-        proc = subprocess.run([sys.executable, "-c", _SPLIT_PROMPT_LOGITS, str(gguf_path())],
-                              capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert out["patches"]["fa_tiled_short"] is on
-        runs[on] = {k: np.array(out[k]) for k in ("whole", "split")}
+        runs[on] = _prompt_logits({"LLAMA_CPP_LIB_PATH": lib,
+                                   "LLAMA_FA_TILED_SHORT": "1" if on else "0"})
+        assert runs[on]["patches"]["fa_tiled_short"] is on
     assert np.isfinite(runs[True]["whole"]).all()
     assert np.array_equal(runs[False]["whole"], runs[True]["whole"])
     assert np.array_equal(runs[True]["split"], runs[True]["whole"])
