@@ -1,0 +1,92 @@
+"""``scripts/edge.sh``'s plumbing: which commands it runs, on which tasks, with which labels.
+
+The real runs take an hour on 2 cores; what breaks cheaply is the script's choice of tasks
+(circular only where a ``<task>_circular.yaml`` exists, none with ``CIRCULAR_LIMIT=0``), the
+pairing of each llama.cpp run with its GGUF and label, and the bench's formats. A fake
+interpreter records each ``harness.cli`` call instead of running it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+ALL_TASKS = "teleqna,oranbench,sixg_bench,srsranbench,teletables,telemath,three_gpp_tsg"
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+
+
+def _edge_calls(tmp_path: Path, **env: str) -> list[list[str]]:
+    """The ``harness.cli`` argument lists edge.sh would run, in order."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "python"
+    # `gguf` prints one path per quantization, as the real command does
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        f'shift 2; printf "%s\\x1f" "$@" >> {calls}; echo >> {calls}\n'
+        'if [ "$1" = gguf ]; then for q in ${QUANTS:-f16 q8_0 q4_k_m}; do '
+        'echo "/gguf/model-$q.gguf"; done; fi\n')
+    fake.chmod(0o755)
+    base = {k: v for k, v in os.environ.items()
+            if k not in {"TASKS", "LIMIT", "CIRCULAR_LIMIT", "QUANTS", "BENCH", "FORCE",
+                         "LLAMA_PATCHES", "LLAMA_ARGS", "ZOO", "MODEL", "THREADS"}}
+    base.update(PY=str(fake), STORE=str(tmp_path / "runs"), OUT=str(tmp_path / "page"),
+                THREADS="2")
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "edge.sh")], env={**base, **env},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [line.rstrip("\x1f").split("\x1f") for line in calls.read_text().splitlines()]
+
+
+def _arg(call: list[str], flag: str) -> str:
+    return call[call.index(flag) + 1]
+
+
+def test_every_category_then_the_circular_ones_then_the_bench_and_the_page(tmp_path):
+    calls = _edge_calls(tmp_path)
+    assert calls[0][:2] == ["gguf", "--model"] and _arg(calls[0], "--type") == "f16,q8_0,q4_k_m"
+    evals = [c for c in calls if c[0] == "lm-eval"]
+    assert len(evals) == 8  # hf-peft and three GGUFs, twice
+    circular = sorted(p.parent.name for p in (ROOT / "harness" / "tasks").glob(
+        "*/*_circular.yaml") if p.parent.name in ALL_TASKS.split(","))
+    assert "telemath" not in circular and len(circular) == 6
+    for run, tasks in ((evals[:4], ALL_TASKS),
+                       (evals[4:], ",".join(f"{t}_circular" for t in ALL_TASKS.split(",")
+                                            if t in circular))):
+        assert [_arg(c, "--tasks") for c in run] == [tasks] * 4
+        assert [_arg(c, "--model") for c in run] == ["hf-peft"] + ["llama-cpp-peft"] * 3
+        assert [_arg(c, "--label") for c in run] == [
+            "embedded+zoo:hf-peft", "embedded-f16+zoo:llama.cpp",
+            "embedded-q8_0+zoo:llama.cpp", "embedded-q4_k_m+zoo:llama.cpp"]
+        for quant, call in zip(("f16", "q8_0", "q4_k_m"), run[1:], strict=True):
+            assert _arg(call, "--model_args").startswith(
+                f"pretrained=/gguf/model-{quant}.gguf,adapters=adapters_zoo/embedded.yaml,"
+                "n_threads=2,flash_attn=true")
+        assert all(_arg(c, "--limit") == "150" and "--fresh" not in c for c in run)
+    bench = next(c for c in calls if c[0] == "bench")
+    assert _arg(bench, "--formats") == (
+        "gguf-f16,gguf-f16+lora,gguf-q8_0,gguf-q8_0+lora,gguf-q4_k_m,gguf-q4_k_m+lora")
+    assert calls[-1][0] == "leaderboard" and _arg(calls[-1], "--out") == str(tmp_path / "page")
+
+
+def test_circular_limit_zero_and_a_task_without_circular_scoring_run_no_circular_pass(tmp_path):
+    for name, env in (("zero", {"CIRCULAR_LIMIT": "0"}), ("telemath", {"TASKS": "telemath"})):
+        calls = _edge_calls(tmp_path / name, BENCH="0", QUANTS="q8_0", FORCE="1", **env)
+        evals = [c for c in calls if c[0] == "lm-eval"]
+        assert len(evals) == 2 and not any("_circular" in _arg(c, "--tasks") for c in evals)
+        assert all("--fresh" in c for c in evals)
+        assert not any(c[0] == "bench" for c in calls)
+
+
+def test_a_circular_limit_of_its_own(tmp_path):
+    calls = _edge_calls(tmp_path, TASKS="teleqna,telemath", LIMIT="20", CIRCULAR_LIMIT="40",
+                        BENCH="0", QUANTS="q4_k_m")
+    evals = [c for c in calls if c[0] == "lm-eval"]
+    assert [(_arg(c, "--tasks"), _arg(c, "--limit")) for c in evals] == [
+        ("teleqna,telemath", "20")] * 2 + [("teleqna_circular", "40")] * 2
