@@ -293,8 +293,8 @@ def test_each_llama_cpp_run_is_paired_with_the_hf_peft_run_nearest_in_time(tmp_p
         "## Accuracy per category: m+zoo:hf-peft (`hfold001`) against llama.cpp"]
     speed = [r for r in page.splitlines() if r.startswith("| evaluates")]
     assert sorted(r.split("|")[2:4] for r in speed) == [
-        [" m-f16+zoo:llama.cpp (`llold016`) ", " 3.00× "],
-        [" m-f16+zoo:llama.cpp-patched (`llnew016`) ", " 5.00× "]]
+        [" m-f16+zoo:llama.cpp (`llold016`), 10 questions ", " 3.00× "],
+        [" m-f16+zoo:llama.cpp-patched (`llnew016`), 10 questions ", " 5.00× "]]
 
 
 def test_no_routed_runs_no_page(tmp_path):
@@ -382,3 +382,48 @@ def test_f16_agreement_counts_a_circular_mean_where_strict_is_zero_everywhere(tm
     row = next(r for r in page.splitlines() if r.startswith("| f16 answers agree"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2].startswith("1 categories, smallest p = ") and cells[3] == "not met"
+
+
+def test_a_configuration_measured_again_keeps_only_its_newest_verdict_under_targets(tmp_path):
+    """A newer patch version of the same engine and quant on the same questions (or a newer
+    patched bench) answers the same question: Targets shows its verdict, and the older one
+    moves to Targets, earlier measurements, so history never reads as today's verdict. Stock
+    and patched stay separate configurations."""
+    runs = tmp_path / "runs"
+    key = "AAAAAAAAAA"
+    _eval(runs, "hf000001", "m+zoo:hf-peft", "hf-peft", "AAAAAABBBB", key, 30.0)
+    _eval(runs, "llstock1", "m-f16+zoo:llama.cpp", "llama-cpp-peft", "AAAAAABBBA", key, 20.0)
+    _eval(runs, "llold001", "m-f16+zoo:llama.cpp-patched-aaaa11112222", "llama-cpp-peft",
+          "AAAAAABBBA", key, 15.0)
+    _eval(runs, "llnew001", "m-f16+zoo:llama.cpp-patched-bbbb33334444", "llama-cpp-peft",
+          "AAAAAABBBA", key, 10.0)
+    # circular prompts, measured before llnew001: another configuration, not superseded
+    _eval(runs, "hfcirc01", "m+zoo:hf-peft", "hf-peft", "AAAAAABBBB", key, 30.0,
+          task="teleqna_circular")
+    _eval(runs, "llcirc01", "m-f16+zoo:llama.cpp-patched-aaaa11112222", "llama-cpp-peft",
+          "AAAAAABBBA", key, 12.0, task="teleqna_circular")
+    _stamp(runs, "llold001", "2026-12-01T10:00:00Z", "2026-12-01T10:10:00Z")
+    _stamp(runs, "llcirc01", "2026-12-01T11:00:00Z", "2026-12-01T11:10:00Z")
+    _stamp(runs, "llnew001", "2026-12-02T10:00:00Z", "2026-12-02T10:10:00Z")
+    patches = {"lib_path": "/c/lib", "patches": {"lora_fused": True}}
+    _bench(runs, "20261201T000000_aaaa", {"zoo": "z/m-zoo.yaml"}, decode_on=80.0,
+           llama_cpp=patches)
+    _bench(runs, "20261202T000000_aaaa", {"zoo": "z/m-zoo.yaml"}, decode_on=96.0,
+           llama_cpp={**patches, "patches": {"lora_fused": True, "amx_f16": True}})
+    render_leaderboards(runs, tmp_path / "out")
+    page = (tmp_path / "out" / "edge.md").read_text()
+    current, earlier = page.split("## Targets, earlier measurements")
+    current = current.split("## Targets")[1].split("\n## ")[0]
+    speed = [r.split("|")[2:4] for r in current.splitlines() if r.startswith("| evaluates")]
+    assert sorted(speed) == [
+        [" m-f16+zoo:llama.cpp (`llstock1`), 10 questions ", " 1.50× "],
+        [" m-f16+zoo:llama.cpp-patched-aaaa11112222 (`llcirc01`), 10 questions, circular ",
+         " 2.50× "],
+        [" m-f16+zoo:llama.cpp-patched-bbbb33334444 (`llnew001`), 10 questions ", " 3.00× "]]
+    assert [r for r in current.splitlines() if r.startswith("| routed decode")] == [
+        "| routed decode ≥ 0.95× the plain GGUF's | `f16`, embedded, zoo `m-zoo`, llama.cpp "
+        "patched (`amx_f16`, `lora_fused`) | 0.96× | met |"]
+    assert "(`llold001`), 10 questions | 2.00× | met |" in earlier
+    assert "(`llold001`)" not in current and "(`llnew001`)" not in earlier
+    assert "patched (`lora_fused`) | 0.80× | not met |" in earlier
+    assert earlier.count("| f16 answers agree") == 1  # llold001's; llstock1's is current

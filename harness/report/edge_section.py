@@ -11,6 +11,8 @@ time. The issue's targets are checked against these numbers, met or not, on the 
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,24 @@ from harness.significance import compare_paired, pair_by_id
 
 ROUTED_GGUF, REFERENCE = "llama-cpp-peft", "hf-peft"
 SPEED_TARGET, SPEED_MOONSHOT, DECODE_TARGET, SWITCH_TARGET_MS = 2.0, 3.0, 0.95, 5.0
+# edge.sh labels a patched library's runs by its version (the build's hash of the patches)
+PATCH_VERSION = re.compile(r"-patched-[0-9a-f]+$")
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    """One target checked on one measurement, and the configuration it measures.
+
+    ``config`` is what a later measurement answers again (engine, quantization and questions;
+    stock or patched llama.cpp, of whichever version), ``order`` when it was measured.
+    """
+
+    target: str
+    config: tuple[Any, ...]
+    order: tuple[Any, ...]
+    measured_on: str
+    value: str
+    verdict: str
 
 
 def _engine(run: Run) -> str | None:
@@ -78,9 +98,19 @@ def _engine_pairs(records: Records) -> list[tuple[Run, list[Run]]]:
     return [(ref, paired[ref.run_id]) for ref in refs if ref.run_id in paired]
 
 
+def _circular(run: Run) -> bool:
+    return any(task.endswith("_circular") for task in run.tasks())
+
+
 def _measured_on(run: Run) -> str:
-    """A target row's run: its label, and its id, as a label's Pass@1 and circular runs share it."""
-    return f"{esc(run.label)} ({code(run.run_id)})"
+    """A target row's run: its label, its id and what it asked.
+
+    A label's Pass@1 and circular runs share the label, and a newer run on other questions
+    supersedes an older one, so the row says how many questions it had.
+    """
+    n = _timing(run)["questions"]
+    return f"{esc(run.label)} ({code(run.run_id)}), {n} questions" + (
+        ", circular" if _circular(run) else "")
 
 
 def _when(run: Run, field: str) -> float | None:
@@ -213,14 +243,14 @@ def _speed(ref_t: dict[str, Any], t: dict[str, Any], key: str) -> float | None:
     return b / a if key == "rate" else a / b
 
 
-def _throughput_table(ref: Run, routed: list[Run]) -> tuple[str, list[tuple[str, float]]]:
+def _throughput_table(ref: Run, routed: list[Run]) -> tuple[str, list[tuple[Run, float]]]:
     ref_t = _timing(ref)
     rows, speedups = [], []
     for run in [ref, *routed]:
         t = _timing(run)
         answering_x, wall_x = _speed(ref_t, t, "rate"), _speed(ref_t, t, "wall")
         if run is not ref and answering_x is not None:
-            speedups.append((_measured_on(run), answering_x))
+            speedups.append((run, answering_x))
         rows.append([esc(run.label), _engine_text(run), num(t["questions"], "d"),
                      num(t["answered"], "d"), num(t["answering"], ".1f"),
                      num(t["rate"], ".2f"), num(answering_x, ".2f", "×"), num(t["wall"], ".0f"),
@@ -321,7 +351,8 @@ def _adapted_modules(bench: BenchRun) -> str | None:
     return None
 
 
-def _storage_table(bench: BenchRun) -> tuple[str, list[tuple[str, float | None, Any, bool]]]:
+def _storage_table(bench: BenchRun
+                   ) -> tuple[str, list[tuple[BenchRun, str, float | None, Any, bool]]]:
     rows, checks = [], []
     for quant, lora, plain in _routed_bench_rows(bench):
         disk = lora.get("disk_bytes") or {}
@@ -338,9 +369,8 @@ def _storage_table(bench: BenchRun) -> tuple[str, list[tuple[str, float | None, 
         # minutes apart drift by more than the adapter costs, so this is the number checked
         alternating = (lora.get("adapters") or {}).get("alternating_decode") or {}
         alt_ratio = alternating.get("ratio_p50")
-        checks.append((f"{code(quant)}, {_bench_name(bench)}",
-                       alt_ratio if is_num(alt_ratio) else decode_ratio, switch.get("p95"),
-                       not call_only))
+        checks.append((bench, quant, alt_ratio if is_num(alt_ratio) else decode_ratio,
+                       switch.get("p95"), not call_only))
         if alternating:
             on, off = p50(alternating, "on_tok_s"), p50(alternating, "off_tok_s")
         # what the active adapter adds per token: beside the ratio, it shows whether a wider
@@ -366,32 +396,86 @@ def _storage_table(bench: BenchRun) -> tuple[str, list[tuple[str, float | None, 
     return table(headers, rows, right=range(1, len(headers))), checks
 
 
-def _targets(speedups: list[tuple[str, float]], agreement: list[tuple[str, str, Any]],
-             checks: list[tuple[str, float | None, Any, bool]]) -> str:
+def _run_config(run: Run) -> tuple[Any, ...]:
+    """An evaluation's configuration: its label less the patch version, Pass@1 or circular.
+
+    Not its categories: a later run over all seven answers what an earlier one over TeleQnA
+    alone asked.
+    """
+    return ("run", PATCH_VERSION.sub("-patched", run.label), _circular(run))
+
+
+def _bench_config(bench: BenchRun, quant: str) -> tuple[Any, ...]:
+    zoo = (bench.report.get("config") or {}).get("zoo")
+    return ("bench", bench.label, zoo and Path(zoo).stem, quant, bool(llama_cpp_patched(bench)),
+            _read_into_memory(bench), _adapted_modules(bench))
+
+
+def _target_rows(speedups: list[tuple[Run, float]],
+                 agreement: list[tuple[Run, str, Any]],
+                 checks: list[tuple[BenchRun, str, float | None, Any, bool]]
+                 ) -> list[TargetRow]:
     rows = []
-    for label, x in speedups:
+    for run, x in speedups:
         verdict = ("met, moonshot too" if x >= SPEED_MOONSHOT else "met" if x >= SPEED_TARGET
                    else "not met")
-        rows.append([f"evaluates ≥ {SPEED_TARGET:g}× faster than hf-peft (answering, batch 1; "
-                     f"moonshot {SPEED_MOONSHOT:g}×)", label, f"{x:.2f}×", verdict])
-    for label, text, ok in agreement:
-        rows.append(["f16 answers agree with hf-peft within noise (paired, every category)",
-                     label, text, "met" if ok else "not met"])
-    for where, ratio, p95, whole_switch in checks:
-        rows.append([f"routed decode ≥ {DECODE_TARGET:g}× the plain GGUF's", where,
-                     num(ratio, ".2f", "×"),
-                     DASH if ratio is None else "met" if ratio >= DECODE_TARGET else "not met"])
+        rows.append(TargetRow(f"evaluates ≥ {SPEED_TARGET:g}× faster than hf-peft (answering, "
+                              f"batch 1; moonshot {SPEED_MOONSHOT:g}×)", _run_config(run),
+                              (_when(run, "finished") or 0.0, run.run_id), _measured_on(run),
+                              f"{x:.2f}×", verdict))
+    for run, text, ok in agreement:
+        rows.append(TargetRow("f16 answers agree with hf-peft within noise (paired, every "
+                              "category)", _run_config(run),
+                              (_when(run, "finished") or 0.0, run.run_id), _measured_on(run),
+                              text, "met" if ok else "not met"))
+    for bench, quant, ratio, p95, whole_switch in checks:
+        config, order = _bench_config(bench, quant), (bench.finished, bench.run_id)
+        where = f"{code(quant)}, {_bench_name(bench)}"
+        rows.append(TargetRow(f"routed decode ≥ {DECODE_TARGET:g}× the plain GGUF's", config,
+                              order, where, num(ratio, ".2f", "×"),
+                              DASH if ratio is None
+                              else "met" if ratio >= DECODE_TARGET else "not met"))
         verdict = ("met" if p95 < SWITCH_TARGET_MS else "not met") if is_num(p95) else DASH
-        rows.append([f"adapter switch < {SWITCH_TARGET_MS:g} ms (p95)", where,
-                     num(p95, ".3f", " ms" if whole_switch else " ms, call only"),
-                     verdict if whole_switch or not is_num(p95) else "not measured"])
+        rows.append(TargetRow(f"adapter switch < {SWITCH_TARGET_MS:g} ms (p95)", config, order,
+                              where, num(p95, ".3f", " ms" if whole_switch else " ms, call only"),
+                              verdict if whole_switch or not is_num(p95) else "not measured"))
+    return rows
+
+
+def _targets(rows: list[TargetRow]) -> tuple[str, str]:
+    """(each configuration's newest verdict on each target; the verdicts it supersedes).
+
+    A configuration measured again (a newer patch version, a later session) answers the same
+    question; the newest answer is the page's verdict, and the older ones stay listed below it
+    rather than forty rows of history reading as forty verdicts.
+    """
     if not rows:
-        return ""
-    return "## Targets\n\n" + table(["target", "measured on", "value", "verdict"], rows,
-                                    right=[2]) + "\n"
+        return "", ""
+    newest: dict[tuple[Any, ...], TargetRow] = {}
+    for row in rows:
+        key = (row.target, row.config)
+        if key not in newest or row.order > newest[key].order:
+            newest[key] = row
+    current = [r for r in rows if newest[(r.target, r.config)] is r]
+    earlier = [r for r in rows if newest[(r.target, r.config)] is not r]
+    headers = ["target", "measured on", "value", "verdict"]
+
+    def rendered(chosen: list[TargetRow]) -> str:
+        return table(headers, [[r.target, r.measured_on, r.value, r.verdict] for r in chosen],
+                     right=[2])
+
+    text = ("## Targets\n\nThe newest measurement of each configuration: engine and "
+            "quantization, stock or patched llama.cpp (of any patch version), Pass@1 or circular "
+            "prompts, or the bench." + (" Older measurements of the same configurations are under "
+                                      "Targets, earlier measurements, at the end."
+                                      if earlier else "") + "\n\n" + rendered(current) + "\n")
+    older = ("## Targets, earlier measurements\n\nSuperseded by the rows under Targets: the "
+             "same configurations, measured again since (a newer patch version, a later "
+             "session).\n\n" + rendered(earlier) + "\n") if earlier else ""
+    return text, older
 
 
-def _f16_agreement(records: Records, ref: Run, routed: list[Run]) -> list[tuple[str, str, Any]]:
+def _f16_agreement(records: Records, ref: Run, routed: list[Run]) -> list[tuple[Run, str, Any]]:
     """Per f16 run: the smallest paired p over categories; within noise when all are ≥ 0.05."""
     out = []
     f16_runs = [run for run in routed if "f16" in run.label.lower()]
@@ -408,7 +492,7 @@ def _f16_agreement(records: Records, ref: Run, routed: list[Run]) -> list[tuple[
                      for t in sorted(ref_cells) if t in cells]
             worst = min([f.p_value for f in found]
                         + [m["p_value"] for m in means if m is not None])
-            out.append((_measured_on(run), f"{len(found)} categories, smallest p = {worst:.2g}",
+            out.append((run, f"{len(found)} categories, smallest p = {worst:.2g}",
                         worst >= 0.05))
     return out
 
@@ -467,12 +551,13 @@ def edge(records: Records, out: Path) -> Section | None:
                      + "\n"
                      + storage + "\n")
         used.append(bench.run_id)
+    targets, earlier = _targets(_target_rows(speedups, agreement, checks))
     text = ("# At the edge: one GGUF backbone, one LoRA adapter per task\n\n"
             "The deployment the study argues for, measured: llama.cpp runs one quantized "
             "backbone with every zoo adapter loaded beside it and switches to each task's "
             "adapter per request (`--model llama-cpp-peft`), against the same adapters on "
             "transformers (`--model hf-peft`). `bash scripts/edge.sh` re-runs it.\n\n"
-            + _targets(speedups, agreement, checks) + "\n".join(parts)
+            + targets + "\n".join(parts) + ("\n" + earlier if earlier else "")
             + "\nSources: " + ", ".join(code(i) for i in sorted(set(used))) + ".\n"
             + ("Left out, superseded by a later bench of the same backbone, zoo and quants: "
                + ", ".join(code(b.run_id) for b in superseded) + ".\n" if superseded else ""))
