@@ -30,19 +30,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# name -> (rank padded to, type of lora_a, type of lora_b); rank 0 keeps the adapter's own.
+# name -> (rank, type of lora_a, type of lora_b); rank 0 keeps the adapter's own, a larger one
+# zero-pads it, a smaller one cuts it (the first components: another adapter, kept only to
+# time half the bytes per token, which is what a q8_0 adapter would read)
 VARIANTS = {
     "as converted (f16)": (0, "f16", "f16"),
     "f32": (0, "f32", "f32"),
     "f16, rank padded to 64": (64, "f16", "f16"),
     "q8_0, rank padded to 32": (32, "q8_0", "q8_0"),
     "bf16, rank padded to 32": (32, "bf16", "bf16"),
+    "f16, rank cut to 8 (half the bytes; another adapter)": (8, "f16", "f16"),
 }
 PROMPT_TOKENS, DECODE_TOKENS = 300, 48
 
 
 def write_variant(source: Path, out: Path, pad: int, a_type: str, b_type: str) -> None:
-    """The adapter of ``source`` with its matrices re-typed and its rank zero-padded."""
+    """The adapter of ``source`` with its matrices re-typed and its rank zero-padded or cut."""
     import gguf
     import numpy as np
     from gguf import GGMLQuantizationType as Q
@@ -65,8 +68,9 @@ def write_variant(source: Path, out: Path, pad: int, a_type: str, b_type: str) -
         writer.add_float32("adapter.lora.alpha", alpha * pad / rank)  # alpha / rank kept
         for name, matrix in tensors:
             is_a = name.endswith(".lora_a")  # numpy (rank, in); lora_b is (out, rank)
-            padding = ((0, pad - rank), (0, 0)) if is_a else ((0, 0), (0, pad - rank))
-            matrix = np.pad(matrix, padding)
+            grow = max(0, pad - rank)
+            matrix = np.pad(matrix, ((0, grow), (0, 0)) if is_a else ((0, 0), (0, grow)))
+            matrix = matrix[:pad] if is_a else matrix[:, :pad]
             kind = typed[a_type if is_a else b_type]
             if kind == Q.F32:
                 writer.add_tensor(name, np.ascontiguousarray(matrix))
@@ -138,6 +142,7 @@ def compare(decode: dict, prefill: dict, logits: dict, n_ids: int, base, referen
 def probe(backbone: Path, variants: dict[str, Path], rounds: int, threads: int) -> dict:
     from harness.bench.engines import LlamaCppLoraEngine
     from harness.models.llama_cpp_load import switch
+    from harness.models.llama_cpp_patches import llama_cpp_build
 
     engine = LlamaCppLoraEngine(str(backbone), {k: str(v) for k, v in variants.items()},
                                 active=next(iter(variants)), n_threads=threads)
@@ -149,6 +154,7 @@ def probe(backbone: Path, variants: dict[str, Path], rounds: int, threads: int) 
     for key, row in rows.items():
         row["file_mb"] = round(variants[key].stat().st_size / 1e6, 2)
     return {"backbone": str(backbone), "threads": engine.threads(), "rounds": rounds,
+            "llama_cpp": llama_cpp_build(),  # stock, or which of slmbench's patches were on
             "prompt_tokens": n_ids, "decode_tokens": DECODE_TOKENS,
             "plain": {"decode_ms_per_token": round(1000 * decode[None], 3),
                       "prefill_tok_s": round(n_ids / prefill[None], 1)},
