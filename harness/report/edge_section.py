@@ -45,8 +45,9 @@ PATCH_VERSION = re.compile(r"-patched-[0-9a-f]+$")
 class TargetRow:
     """One target checked on one measurement, and the configuration it measures.
 
-    ``config`` is what a later measurement answers again (engine, quantization and questions;
-    stock or patched llama.cpp, of whichever version), ``order`` when it was measured.
+    ``config`` is what a later measurement answers again (engine and quantization, Pass@1 or
+    circular, stock or patched llama.cpp of whichever version; or the bench's backbone, zoo
+    and load), ``order`` when it was measured.
     """
 
     target: str
