@@ -6,7 +6,8 @@ accuracy per category of ``llama-cpp-peft`` runs against the ``hf-peft`` run of 
 (same adapters by sha256) on the same questions, paired; how fast each engine answers; and,
 from ``slmbench bench`` runs with ``gguf-<quant>+lora`` rows, the disk and memory of backbone
 plus N adapters against N merged GGUFs, the decode cost of an active adapter and the switch
-time. The issue's targets are checked against these numbers, met or not, on the page.
+time (``edge_bench``). The issue's targets are checked against these numbers, met or not, on
+the page: each configuration's newest verdict first, the ones it supersedes at the end.
 """
 
 from __future__ import annotations
@@ -17,19 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness.bench.outcomes import no_result
 from harness.flags import as_bool
-from harness.models.llama_cpp_patches import WHAT_THEY_CHANGE
 from harness.report.baseline_view import cell_baselines, constant_text, paired
+from harness.report.edge_bench import bench_config, bench_name, bench_part, latest_benches
 from harness.report.leaderboard_data import BenchRun, EvalCell, Records
-from harness.report.mdtable import DASH, code, esc, is_num, num, pm, sources, table
-from harness.report.quant_section import (
-    llama_cpp_patched,
-    mb,
-    p50,
-    patched_label,
-    switch_call_only,
-)
+from harness.report.mdtable import DASH, code, esc, is_num, num, pm, table
 from harness.report.sections import Section
 from harness.runs.store import Run
 from harness.scoring.baselines import CircularMean, circular_mean
@@ -261,142 +254,6 @@ def _throughput_table(ref: Run, routed: list[Run]) -> tuple[str, list[tuple[Run,
     return table(headers, rows, right=range(2, len(headers))), speedups
 
 
-def _routed_bench_rows(bench: BenchRun) -> list[tuple[str, dict, dict | None]]:
-    """(quant, the +lora row, the plain GGUF row of that quant) for each measured pair."""
-    results = bench.report.get("results") or {}
-    out = []
-    for name, row in sorted(results.items()):
-        if not (name.endswith("+lora") and isinstance(row, dict) and no_result(row) is None):
-            continue
-        plain = results.get(name.removesuffix("+lora"))
-        plain = plain if isinstance(plain, dict) and no_result(plain) is None else None
-        out.append((name.removesuffix("+lora").removeprefix("gguf-"), row, plain))
-    return out
-
-
-def _latest_benches(records: Records) -> tuple[list[BenchRun], list[BenchRun]]:
-    """(the newest bench of each backbone, zoo and quant set; the older ones it supersedes).
-
-    A bench re-run on the same configuration (e.g. once the bench records a new measure) is
-    the answer to the same question; showing both would put two verdicts on one target.
-    """
-    newest: dict[tuple[Any, ...], BenchRun] = {}
-    for bench in records.benches:
-        rows = _routed_bench_rows(bench)
-        if not rows:
-            continue
-        zoo = (bench.report.get("config") or {}).get("zoo")
-        key = (bench.label, zoo and Path(zoo).stem, tuple(sorted(q for q, _, _ in rows)),
-               llama_cpp_patched(bench),  # patched llama.cpp answers another question
-               _read_into_memory(bench))  # and so does a GGUF read, of memory
-        if key not in newest or (bench.finished, bench.run_id) > (newest[key].finished,
-                                                                   newest[key].run_id):
-            newest[key] = bench
-    kept_ids = {b.run_id for b in newest.values()}
-    timed = [b for b in records.benches if _routed_bench_rows(b)]
-    return ([b for b in timed if b.run_id in kept_ids],
-            [b for b in timed if b.run_id not in kept_ids])
-
-
-def _patches_text(bench: BenchRun) -> str:
-    patched = llama_cpp_patched(bench)
-    if not patched:
-        return ""
-    return ("This bench ran llama.cpp built with slmbench's patches (`patches/llama.cpp`, "
-            "`scripts/build_llama_cpp_lora_patches.sh`), which stock llama.cpp does not have: "
-            + "; ".join(f"{code(name)}: {WHAT_THEY_CHANGE.get(name, 'unknown')}"
-                        for name in patched) + ". ")
-
-
-def _llama_cpp_loads(bench: BenchRun) -> list[dict]:
-    return [row.get("llama_cpp") or {} for _, lora, plain in _routed_bench_rows(bench)
-            for row in (lora, plain) if row]
-
-
-def _read_into_memory(bench: BenchRun) -> bool:
-    return any(load.get("use_mmap") is False for load in _llama_cpp_loads(bench))
-
-
-def _load_text(bench: BenchRun) -> str:
-    """How llama.cpp loaded the weights, where it changes the rows: speed, or resident memory."""
-    text = ""
-    if any(load.get("extra_bufts") is False for load in _llama_cpp_loads(bench)):
-        text += ("llama.cpp ran without its extra buffer types (AMX, weight repacking): this "
-                 "build dies in AMX on this host (a GCC 12 build; see the README), so its "
-                 "quantized rows run slower than in a build with them. ")
-    if _read_into_memory(bench):
-        text += ("llama.cpp read the GGUF into memory instead of mapping it (`--no-llama-mmap`),"
-                 " so weights its extra buffer types repack are resident once, not beside "
-                 "their mapped pages. ")
-    return text
-
-
-def _bench_name(bench: BenchRun) -> str:
-    """The backbone and the zoo: one backbone is timed with zoos adapting different modules.
-
-    And the llama.cpp patches that were on, so a patched number is never read as stock's, and
-    a GGUF read into memory, whose resident memory is not a mapped one's.
-    """
-    zoo = (bench.report.get("config") or {}).get("zoo")
-    return (esc(bench.label) + (f", zoo {code(Path(zoo).stem)}" if zoo else "")
-            + patched_label(bench) + (", GGUF read into memory" if _read_into_memory(bench)
-                                      else ""))
-
-
-def _adapted_modules(bench: BenchRun) -> str | None:
-    """What the timed adapter adapts, where the record says (runs before it was recorded don't)."""
-    for _, lora, _ in _routed_bench_rows(bench):
-        modules = (lora.get("adapters") or {}).get("target_modules")
-        if modules:
-            return ", ".join(code(m) for m in modules)
-    return None
-
-
-def _storage_table(bench: BenchRun
-                   ) -> tuple[str, list[tuple[BenchRun, str, float | None, Any, bool]]]:
-    rows, checks = [], []
-    for quant, lora, plain in _routed_bench_rows(bench):
-        disk = lora.get("disk_bytes") or {}
-        n = (lora.get("adapters") or {}).get("n")
-        backbone, adapters = disk.get("backbone"), disk.get("adapters")
-        merged = n * backbone if is_num(n) and is_num(backbone) else None
-        total = backbone + adapters if is_num(backbone) and is_num(adapters) else None
-        switch = (lora.get("adapters") or {}).get("switch_ms") or {}
-        call_only = switch_call_only(lora)
-        on, off = p50(lora, "decode_tok_s"), p50(plain, "decode_tok_s")
-        decode_ratio = on / off if is_num(on) and is_num(off) and off else None
-        rss_plain = (plain or {}).get("peak_rss_mb")
-        # the same process with the adapter off and on in turn, where recorded: two processes
-        # minutes apart drift by more than the adapter costs, so this is the number checked
-        alternating = (lora.get("adapters") or {}).get("alternating_decode") or {}
-        alt_ratio = alternating.get("ratio_p50")
-        checks.append((bench, quant, alt_ratio if is_num(alt_ratio) else decode_ratio,
-                       switch.get("p95"), not call_only))
-        if alternating:
-            on, off = p50(alternating, "on_tok_s"), p50(alternating, "off_tok_s")
-        # what the active adapter adds per token: beside the ratio, it shows whether a wider
-        # backbone hides the adapter (measured: it does not, the cost grows with width)
-        cost = 1e3 / on - 1e3 / off if is_num(on) and is_num(off) and on and off else None
-        rows.append([code(quant), num(n, "d"), num(mb(backbone), ".1f"), num(mb(adapters), ".1f"),
-                     num(mb(total), ".1f"), num(mb(merged), ".1f"),
-                     num(merged / total if is_num(merged) and total else None, ".1f", "×"),
-                     num(lora.get("peak_rss_mb"), ".0f"), num(rss_plain, ".0f"),
-                     num(n * rss_plain if is_num(n) and is_num(rss_plain) else None, ".0f"),
-                     num((plain or {}).get("load_s"), ".2f"),
-                     num(on, ".1f"), num(off, ".1f"),
-                     num(decode_ratio, ".2f", "×"), num(alt_ratio, ".2f", "×"),
-                     num(cost, ".2f"),
-                     num(switch.get("p50"), ".3f", call_only),
-                     num(switch.get("p95"), ".3f", call_only)])
-    headers = ["quant", "N adapters", "backbone MB", "N adapters MB", "backbone + N adapters MB",
-               "N merged GGUFs MB", "disk saved", "peak RSS, backbone + N adapters MB",
-               "peak RSS, one merged-size GGUF MB", "N merged, a process each MB",
-               "load s, one GGUF", "decode tok/s, adapter on", "decode tok/s, plain",
-               "decode ratio", "decode ratio, one process alternating",
-               "adapter cost ms/token", "switch p50 ms", "switch p95 ms"]
-    return table(headers, rows, right=range(1, len(headers))), checks
-
-
 def _run_config(run: Run) -> tuple[Any, ...]:
     """An evaluation's configuration: its label less the patch version, Pass@1 or circular.
 
@@ -404,12 +261,6 @@ def _run_config(run: Run) -> tuple[Any, ...]:
     alone asked.
     """
     return ("run", PATCH_VERSION.sub("-patched", run.label), _circular(run))
-
-
-def _bench_config(bench: BenchRun, quant: str) -> tuple[Any, ...]:
-    zoo = (bench.report.get("config") or {}).get("zoo")
-    return ("bench", bench.label, zoo and Path(zoo).stem, quant, bool(llama_cpp_patched(bench)),
-            _read_into_memory(bench), _adapted_modules(bench))
 
 
 def _target_rows(speedups: list[tuple[Run, float]],
@@ -430,8 +281,8 @@ def _target_rows(speedups: list[tuple[Run, float]],
                               (_when(run, "finished") or 0.0, run.run_id), _measured_on(run),
                               text, "met" if ok else "not met"))
     for bench, quant, ratio, p95, whole_switch in checks:
-        config, order = _bench_config(bench, quant), (bench.finished, bench.run_id)
-        where = f"{code(quant)}, {_bench_name(bench)}"
+        config, order = bench_config(bench, quant), (bench.finished, bench.run_id)
+        where = f"{code(quant)}, {bench_name(bench)}"
         rows.append(TargetRow(f"routed decode ≥ {DECODE_TARGET:g}× the plain GGUF's", config,
                               order, where, num(ratio, ".2f", "×"),
                               DASH if ratio is None
@@ -500,7 +351,7 @@ def _f16_agreement(records: Records, ref: Run, routed: list[Run]) -> list[tuple[
 
 def edge(records: Records, out: Path) -> Section | None:
     pairs = _engine_pairs(records)
-    benches, superseded = _latest_benches(records)
+    benches, superseded = latest_benches(records)
     if not pairs and not benches:
         return None
     parts, used, speedups, agreement, checks = [], [], [], [], []
@@ -527,30 +378,9 @@ def edge(records: Records, out: Path) -> Section | None:
                      "imports, data and model load included. Speed-ups are against the "
                      "hf-peft run, on the same questions, both at batch 1.\n\n" + throughput + "\n")
     for bench in benches:
-        storage, found = _storage_table(bench)
+        part, found = bench_part(bench)
+        parts.append(part)
         checks += found
-        modules = _adapted_modules(bench)
-        parts.append(f"## One backbone + N adapters against N merged GGUFs: {_bench_name(bench)}"
-                     "\n\n" + (f"Each adapter adapts {modules}. " if modules else "") +
-                     "From `slmbench bench`: each `gguf-<quant>+lora` row loads the backbone with "
-                     "every adapter of the zoo beside it and times decode with the task's adapter "
-                     "on; the plain row is the backbone alone, the size and speed of any merged "
-                     "GGUF at that quant (folding a LoRA changes weights, not shapes). N merged "
-                     "GGUFs cost N times its disk, and N times its memory to keep every task "
-                     "resident (or a load per switch). Adapter cost: the decode milliseconds per "
-                     "token the active adapter adds (1000/on − 1000/plain). The decode ratio "
-                     "compares the two rows, timed in two processes minutes apart; where "
-                     "recorded, the next column alternates the adapter off and on in one process, "
-                     "request by request, which is the ratio the target is checked on and the "
-                     "cost is computed from, as the two processes drift by more than the adapter "
-                     "costs on a shared CPU. Switch: the call plus what the next token pays "
-                     "for it, as llama.cpp rebuilds its compute graph then; records that timed "
-                     "the call alone say call only. llama.cpp computes "
-                     "B·(A·x) for every adapted matrix, so it grows with the adapted matrices' "
-                     "output rows, as the plain decode grows with the weights. "
-                     + _patches_text(bench) + _load_text(bench) + sources([bench.run_id])
-                     + "\n"
-                     + storage + "\n")
         used.append(bench.run_id)
     targets, earlier = _targets(_target_rows(speedups, agreement, checks))
     text = ("# At the edge: one GGUF backbone, one LoRA adapter per task\n\n"
