@@ -24,6 +24,12 @@ from harness.report.quant_section import (
 )
 
 
+def _zoo_name(bench: BenchRun) -> str | None:
+    """The zoo a bench timed, by its manifest's name (None for a record without one)."""
+    zoo = (bench.report.get("config") or {}).get("zoo")
+    return Path(zoo).stem if zoo else None
+
+
 def _routed_bench_rows(bench: BenchRun) -> list[tuple[str, dict, dict | None]]:
     """(quant, the +lora row, the plain GGUF row of that quant) for each measured pair."""
     results = bench.report.get("results") or {}
@@ -48,8 +54,7 @@ def latest_benches(records: Records) -> tuple[list[BenchRun], list[BenchRun]]:
         rows = _routed_bench_rows(bench)
         if not rows:
             continue
-        zoo = (bench.report.get("config") or {}).get("zoo")
-        key = (bench.label, zoo and Path(zoo).stem, tuple(sorted(q for q, _, _ in rows)),
+        key = (bench.label, _zoo_name(bench), tuple(sorted(q for q, _, _ in rows)),
                llama_cpp_patched(bench),  # patched llama.cpp answers another question
                _read_into_memory(bench))  # and so does a GGUF read, of memory
         if key not in newest or (bench.finished, bench.run_id) > (newest[key].finished,
@@ -100,8 +105,8 @@ def bench_name(bench: BenchRun) -> str:
     And the llama.cpp patches that were on, so a patched number is never read as stock's, and
     a GGUF read into memory, whose resident memory is not a mapped one's.
     """
-    zoo = (bench.report.get("config") or {}).get("zoo")
-    return (esc(bench.label) + (f", zoo {code(Path(zoo).stem)}" if zoo else "")
+    zoo = _zoo_name(bench)
+    return (esc(bench.label) + (f", zoo {code(zoo)}" if zoo else "")
             + patched_label(bench) + (", GGUF read into memory" if _read_into_memory(bench)
                                       else ""))
 
@@ -166,8 +171,7 @@ def bench_config(bench: BenchRun, quant: str) -> tuple[Any, ...]:
     Stock or patched, not which patches: a newer patched build is the answer the page should
     give now.
     """
-    zoo = (bench.report.get("config") or {}).get("zoo")
-    return ("bench", bench.label, zoo and Path(zoo).stem, quant, bool(llama_cpp_patched(bench)),
+    return ("bench", bench.label, _zoo_name(bench), quant, bool(llama_cpp_patched(bench)),
             _read_into_memory(bench), _adapted_modules(bench))
 
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness.evaluation.sample_rows import task_variant
 from harness.flags import as_bool
 from harness.report.baseline_view import cell_baselines, constant_text, paired
 from harness.report.edge_bench import bench_config, bench_name, bench_part, latest_benches
@@ -93,7 +94,12 @@ def _engine_pairs(records: Records) -> list[tuple[Run, list[Run]]]:
 
 
 def _circular(run: Run) -> bool:
-    return any(task.endswith("_circular") for task in run.tasks())
+    return any(task_variant(task) == "circular" for task in run.tasks())
+
+
+def _questions(run: Run) -> int:
+    """The questions a run scored, from its record (no results file read)."""
+    return sum(i.get("n") or 0 for i in run.tasks().values() if isinstance(i, dict))
 
 
 def _measured_on(run: Run) -> str:
@@ -102,8 +108,7 @@ def _measured_on(run: Run) -> str:
     A label's Pass@1 and circular runs share the label, and a newer run on other questions
     supersedes an older one, so the row says how many questions it had.
     """
-    n = _timing(run)["questions"]
-    return f"{esc(run.label)} ({code(run.run_id)}), {n} questions" + (
+    return f"{esc(run.label)} ({code(run.run_id)}), {_questions(run)} questions" + (
         ", circular" if _circular(run) else "")
 
 
@@ -220,7 +225,7 @@ def _timing(run: Run) -> dict[str, Any]:
     answered = sum(v for v in counts.values() if is_num(v)) if counts else None
     started, finished = _when(run, "started"), _when(run, "finished")
     wall = finished - started if started is not None and finished is not None else None
-    questions = sum(i.get("n") or 0 for i in run.tasks().values() if isinstance(i, dict))
+    questions = _questions(run)
     # Requests per second of answering; a run resumed from its response cache answered fewer
     # requests than it scored, so the rate is over the requests it did answer.
     done = answered if answered else questions
@@ -267,19 +272,19 @@ def _target_rows(speedups: list[tuple[Run, float]],
                  agreement: list[tuple[Run, str, Any]],
                  checks: list[tuple[BenchRun, str, float | None, Any, bool]]
                  ) -> list[TargetRow]:
+    def run_row(target: str, run: Run, value: str, verdict: str) -> TargetRow:
+        return TargetRow(target, _run_config(run), (_when(run, "finished") or 0.0, run.run_id),
+                         _measured_on(run), value, verdict)
+
     rows = []
     for run, x in speedups:
         verdict = ("met, moonshot too" if x >= SPEED_MOONSHOT else "met" if x >= SPEED_TARGET
                    else "not met")
-        rows.append(TargetRow(f"evaluates ≥ {SPEED_TARGET:g}× faster than hf-peft (answering, "
-                              f"batch 1; moonshot {SPEED_MOONSHOT:g}×)", _run_config(run),
-                              (_when(run, "finished") or 0.0, run.run_id), _measured_on(run),
-                              f"{x:.2f}×", verdict))
+        rows.append(run_row(f"evaluates ≥ {SPEED_TARGET:g}× faster than hf-peft (answering, "
+                            f"batch 1; moonshot {SPEED_MOONSHOT:g}×)", run, f"{x:.2f}×", verdict))
     for run, text, ok in agreement:
-        rows.append(TargetRow("f16 answers agree with hf-peft within noise (paired, every "
-                              "category)", _run_config(run),
-                              (_when(run, "finished") or 0.0, run.run_id), _measured_on(run),
-                              text, "met" if ok else "not met"))
+        rows.append(run_row("f16 answers agree with hf-peft within noise (paired, every "
+                            "category)", run, text, "met" if ok else "not met"))
     for bench, quant, ratio, p95, whole_switch in checks:
         config, order = bench_config(bench, quant), (bench.finished, bench.run_id)
         where = f"{code(quant)}, {bench_name(bench)}"
