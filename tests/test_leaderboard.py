@@ -227,7 +227,7 @@ def test_missing_cell_is_a_dash_and_latest_run_wins(rendered):
     assert "0.350" not in files["accuracy.md"].decode()
 
 
-def test_tampered_file_is_left_out_and_listed(fixture_store, tmp_path):
+def test_tampered_file_is_left_out_and_listed(fixture_store, tmp_path, caplog):
     runs = tmp_path / "runs"
     shutil.copytree(fixture_store, runs)
     results = runs / "sweeps" / "lora16_teleqna" / "results.jsonl"
@@ -240,6 +240,11 @@ def test_tampered_file_is_left_out_and_listed(fixture_store, tmp_path):
     assert "sweeps/lora16_teleqna/results.jsonl: content changed" in problems
     assert "eval/lora0new/samples/teleqna.jsonl: content changed" in problems
     assert str(tmp_path) not in readme
+    # and said on the console, one line per record, naming it under the runs folder
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"leaderboard: left out {runs.as_posix()}/sweeps/lora16_teleqna/results.jsonl: " \
+           "content changed" in "\n".join(warned)
+    assert len([w for w in warned if "left out" in w]) == 2
     sweep_md = files["sweep.md"].decode()
     assert "lora16_teleqna" not in sweep_md and "rank_teleqna" in sweep_md
     assert "sweep_lora16_teleqna.png" not in files

@@ -8,6 +8,7 @@ every record that could not be read is listed in the index rather than silently 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from harness.report import (
 from harness.report.leaderboard_data import Records, collect
 from harness.report.sections import Section
 from harness.runs.atomic import write_text_atomic
+
+log = logging.getLogger(__name__)
 
 BUILDERS: tuple[Callable[[Records, Path], Section | None], ...] = (
     sections.accuracy, sections.seen_unseen, study_section.study, sweep_sections.rank_ablation,
@@ -68,6 +71,8 @@ def render_leaderboards(runs_root: str | Path, out_dir: str | Path) -> list[Path
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     records = collect(runs_root)
+    for line in records.problems:  # on the console too, not only in the index's Problems
+        log.warning("leaderboard: left out %s/%s", Path(runs_root).as_posix(), line)
     built, written = [], []
     for build in BUILDERS:
         section = build(records, out)
