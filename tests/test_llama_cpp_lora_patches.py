@@ -127,13 +127,17 @@ def test_the_probe_refuses_stock_llama_cpp_in_one_line():
 
 @pytest.mark.slow  # builds llama.cpp with the patches once (about 5 minutes; cached after)
 # the kernels' blocked shapes (widths of 16, ranks of 4), then their tails everywhere: hidden 40
-# gives 40-wide inputs and 20-row k/v outputs, rank 6 no block of four ranks; then quantized
-# backbones (hidden 256, so q4_K and q8_0 rows), whose matmuls run in a packed layout (ggml-cpu's
-# repack, or on an AMX host AMX's) and call the decode epilogue from there; then the kernels of
-# CPUs without AVX-512 (AVX2, and plain C), capped by LLAMA_LORA_FUSED_ISA, on both shapes
+# gives 40-wide inputs and 20-row k/v outputs, rank 6 no block of four ranks; rank 6 at hidden
+# 64 gives each of the two threads three of A's rows at decode, and prompts no block of four
+# ranks, so A·x takes the vector loop for rows left over from blocks of four (a thread's share of
+# the rank is under four wherever threads outnumber rank / 4); then quantized backbones (hidden
+# 256, so q4_K and q8_0 rows), whose matmuls run in a packed layout (ggml-cpu's repack, or on an
+# AMX host AMX's) and call the decode epilogue from there; then the kernels of CPUs without
+# AVX-512 (AVX2, and plain C), capped by LLAMA_LORA_FUSED_ISA, on those shapes
 @pytest.mark.parametrize(("hidden", "rank", "quant", "isa"),
-                         [(64, 8, "f16", None), (40, 6, "f16", None), (256, 8, "q4_k_m", None),
-                          (256, 8, "q8_0", None), (64, 8, "f16", "avx2"), (40, 6, "f16", "avx2"),
+                         [(64, 8, "f16", None), (40, 6, "f16", None), (64, 6, "f16", None),
+                          (256, 8, "q4_k_m", None), (256, 8, "q8_0", None),
+                          (64, 8, "f16", "avx2"), (40, 6, "f16", "avx2"), (64, 6, "f16", "avx2"),
                           (64, 8, "f16", "scalar")])
 def test_the_patches_answer_as_stock_llama_cpp_does(tmp_path, hidden, rank, quant, isa):
     """On a tiny random model with a zoo of two adapters on every projection: the fused paths'
