@@ -32,7 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 # name -> (rank, type of lora_a, type of lora_b); rank 0 keeps the adapter's own, a larger one
 # zero-pads it, a smaller one cuts it (the first components: another adapter, kept only to
-# time half the bytes per token, which is what a q8_0 adapter would read)
+# time fewer bytes per token; rank 8 reads half, what a q8_0 adapter would read, and ranks 4
+# and 2 leave each of two threads fewer than four of A's rows at decode, which the patched
+# kernels once computed in plain C)
 VARIANTS = {
     "as converted (f16)": (0, "f16", "f16"),
     "f32": (0, "f32", "f32"),
@@ -40,6 +42,8 @@ VARIANTS = {
     "q8_0, rank padded to 32": (32, "q8_0", "q8_0"),
     "bf16, rank padded to 32": (32, "bf16", "bf16"),
     "f16, rank cut to 8 (half the bytes; another adapter)": (8, "f16", "f16"),
+    "f16, rank cut to 4 (another adapter)": (4, "f16", "f16"),
+    "f16, rank cut to 2 (another adapter)": (2, "f16", "f16"),
 }
 PROMPT_TOKENS, DECODE_TOKENS = 300, 48
 
