@@ -37,11 +37,12 @@ PATCHES = {"lora_fused": ("llama_lora_fused_enabled", "LLAMA_LORA_FUSED"),
 # measurement, where it is set
 FUSED_OPTIONS = ("LLAMA_LORA_FUSED_ISA",)
 # what each changes, for the pages that show a patched number (true of every version of the
-# patch: later ones run prompts fused on AVX2 CPUs too)
+# patch, hence the version named where they differ)
 WHAT_THEY_CHANGE = {
     "lora_fused": "each adapted matrix's update rides on its base matmul at decode (no graph "
-                  "node of its own) and is one fused node in prompts on an AVX-512 CPU, where "
-                  "stock llama.cpp builds four nodes",
+                  "node of its own) and is one fused node in prompts on an x86 CPU with "
+                  "AVX-512 (or AVX2, from version -f71b41a18106), where stock llama.cpp builds "
+                  "four nodes",
     "lora_keep_reserve": "a switch between adapters of one layout keeps the compute graph's "
                          "reservation, which stock llama.cpp redoes at the next token",
     "amx_q5_0": "on an AMX host, Q5_0 weights (q4_k_m's fallback for rows that are not a "

@@ -140,11 +140,13 @@ def _storage_table(bench: BenchRun
         alt_ratio = alternating.get("ratio_p50")
         checks.append((bench, quant, alt_ratio if is_num(alt_ratio) else decode_ratio,
                        switch.get("p95"), not call_only))
-        if alternating:
-            on, off = p50(alternating, "on_tok_s"), p50(alternating, "off_tok_s")
         # what the active adapter adds per token: beside the ratio, it shows whether a wider
-        # backbone hides the adapter (measured: it does not, the cost grows with width)
-        cost = 1e3 / on - 1e3 / off if is_num(on) and is_num(off) and on and off else None
+        # backbone hides the adapter (measured: it does not, the cost grows with width); from
+        # the alternating pairs where recorded, while the tok/s columns stay the two rows'
+        cost_on, cost_off = ((p50(alternating, "on_tok_s"), p50(alternating, "off_tok_s"))
+                             if alternating else (on, off))
+        cost = (1e3 / cost_on - 1e3 / cost_off
+                if is_num(cost_on) and is_num(cost_off) and cost_on and cost_off else None)
         rows.append([code(quant), num(n, "d"), num(mb(backbone), ".1f"), num(mb(adapters), ".1f"),
                      num(mb(total), ".1f"), num(mb(merged), ".1f"),
                      num(merged / total if is_num(merged) and total else None, ".1f", "×"),
