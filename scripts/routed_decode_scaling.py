@@ -17,14 +17,20 @@ edge page's bench store, so ``slmbench leaderboard`` shows each size beside the 
     SHAPES=smollm2-360m QUANTS=q4_k_m python scripts/routed_decode_scaling.py
     MODULES="q_proj v_proj" SHAPES="smollm2-135m smollm2-1.7b" QUANTS=f16 \
         python scripts/routed_decode_scaling.py                  # adapters on q and v only
+    LLAMA_PATCHES=1 STORE=leaderboards/edge/zen3/bench QUANTS="f16 q8_0 q4_k_m" \
+        python scripts/routed_decode_scaling.py                  # patched llama.cpp, a CPU's store
+
+LLAMA_PATCHES=1 builds slmbench's patched llama.cpp (scripts/build_llama_cpp_lora_patches.sh)
+and switches every patch on, as ``scripts/edge.sh`` does; STORE picks the bench store (each CPU
+has its own under leaderboards/edge).
 
 The adapter's cost per token follows the output rows of the matrices it adapts, so the one
 lever on it is adapting fewer of them: MODULES picks them (default all seven), and each
 choice gets its own zoo and bench run beside the others.
 
-Resumable: built backbones and adapters are reused, a finished bench of a size and zoo is
-not repeated (REMEASURE=1 times it again, e.g. once the bench records something new), and an
-interrupted one resumes its missing rows.
+Resumable: built backbones and adapters are reused, a finished bench of a size and zoo on
+the same llama.cpp (library and patches) is not repeated (REMEASURE=1 times it again, e.g.
+once the bench records something new), and an interrupted one resumes its missing rows.
 """
 
 from __future__ import annotations
@@ -129,15 +135,36 @@ def build_zoo(backbone: Path, manifest: Path, modules: list[str] = ALL_MODULES) 
             alpha=ALPHA, target_modules=modules, size_mb=size))
 
 
-def finished_bench(backbone: Path, zoo: Path) -> Path | None:
-    """A finished bench run of this backbone and zoo in the store (run.json written), if any."""
+def finished_bench(backbone: Path, zoo: Path, store: Path = STORE) -> Path | None:
+    """A finished bench run (run.json written) of this backbone and zoo in ``store``, if any.
+
+    Only one timed on the llama.cpp this process would load: a stock run does not stand for a
+    patched one.
+    """
     import json
 
-    for run in sorted(STORE.glob("*/run.json")):
+    from harness.models.llama_cpp_patches import llama_cpp_env
+
+    env = llama_cpp_env()
+    for run in sorted(store.glob("*/run.json")):
         config = json.loads(run.read_text()).get("config") or {}
-        if config.get("model") == str(backbone) and config.get("zoo") == str(zoo):
+        if config.get("model") != str(backbone) or config.get("zoo") != str(zoo):
+            continue
+        specs = [json.loads(spec.read_text()) for spec in run.parent.glob("spec_*.json")]
+        if specs and all(spec.get("llama_cpp_env", {}) == env for spec in specs):
             return run.parent
     return None
+
+
+def switch_patches_on() -> None:
+    """Build the patched library (once; the script prints its folder) and opt into every patch."""
+    from harness.models.llama_cpp_patches import PATCHES
+
+    built = subprocess.run(["bash", "scripts/build_llama_cpp_lora_patches.sh"], check=True,
+                           env={**os.environ, "PYTHON": sys.executable},
+                           stdout=subprocess.PIPE, text=True).stdout.split()
+    os.environ["LLAMA_CPP_LIB_PATH"] = built[-1]
+    os.environ.update({env: "1" for _, env in PATCHES.values()})
 
 
 def main() -> int:
@@ -152,10 +179,13 @@ def main() -> int:
     if not modules or set(modules) - set(ALL_MODULES):
         sys.exit(f"routed_decode_scaling: MODULES {modules}: pick from {ALL_MODULES}")
     modules = [m for m in ALL_MODULES if m in modules]
+    store = Path(os.environ.get("STORE", STORE))
+    if os.environ.get("LLAMA_PATCHES") == "1":
+        switch_patches_on()
     for name in shapes:
         backbone = WORK / f"{name}-shape-random-weights"
         zoo = zoo_manifest_path(name, modules)
-        done = None if os.environ.get("REMEASURE") == "1" else finished_bench(backbone, zoo)
+        done = None if os.environ.get("REMEASURE") == "1" else finished_bench(backbone, zoo, store)
         if done is not None:
             print(f"{name}, {zoo.name}: measured before in {done}, kept")
             continue
@@ -171,7 +201,7 @@ def main() -> int:
                         "--gen-tokens", os.environ.get("GEN_TOKENS", "32"),
                         "--min-runs", "3", "--min-seconds", "10",
                         "--data-dir", os.environ.get("DATA_DIR", "../shared/data"),
-                        "--output-dir", str(STORE)], check=True)
+                        "--output-dir", str(store)], check=True)
     return 0
 
 

@@ -92,7 +92,7 @@ def test_a_finished_bench_is_kept_unless_remeasure_is_asked(tmp_path, monkeypatc
     monkeypatch.setenv("SHAPES", "smollm2-135m")
     monkeypatch.setenv("MODULES", "q_proj v_proj")
     monkeypatch.setattr(script, "WORK", tmp_path / "work")
-    monkeypatch.setattr(script, "finished_bench", lambda backbone, zoo: tmp_path / "old-run")
+    monkeypatch.setattr(script, "finished_bench", lambda *a: tmp_path / "old-run")
     monkeypatch.setattr(script, "build_backbone", lambda *a: None)
     monkeypatch.setattr(script, "build_zoo", lambda *a: None)
     benched: list[list[str]] = []
@@ -108,3 +108,32 @@ def test_a_finished_bench_is_kept_unless_remeasure_is_asked(tmp_path, monkeypatc
     assert argv[argv.index("--zoo") + 1] == str(tmp_path / "work" / "smollm2-135m-q-v-zoo.yaml")
     assert argv[argv.index("--formats") + 1] == ("gguf-f16,gguf-f16+lora,gguf-q4_k_m,"
                                                  "gguf-q4_k_m+lora")
+
+
+def test_a_finished_bench_stands_only_for_the_llama_cpp_it_was_timed_on(tmp_path, monkeypatch):
+    """The patched library is another measurement: a stock bench of the same size and zoo must
+    not be kept in its place (nor a patched one in stock's)."""
+    import json
+
+    script = _script()
+    for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE",
+                 "LLAMA_AMX_Q5_0", "LLAMA_AMX_F16", "LLAMA_FA_TILED_SHORT", "LLAMA_LORA_FUSED_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    backbone, zoo = Path("runs/b"), Path("runs/b-zoo.yaml")
+    run = tmp_path / "20260101T000000_stock"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"config": {"model": str(backbone), "zoo": str(zoo)}}))
+    for fmt in ("gguf-f16", "gguf-f16+lora"):
+        (run / f"spec_{fmt}.json").write_text(json.dumps({"format": fmt, "llama_cpp_env": {}}))
+    assert script.finished_bench(backbone, zoo, tmp_path) == run
+    assert script.finished_bench(backbone, Path("runs/other-zoo.yaml"), tmp_path) is None
+    monkeypatch.setenv("LLAMA_CPP_LIB_PATH", "/lib/patched")
+    monkeypatch.setenv("LLAMA_LORA_FUSED", "1")
+    assert script.finished_bench(backbone, zoo, tmp_path) is None
+    for fmt in ("gguf-f16", "gguf-f16+lora"):
+        (run / f"spec_{fmt}.json").write_text(json.dumps({"format": fmt, "llama_cpp_env": {
+            "LLAMA_CPP_LIB_PATH": "/lib/patched", "LLAMA_LORA_FUSED": "1"}}))
+    assert script.finished_bench(backbone, zoo, tmp_path) == run
+    monkeypatch.delenv("LLAMA_CPP_LIB_PATH")
+    monkeypatch.delenv("LLAMA_LORA_FUSED")
+    assert script.finished_bench(backbone, zoo, tmp_path) is None
