@@ -43,7 +43,7 @@ def _stats(p50: float, p95: float | None = None) -> dict:
 def _bench(root: Path, run_id: str = "bench0001", config: dict | None = None,
            modules: list[str] | None = None, decode_on: float = 97.0,
            alternating: dict | None = None, switch_ms: dict | None = None,
-           llama_cpp: dict | None = None) -> None:
+           llama_cpp: dict | None = None, token_p95: float = 10.0) -> None:
     folder = root / "bench" / run_id
     folder.mkdir(parents=True)
     plain = {"decode_tok_s": _stats(100.0), "peak_rss_mb": 300.0, "load_s": 0.4}
@@ -55,7 +55,7 @@ def _bench(root: Path, run_id: str = "bench0001", config: dict | None = None,
     if switch_ms:  # newer records: the call plus the next token's graph rebuild, and the parts
         adapters["switch_ms"] = switch_ms
         adapters["switch_parts_ms"] = {"call": _stats(0.004), "first_token": _stats(16.0),
-                                       "token_without_switch": _stats(10.0)}
+                                       "token_without_switch": _stats(10.0, token_p95)}
     lora = {"engine": "llama.cpp-lora", "decode_tok_s": _stats(decode_on), "peak_rss_mb": 380.0,
             "adapters": adapters,
             "disk_bytes": {"backbone": 270_000_000, "adapters": 78_000_000,
@@ -134,9 +134,23 @@ def test_a_switch_that_counts_the_next_tokens_rebuild_gets_a_verdict(tmp_path, p
     render_leaderboards(runs, tmp_path / "out")
     page = (tmp_path / "out" / "edge.md").read_text()
     assert f"| adapter switch < 5 ms (p95) | `f16`, embedded | {p95:.3f} ms | {verdict} |" in page
-    assert _row(page, "`f16`")[16:18] == ["6.000", f"{p95:.3f}"]
+    assert _row(page, "`f16`")[16:19] == ["6.000", f"{p95:.3f}", "0.000"]
     quant = (tmp_path / "out" / "quantization.md").read_text()
     assert _routed_quant_row(quant)[3:5] == ["6.000", f"{p95:.3f}"]
+
+
+@pytest.mark.parametrize("token_p95, verdict", [
+    (14.0, "not met"), (15.0, "not resolved: a token alone spreads 5.0 ms at p95")])
+def test_a_switch_p95_within_a_tokens_own_spread_is_not_a_verdict(tmp_path, token_p95, verdict):
+    """The switch is the call plus the next token less the median token, so its p95 carries a
+    token's own spread: where a token with no switch spreads 5 ms or more by that measure (a
+    1.7B backbone's tokens on a noisy VM), a 6.2 ms p95 says nothing of the switch."""
+    runs = tmp_path / "runs"
+    _bench(runs, switch_ms=_stats(6.0, 6.2), token_p95=token_p95)
+    render_leaderboards(runs, tmp_path / "out")
+    page = (tmp_path / "out" / "edge.md").read_text()
+    assert f"| adapter switch < 5 ms (p95) | `f16`, embedded | 6.200 ms | {verdict} |" in page
+    assert _row(page, "`f16`")[16:19] == ["6.000", "6.200", f"{token_p95 - 10.0:.3f}"]
 
 
 def test_the_quantization_page_says_when_a_llama_cpp_switch_was_timed_as_the_call_alone(tmp_path):
