@@ -115,9 +115,10 @@ def test_a_finished_bench_stands_only_for_the_llama_cpp_it_was_timed_on(tmp_path
     not be kept in its place (nor a patched one in stock's)."""
     import json
 
+    from harness.models.llama_cpp_patches import FUSED_OPTIONS, PATCHES
+
     script = _script()
-    for name in ("LLAMA_CPP_LIB_PATH", "LLAMA_LORA_FUSED", "LLAMA_LORA_KEEP_RESERVE",
-                 "LLAMA_AMX_Q5_0", "LLAMA_AMX_F16", "LLAMA_FA_TILED_SHORT", "LLAMA_LORA_FUSED_ISA"):
+    for name in ("LLAMA_CPP_LIB_PATH", *(env for _, env in PATCHES.values()), *FUSED_OPTIONS):
         monkeypatch.delenv(name, raising=False)
     backbone, zoo = Path("runs/b"), Path("runs/b-zoo.yaml")
     run = tmp_path / "20260101T000000_stock"

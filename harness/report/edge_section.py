@@ -298,16 +298,23 @@ def _target_rows(speedups: list[tuple[Run, float]],
                               order, where, num(ratio, ".2f", "×"),
                               DASH if ratio is None
                               else "met" if ratio >= DECODE_TARGET else "not met"))
-        # a p95 within a token's own spread says nothing, unless the p50 is over already
-        verdict = ("met" if p95 < SWITCH_TARGET_MS
-                   else f"not resolved: a token alone spreads {spread:.1f} ms at p95"
-                   if is_num(spread) and spread >= SWITCH_TARGET_MS
-                   and not (is_num(p50) and p50 >= SWITCH_TARGET_MS)
-                   else "not met") if is_num(p95) else DASH
         rows.append(TargetRow(f"adapter switch < {SWITCH_TARGET_MS:g} ms (p95)", config, order,
                               where, num(p95, ".3f", " ms" if whole_switch else " ms, call only"),
-                              verdict if whole_switch or not is_num(p95) else "not measured"))
+                              _switch_verdict(p50, p95, spread) if whole_switch or not is_num(p95)
+                              else "not measured"))
     return rows
+
+
+def _switch_verdict(p50: Any, p95: Any, spread: float | None) -> str:
+    """A p95 within a token's own spread says nothing, unless the p50 is over already."""
+    if not is_num(p95):
+        return DASH
+    if p95 < SWITCH_TARGET_MS:
+        return "met"
+    if (is_num(spread) and spread >= SWITCH_TARGET_MS
+            and not (is_num(p50) and p50 >= SWITCH_TARGET_MS)):
+        return f"not resolved: a token alone spreads {spread:.1f} ms at p95"
+    return "not met"
 
 
 def _targets(rows: list[TargetRow]) -> tuple[str, str]:
