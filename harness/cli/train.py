@@ -1,4 +1,4 @@
-"""``slmbench train|distill|sweep|merge``: making adapters."""
+"""``slmbench train|distill|sweep|merge|reduce-rank``: making adapters."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_distill(sub)
     _register_sweep(sub)
     _register_merge(sub)
+    _register_reduce_rank(sub)
 
 
 def _register_train(sub: argparse._SubParsersAction) -> None:
@@ -97,6 +98,19 @@ def _register_merge(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=merge)
 
 
+def _register_reduce_rank(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reduce-rank", help="cut zoo adapters to a lower rank (truncated SVD)",
+                       description="Publish each adapter of --zoo cut to --rank (the best "
+                       "rank-r approximation of every adapted matrix's update, by peft's svd "
+                       "combination) into --out, with the same names and routes, so the two "
+                       "manifests run on the same questions and pair in `slmbench regress`.")
+    p.add_argument("--zoo", required=True, help="manifest holding the source adapters")
+    p.add_argument("--rank", type=int, required=True, help="the new rank, below the source's")
+    p.add_argument("--out", required=True, help="manifest to publish the reduced adapters into")
+    p.add_argument("--adapters", default=None, help="comma-separated names (default: all)")
+    p.set_defaults(func=reduce_rank)
+
+
 def train(args: argparse.Namespace) -> int:
     from harness.train.workflow import train_and_publish
 
@@ -155,4 +169,16 @@ def merge(args: argparse.Namespace) -> int:
                            args.name or f"merged_{args.method}", weights, args.density)
     print(f"merged {args.adapters} -> {entry.name} (rank {entry.rank}, {entry.size_mb} MB) "
           f"in {args.out}")
+    return 0
+
+
+def reduce_rank(args: argparse.Namespace) -> int:
+    from harness.train.reduce_rank import reduce_zoo
+
+    names = args.adapters.split(",") if args.adapters else None
+    for reduced in reduce_zoo(args.zoo, args.rank, args.out, names):
+        entry = reduced.entry
+        print(f"{entry.name}: rank {reduced.source_rank} -> {entry.rank}, kept "
+              f"{reduced.kept_energy:.1%} of the update's energy, {entry.size_mb} MB "
+              f"-> {args.out}")
     return 0

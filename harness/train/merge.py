@@ -9,14 +9,12 @@ so it is evaluated exactly like the per-task adapters: ``--model hf-peft
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-from harness.artefacts.zoo_manifest import AdapterEntry, load_manifest, verify_entry
+from harness.artefacts.zoo_manifest import AdapterEntry, load_manifest
 from harness.errors import SlmbenchError
 from harness.hashing import sha256_json
-from harness.train.lora import sort_set_fields
-from harness.zoo.publish import publish_adapter
+from harness.train.weighted_adapter import load_side_by_side, publish_made_adapter
 
 METHODS = ("linear", "ties", "dare_linear", "dare_ties", "cat", "svd", "magnitude_prune")
 _NEEDS_DENSITY = {"ties", "dare_linear", "dare_ties", "magnitude_prune"}
@@ -26,11 +24,6 @@ _SAME_RANK = {"linear", "ties", "dare_linear", "dare_ties", "magnitude_prune"}
 def merge_adapters(zoo: Path, names: list[str], method: str, out_manifest: Path,
                    merged_name: str, weights: list[float] | None = None,
                    density: float = 0.5) -> AdapterEntry:
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    from harness.artefacts.embedded import resolve_pretrained
-
     if method not in METHODS:
         raise SlmbenchError(f"merge: unknown --method {method!r} (one of {', '.join(METHODS)})")
     if not 0 < density <= 1:
@@ -48,32 +41,16 @@ def merge_adapters(zoo: Path, names: list[str], method: str, out_manifest: Path,
     if method in _SAME_RANK and len({a.rank for a in sources}) > 1:
         raise SlmbenchError(f"merge: {method} needs equal ranks, got "
                             f"{ {a.name: a.rank for a in sources} }; use cat or svd")
-    pretrained = resolve_pretrained(manifest.base_model)
-    base = AutoModelForCausalLM.from_pretrained(pretrained)
-    model = None
-    for entry in sources:
-        folder = str(verify_entry(manifest, entry, pretrained, base.config))
-        if model is None:
-            model = PeftModel.from_pretrained(base, folder, adapter_name=entry.name)
-        else:
-            model.load_adapter(folder, adapter_name=entry.name)
+    model = load_side_by_side(manifest, [(entry, entry.name) for entry in sources])
     kwargs = {"density": density} if method in _NEEDS_DENSITY else {}
     model.add_weighted_adapter(names, weights, merged_name, combination_type=method, **kwargs)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp, selected_adapters=[merged_name])
-        saved = Path(tmp) / merged_name
-        folder = saved if saved.is_dir() else Path(tmp)
-        sort_set_fields(folder)
-        config = model.peft_config[merged_name]
-        fields = {
-            "base_model": manifest.base_model, "rank": int(config.r),
-            "alpha": int(config.lora_alpha), "target_modules": sorted(config.target_modules),
-            "train_data_sha256": sha256_json(sorted(a.train_data_sha256 for a in sources)),
-            "val_loss": None, "chat_template": all(a.chat_template for a in sources),
-            "permute_options": all(a.permute_options for a in sources),
-            "notes": f"{method} merge of {', '.join(names)} weights={weights}"
-                     + (f" density={density}" if kwargs else ""),
-        }
-        routes = [r for a in sources for r in a.routes]
-        task = "+".join(a.task for a in sources)
-        return publish_adapter(folder, out_manifest, merged_name, task, fields, routes=routes)
+    fields = {
+        "train_data_sha256": sha256_json(sorted(a.train_data_sha256 for a in sources)),
+        "val_loss": None, "chat_template": all(a.chat_template for a in sources),
+        "permute_options": all(a.permute_options for a in sources),
+        "notes": f"{method} merge of {', '.join(names)} weights={weights}"
+                 + (f" density={density}" if kwargs else ""),
+    }
+    return publish_made_adapter(model, merged_name, manifest.base_model, out_manifest,
+                                merged_name, "+".join(a.task for a in sources), fields,
+                                routes=[r for a in sources for r in a.routes])
