@@ -10,6 +10,8 @@
 #   LIMIT=10 STORE=/tmp/edge OUT=/tmp/edge/page bash scripts/edge.sh   # a smoke run
 #   LLAMA_ARGS=flash_attn=false bash scripts/edge.sh  # llama.cpp's plain attention
 #   LLAMA_PATCHES=1 bash scripts/edge.sh             # llama.cpp with slmbench's LoRA patches
+#   ZOO=z4.yaml ZOO_LABEL=zoo-r4 STORE=... bash scripts/edge.sh   # another zoo, e.g. one cut
+#                                                    # by `slmbench reduce-rank`, labelled apart
 #
 # LLAMA_PATCHES=1 builds patches/llama.cpp once (scripts/build_llama_cpp_lora_patches.sh, about
 # 5 minutes), loads that library and switches its patches on (the two LoRA patches, and on an
@@ -31,6 +33,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA_DIR=${DATA_DIR:-../shared/data}
 ZOO=${ZOO:-adapters_zoo/embedded.yaml}
+ZOO_LABEL=${ZOO_LABEL:-zoo}
 MODEL=${MODEL:-embedded}
 TASKS=${TASKS:-teleqna,oranbench,sixg_bench,srsranbench,teletables,telemath,three_gpp_tsg}
 LIMIT=${LIMIT:-150}
@@ -57,12 +60,12 @@ common=(--store "$STORE" --metadata "data_dir=$DATA_DIR" --batch_size 1 --apply_
 mapfile -t ggufs < <(slm gguf --model "$MODEL" --type "${QUANTS// /,}")
 evaluate() {  # tasks, limit: hf-peft, then llama.cpp at each quant, on the same questions
   slm lm-eval --model hf-peft --model_args "pretrained=$MODEL,adapters=$ZOO" \
-    --label "$MODEL+zoo:hf-peft" --tasks "$1" --limit "$2" "${common[@]}"
+    --label "$MODEL+$ZOO_LABEL:hf-peft" --tasks "$1" --limit "$2" "${common[@]}"
   local i=0 quant
   for quant in $QUANTS; do
     slm lm-eval --model llama-cpp-peft \
       --model_args "pretrained=${ggufs[$i]},adapters=$ZOO,n_threads=$THREADS${LLAMA_ARGS:+,$LLAMA_ARGS}" \
-      --label "$MODEL-$quant+zoo:$ENGINE_LABEL" --tasks "$1" --limit "$2" "${common[@]}"
+      --label "$MODEL-$quant+$ZOO_LABEL:$ENGINE_LABEL" --tasks "$1" --limit "$2" "${common[@]}"
     i=$((i + 1))
   done
 }

@@ -35,7 +35,8 @@ def _edge_calls(tmp_path: Path, **env: str) -> list[list[str]]:
     fake.chmod(0o755)
     base = {k: v for k, v in os.environ.items()
             if k not in {"TASKS", "LIMIT", "CIRCULAR_LIMIT", "QUANTS", "BENCH", "FORCE",
-                         "LLAMA_PATCHES", "LLAMA_ARGS", "ZOO", "MODEL", "THREADS"}}
+                         "LLAMA_PATCHES", "LLAMA_ARGS", "ZOO", "ZOO_LABEL", "MODEL",
+                         "THREADS"}}
     base.update(PY=str(fake), STORE=str(tmp_path / "runs"), OUT=str(tmp_path / "page"),
                 THREADS="2")
     done = subprocess.run(["bash", str(ROOT / "scripts" / "edge.sh")], env={**base, **env},
@@ -90,3 +91,13 @@ def test_a_circular_limit_of_its_own(tmp_path):
     evals = [c for c in calls if c[0] == "lm-eval"]
     assert [(_arg(c, "--tasks"), _arg(c, "--limit")) for c in evals] == [
         ("teleqna,telemath", "20")] * 2 + [("teleqna_circular", "40")] * 2
+
+
+def test_another_zoo_runs_under_a_label_of_its_own(tmp_path):
+    calls = _edge_calls(tmp_path, ZOO="runs/zoo_r4/embedded_r4.yaml", ZOO_LABEL="zoo-r4",
+                        BENCH="0", CIRCULAR_LIMIT="0", QUANTS="q8_0")
+    evals = [c for c in calls if c[0] == "lm-eval"]
+    assert [_arg(c, "--label") for c in evals] == [
+        "embedded+zoo-r4:hf-peft", "embedded-q8_0+zoo-r4:llama.cpp"]
+    assert "adapters=runs/zoo_r4/embedded_r4.yaml" in _arg(evals[0], "--model_args")
+    assert "adapters=runs/zoo_r4/embedded_r4.yaml," in _arg(evals[1], "--model_args")
