@@ -8,6 +8,7 @@ interpreter records each ``harness.cli`` call instead of running it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -101,3 +102,75 @@ def test_another_zoo_runs_under_a_label_of_its_own(tmp_path):
         "embedded+zoo-r4:hf-peft", "embedded-q8_0+zoo-r4:llama.cpp"]
     assert "adapters=runs/zoo_r4/embedded_r4.yaml" in _arg(evals[0], "--model_args")
     assert "adapters=runs/zoo_r4/embedded_r4.yaml," in _arg(evals[1], "--model_args")
+
+
+def _zoo_ranks_calls(tmp_path: Path, cut_exists: bool,
+                     partial_cut: bool = False) -> tuple[list[list[str]], str]:
+    """The ``harness.cli`` calls of edge_zoo_ranks.sh, with a fake lm-eval that leaves a
+    run.json labelled as asked, so the gate's pairing of runs by label is exercised."""
+    import sys
+
+    tmp_path.mkdir(parents=True)
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "python"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        f'if [ "$1" = -c ]; then exec {sys.executable} "$@"; fi\n'
+        f'shift 2; printf "%s\\x1f" "$@" >> {calls}; echo >> {calls}\n'
+        'if [ "$1" = gguf ]; then for q in ${QUANTS:-f16 q8_0 q4_k_m}; do '
+        'echo "/gguf/model-$q.gguf"; done; fi\n'
+        'if [ "$1" = lm-eval ]; then label=; store=; prev=; for a in "$@"; do '
+        '[ "$prev" = --label ] && label=$a; [ "$prev" = --store ] && store=$a; prev=$a; done; '
+        'd="$store/eval/$(echo "$label" | md5sum | cut -c1-8)"; mkdir -p "$d"; '
+        'printf \'{"label": "%s"}\' "$label" > "$d/run.json"; fi\n'
+        'if [ "$1" = regress ]; then case "$*" in *q4_k_m*) exit 1;; esac; fi\n')
+    fake.chmod(0o755)
+    zoo = tmp_path / "zoo.yaml"
+    zoo.write_text((ROOT / "adapters_zoo" / "embedded.yaml").read_text())
+    cut = tmp_path / "zoo_r4.yaml"
+    if cut_exists:  # the same adapters' entries (the fake cut reads none of their weights)
+        cut.write_text(zoo.read_text())
+    if partial_cut:  # what an interrupted cut leaves: the manifest with its first entry only
+        entries = zoo.read_text().split("\n- name: ")
+        cut.write_text(entries[0] + "\n- name: " + entries[1] + "\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"TASKS", "LIMIT", "CIRCULAR_LIMIT", "QUANTS", "BENCH", "FORCE",
+                        "LLAMA_PATCHES", "LLAMA_ARGS", "ZOO", "ZOO_LABEL", "MODEL", "RANK",
+                        "CUT", "ROOT", "STORE", "OUT", "THREADS"}}
+    env.update(PY=str(fake), ZOO=str(zoo), ROOT=str(tmp_path / "ranks"), THREADS="2",
+               BENCH="0", QUANTS="q8_0 q4_k_m", PYTHONPATH=str(ROOT))
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "edge_zoo_ranks.sh")], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [line.rstrip("\x1f").split("\x1f") for line in calls.read_text().splitlines()], \
+        done.stdout
+
+
+def test_zoo_ranks_cuts_once_runs_both_zoos_apart_and_gates_each_engine(tmp_path):
+    calls, printed = _zoo_ranks_calls(tmp_path / "fresh", cut_exists=False)
+    cut = str(tmp_path / "fresh" / "zoo_r4.yaml")
+    assert calls[0] == ["reduce-rank", "--zoo", str(tmp_path / "fresh" / "zoo.yaml"),
+                        "--rank", "4", "--out", cut]
+    evals = [c for c in calls if c[0] == "lm-eval"]
+    assert [_arg(c, "--label") for c in evals] == [
+        "embedded+zoo-r16:hf-peft", "embedded-q8_0+zoo-r16:llama.cpp",
+        "embedded-q4_k_m+zoo-r16:llama.cpp", "embedded+zoo-r4:hf-peft",
+        "embedded-q8_0+zoo-r4:llama.cpp", "embedded-q4_k_m+zoo-r4:llama.cpp"]
+    assert all(f"adapters={cut}" in _arg(c, "--model_args") for c in evals[3:])
+    assert {_arg(c, "--tasks") for c in evals} == {
+        "teleqna,oranbench,sixg_bench,srsranbench,teletables,three_gpp_tsg"}
+    ranks = tmp_path / "fresh" / "ranks"
+    gates = [c for c in calls if c[0] == "regress"]
+    assert len(gates) == 3
+    for gate in gates:  # each pairs one engine's rank-16 run with the same engine's rank-4 run
+        base = json.loads((Path(_arg(gate, "--baseline")) / "run.json").read_text())["label"]
+        cand = json.loads((Path(_arg(gate, "--candidate")) / "run.json").read_text())["label"]
+        assert cand == base.replace("+zoo-r16:", "+zoo-r4:")
+        assert Path(_arg(gate, "--baseline")).parent == ranks / "r16" / "eval"
+        assert Path(_arg(gate, "--summary")).parent == ranks / "gate"
+    assert "embedded-q4_k_m-llama.cpp: exit 1 (0 held, 1 regressed)" in printed
+    assert "embedded-hf-peft: exit 0" in printed
+    calls, _ = _zoo_ranks_calls(tmp_path / "kept", cut_exists=True)
+    assert not any(c[0] == "reduce-rank" for c in calls)
+    calls, _ = _zoo_ranks_calls(tmp_path / "partial", cut_exists=False, partial_cut=True)
+    assert calls[0][0] == "reduce-rank"  # an interrupted cut is cut again
