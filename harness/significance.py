@@ -31,6 +31,29 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail / 2**n)
 
 
+def median_ci(values: Sequence[float], confidence: float = 0.95
+              ) -> tuple[float, float] | None:
+    """Distribution-free interval for the median: the order statistics x_(k) and x_(n+1-k).
+
+    Why not a t-interval on the mean: timings on a shared VM have heavy tails (a request the
+    hypervisor preempted), which drag a mean and its standard error; this interval assumes only
+    independent draws. k is the largest with 2 P(Binomial(n, 1/2) < k) <= 1 - confidence, so
+    the coverage is at least ``confidence``. None where n is too small for any pair of order
+    statistics to reach it (n < 6 at 95%).
+    """
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must lie between 0 and 1")
+    n = len(values)
+    ordered = sorted(values)
+    chosen, below = None, 0  # below: the number of outcomes with fewer than k draws under it
+    for k in range(1, (n + 1) // 2 + 1):
+        below += math.comb(n, k - 1)
+        if 2 * below > (1 - confidence) * 2**n:
+            break
+        chosen = k
+    return None if chosen is None else (ordered[chosen - 1], ordered[n - chosen])
+
+
 def _differences(baseline: Sequence[float], candidate: Sequence[float]) -> list[float]:
     if len(baseline) != len(candidate):
         raise ValueError(f"paired data of unequal length ({len(baseline)} vs {len(candidate)})")

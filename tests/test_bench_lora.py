@@ -31,7 +31,8 @@ def test_lora_row_times_every_adapter_and_pairs_with_hf_peft(data_dir, tmp_path,
 
     monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path / "cache"))
     base_dir, manifest = _zoo(tmp_path)
-    cfg = BenchConfig(model=str(base_dir), zoo=str(manifest), switches=10,
+    cfg = BenchConfig(model=str(base_dir), zoo=str(manifest), switches=10, alternating_rounds=6,
+                      interleaved_pairs=7,
                       formats=["hf-peft", "gguf-q8_0+lora"], task="teletables", limit=4,
                       data_dir=str(data_dir), prompts=2, gen_tokens=4, min_runs=2,
                       min_seconds=0, warmup=1, synthetic=None, chat_template=False,
@@ -53,9 +54,17 @@ def test_lora_row_times_every_adapter_and_pairs_with_hf_peft(data_dir, tmp_path,
     assert parts["first_token"]["p50"] > parts["token_without_switch"]["p50"]
     assert lora["adapters"]["switch_ms"]["p50"] > parts["call"]["p50"]
     alternating = lora["adapters"]["alternating_decode"]  # off and on in turn, one process
-    assert alternating["rounds"] == 8 and alternating["ratio_p50"] > 0
-    assert alternating["on_tok_s"]["n"] == alternating["off_tok_s"]["n"] == 8
+    assert alternating["rounds"] == 6 and alternating["ratio_p50"] > 0
+    assert alternating["on_tok_s"]["n"] == alternating["off_tok_s"]["n"] == 6
+    low, high = alternating["ratio_ci95"]  # six rounds: the smallest and largest ratio
+    assert (low, high) == (min(alternating["ratios"]), max(alternating["ratios"]))
+    assert low <= alternating["ratio_p50"] <= high
+    blocks = lora["adapters"]["interleaved_decode"]  # 8-token blocks on and off, one request
+    assert (blocks["pairs"], blocks["block_tokens"], len(blocks["ratios"])) == (7, 8, 7)
+    assert blocks["on_ms_per_token"]["n"] == blocks["off_ms_per_token"]["n"] == 7
+    assert blocks["ratio_ci95"] == [sorted(blocks["ratios"])[0], sorted(blocks["ratios"])[-1]]
     assert "alternating_decode" not in peft["adapters"]  # transformers: not measured
+    assert "interleaved_decode" not in peft["adapters"]
     disk = lora["disk_bytes"]
     assert disk["backbone"] > 0 and disk["adapters"] > 0
     assert disk["total"] == disk["backbone"] + disk["adapters"]

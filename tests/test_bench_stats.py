@@ -23,6 +23,27 @@ def test_percentiles_interpolate_like_numpy():
     assert s.stdev == pytest.approx(1.2909944)
 
 
+def test_the_median_interval_is_scipys_order_statistics():
+    """The decode ratio's interval: the same order statistics as scipy's quantile test."""
+    import random
+
+    from scipy.stats import quantile_test
+
+    from harness.significance import median_ci
+
+    rng = random.Random(0)
+    for n in range(6, 61):
+        values = [rng.lognormvariate(0, 0.05) for _ in range(n)]
+        ours = median_ci(values)
+        theirs = quantile_test(values, q=sorted(values)[n // 2], p=0.5).confidence_interval(0.95)
+        assert ours == (theirs.low, theirs.high), n
+    assert median_ci([3.0, 1.0, 2.0, 6.0, 5.0, 4.0, 8.0, 7.0]) == (1.0, 8.0)
+    assert median_ci([1.0, 2.0, 3.0, 4.0, 5.0]) is None  # 2/32 of draws miss any interval
+    assert median_ci(list(range(5)), confidence=0.9) == (0, 4)
+    with pytest.raises(ValueError):
+        median_ci([1.0] * 8, confidence=1.0)
+
+
 def test_repeat_until_needs_both_runs_and_seconds():
     now = [0.0]
 

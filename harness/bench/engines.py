@@ -242,6 +242,49 @@ class LlamaCppLoraEngine(LlamaCppEngine):
         switch(self.llm, active)
         return on, off
 
+    def interleaved_decode(self, ids: list[int], pairs: int, block_tokens: int,
+                           settle_tokens: int) -> tuple[list[float], list[float]]:
+        """Seconds per token with the adapter on and off in turn every few tokens, one request.
+
+        Why: on a shared VM a whole request's decode rate wanders by several percent from one
+        request to the next (neighbouring requests' on/off ratios spread 8% on the Zen 3), so
+        request-level alternation needs hundreds of rounds to say whether a ratio is above
+        0.95. Blocks of a few tokens sit a fraction of a second apart and see the same machine.
+        The adapter is set without dropping the cached keys and values (timing only: the
+        context keeps growing as in a real request, and what the tokens say does not matter),
+        and each block's first ``settle_tokens`` are not counted: the first pays the graph
+        rebuild that a switch defers to it. The order flips every pair, as in
+        :meth:`alternating_decode`. Returns each block's mean seconds per token, on and off.
+        """
+        import numpy as np
+
+        from harness.models.llama_cpp_load import activate
+
+        llm, active = self.llm, self.handles[self.active]
+        per_block = settle_tokens + block_tokens
+        on: list[float] = []
+        off: list[float] = []
+        token = None
+        for i in range(pairs):
+            if token is None or llm.n_tokens + 2 * per_block > self.n_ctx:
+                llm.reset()  # a fresh request once the context would overflow
+                activate(llm, active)
+                llm.eval(ids)
+                token = int(np.argmax(self._last_logits()))
+            order = [(None, off), (active, on)] if i % 2 == 0 else [(active, on), (None, off)]
+            for handle, sink in order:
+                activate(llm, handle)
+                times = []
+                for _ in range(per_block):
+                    start = time.perf_counter()
+                    llm.eval([token])
+                    times.append(time.perf_counter() - start)
+                    token = int(np.argmax(self._last_logits()))
+                sink.append(sum(times[settle_tokens:]) / block_tokens)
+        activate(llm, active)
+        llm.reset()
+        return on, off
+
     def weight_bytes(self) -> int:
         """What a decoded token reads: the backbone and the active adapter.
 

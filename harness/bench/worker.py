@@ -96,17 +96,47 @@ def time_engine(engine, prompts: list[str], spec: dict[str, Any]) -> dict[str, A
     return result
 
 
-ALTERNATING_ROUNDS = 8  # on/off pairs: a 1.7B f16 decodes 32 tokens in ~3 s on 2 cores
-
-
 def _alternating(engine, prompts: list[str], spec: dict[str, Any]) -> dict[str, Any]:
-    """The adapter's decode cost as the ratio of neighbouring on/off requests, one process."""
+    """The adapter's decode cost as the ratio of neighbouring on/off requests, one process.
+
+    Each round's ratio is kept, with a distribution-free 95% interval for their median: on a
+    noisy VM two benches of the same code read several points apart, so a ratio near the
+    target says nothing without its interval (and more rounds narrow it).
+    """
+    from harness.significance import median_ci
+
     ids = [engine.tokenize(p) for p in prompts]
-    timed = engine.alternating_decode(ids, spec["gen_tokens"], ALTERNATING_ROUNDS)
+    timed = engine.alternating_decode(ids, spec["gen_tokens"], spec["alternating_rounds"])
     on, off = ([_decode_tok_s(t) for t in timings] for timings in timed)
+    ratios = [a / b for a, b in zip(on, off, strict=True)]
+    interval = median_ci(ratios)
     return {"rounds": len(on), "on_tok_s": summarize(on).as_dict(),
-            "off_tok_s": summarize(off).as_dict(),
-            "ratio_p50": statistics.median(a / b for a, b in zip(on, off, strict=True))}
+            "off_tok_s": summarize(off).as_dict(), "ratios": ratios,
+            "ratio_p50": statistics.median(ratios),
+            "ratio_ci95": list(interval) if interval else None}
+
+
+INTERLEAVED_BLOCK_TOKENS, INTERLEAVED_SETTLE_TOKENS = 8, 2
+
+
+def _interleaved(engine, prompts: list[str], spec: dict[str, Any]) -> dict[str, Any]:
+    """The adapter's decode cost from blocks of tokens with it on and off in turn, one request.
+
+    The ratio of each pair of neighbouring blocks (on tok/s over off tok/s), their median and
+    its distribution-free 95% interval: see :meth:`LlamaCppLoraEngine.interleaved_decode`.
+    """
+    from harness.significance import median_ci
+
+    on, off = engine.interleaved_decode(engine.tokenize(prompts[0]), spec["interleaved_pairs"],
+                                        INTERLEAVED_BLOCK_TOKENS, INTERLEAVED_SETTLE_TOKENS)
+    ratios = [b / a for a, b in zip(on, off, strict=True)]
+    interval = median_ci(ratios)
+    return {"pairs": len(on), "block_tokens": INTERLEAVED_BLOCK_TOKENS,
+            "settle_tokens": INTERLEAVED_SETTLE_TOKENS,
+            "on_ms_per_token": summarize([t * 1e3 for t in on]).as_dict(),
+            "off_ms_per_token": summarize([t * 1e3 for t in off]).as_dict(),
+            "ratios": ratios, "ratio_p50": statistics.median(ratios),
+            "ratio_ci95": list(interval) if interval else None}
 
 
 def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None:
@@ -171,6 +201,8 @@ def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
                     for name, values in parts.items()}
         if hasattr(engine, "alternating_decode") and spec["gen_tokens"] > 1:
             timing["adapters"]["alternating_decode"] = _alternating(engine, prompts, spec)
+        if hasattr(engine, "interleaved_decode") and spec.get("interleaved_pairs"):
+            timing["adapters"]["interleaved_decode"] = _interleaved(engine, prompts, spec)
     result = {"format": spec["format"], "engine": spec["engine"], "load_s": load_s,
               "weight_bytes": engine.weight_bytes(), "threads": engine.threads(), **timing,
               **({"bits_per_weight": engine.bits_per_weight()}

@@ -34,6 +34,7 @@ class BenchCheck(NamedTuple):
     switch_p95: Any
     whole_switch: bool  # the call and the next token (records before that timed the call only)
     token_spread: float | None  # a token with no switch before it, by the switch's measure
+    decode_ci: tuple[float, float] | None = None  # the alternating ratio's 95% interval
 
 
 def token_spread_ms(lora: dict) -> float | None:
@@ -162,17 +163,31 @@ def _storage_table(bench: BenchRun) -> tuple[str, list[BenchCheck]]:
         # the same process with the adapter off and on in turn, where recorded: two processes
         # minutes apart drift by more than the adapter costs, so this is the number checked
         alternating = (lora.get("adapters") or {}).get("alternating_decode") or {}
-        alt_ratio = alternating.get("ratio_p50")
+        alt_ratio, alt_interval = _ratio_and_interval(alternating)
+        # blocks of tokens on and off within one request, where recorded: finer still, so
+        # this decides the target where both are there
+        interleaved = (lora.get("adapters") or {}).get("interleaved_decode") or {}
+        tok_ratio, tok_interval = _ratio_and_interval(interleaved)
         spread = token_spread_ms(lora)
-        checks.append(BenchCheck(bench, quant, alt_ratio if is_num(alt_ratio) else decode_ratio,
-                                 switch.get("p50"), switch.get("p95"), not call_only, spread))
+        ratio, interval = ((tok_ratio, tok_interval) if is_num(tok_ratio)
+                           else (alt_ratio, alt_interval) if is_num(alt_ratio)
+                           else (decode_ratio, None))
+        checks.append(BenchCheck(bench, quant, ratio, switch.get("p50"), switch.get("p95"),
+                                 not call_only, spread, interval))
         # what the active adapter adds per token: beside the ratio, it shows whether a wider
         # backbone hides the adapter (measured: it does not, the cost grows with width); from
-        # the alternating pairs where recorded, while the tok/s columns stay the two rows'
-        cost_on, cost_off = ((p50(alternating, "on_tok_s"), p50(alternating, "off_tok_s"))
-                             if alternating else (on, off))
-        cost = (1e3 / cost_on - 1e3 / cost_off
-                if is_num(cost_on) and is_num(cost_off) and cost_on and cost_off else None)
+        # the finest on/off pairs recorded, while the tok/s columns stay the two rows'
+        if interleaved:
+            cost_on_ms, cost_off_ms = (p50(interleaved, "on_ms_per_token"),
+                                       p50(interleaved, "off_ms_per_token"))
+        else:
+            cost_on, cost_off = ((p50(alternating, "on_tok_s"), p50(alternating, "off_tok_s"))
+                                 if alternating else (on, off))
+            cost_on_ms, cost_off_ms = ((1e3 / cost_on, 1e3 / cost_off)
+                                       if is_num(cost_on) and is_num(cost_off) and cost_on
+                                       and cost_off else (None, None))
+        cost = (cost_on_ms - cost_off_ms if is_num(cost_on_ms) and is_num(cost_off_ms)
+                else None)
         rows.append([code(quant), num(n, "d"), num(mb(backbone), ".1f"), num(mb(adapters), ".1f"),
                      num(mb(total), ".1f"), num(mb(merged), ".1f"),
                      num(merged / total if is_num(merged) and total else None, ".1f", "×"),
@@ -180,7 +195,8 @@ def _storage_table(bench: BenchRun) -> tuple[str, list[BenchCheck]]:
                      num(n * rss_plain if is_num(n) and is_num(rss_plain) else None, ".0f"),
                      num((plain or {}).get("load_s"), ".2f"),
                      num(on, ".1f"), num(off, ".1f"),
-                     num(decode_ratio, ".2f", "×"), num(alt_ratio, ".2f", "×"),
+                     num(decode_ratio, ".2f", "×"), _with_interval(alt_ratio, alt_interval),
+                     _with_interval(tok_ratio, tok_interval),
                      num(cost, ".2f"),
                      num(switch.get("p50"), ".3f", call_only),
                      num(switch.get("p95"), ".3f", call_only), num(spread, ".3f")])
@@ -189,9 +205,25 @@ def _storage_table(bench: BenchRun) -> tuple[str, list[BenchCheck]]:
                "peak RSS, one merged-size GGUF MB", "N merged, a process each MB",
                "load s, one GGUF", "decode tok/s, adapter on", "decode tok/s, plain",
                "decode ratio", "decode ratio, one process alternating",
+               "decode ratio, token blocks interleaved",
                "adapter cost ms/token", "switch p50 ms", "switch p95 ms",
                "a token's own p95 spread ms"]
     return table(headers, rows, right=range(1, len(headers))), checks
+
+
+def _ratio_and_interval(measure: dict) -> tuple[Any, tuple[float, float] | None]:
+    """A recorded ratio's median and 95% interval (records before it was kept have none)."""
+    interval = measure.get("ratio_ci95")
+    ok = interval and len(interval) == 2 and all(map(is_num, interval))
+    return measure.get("ratio_p50"), tuple(interval) if ok else None
+
+
+def _with_interval(ratio: Any, interval: tuple[float, float] | None) -> str:
+    """The alternating ratio, and its 95% interval where the record kept the rounds' ratios."""
+    shown = num(ratio, ".2f", "×")
+    if not is_num(ratio) or interval is None:
+        return shown
+    return f"{ratio:.3f}× ({interval[0]:.3f}–{interval[1]:.3f})"
 
 
 def bench_config(bench: BenchRun, quant: str) -> tuple[Any, ...]:
@@ -219,10 +251,15 @@ def bench_part(bench: BenchRun) -> tuple[str, list[BenchCheck]]:
             "token the active adapter adds (1000/on − 1000/plain). The decode ratio "
             "compares the two rows, timed in two processes minutes apart; where "
             "recorded, the next column alternates the adapter off and on in one process, "
-            "request by request, which is the ratio the target is checked on and the "
-            "cost is computed from, as the two processes drift by more than the adapter "
-            "costs on a shared CPU. Switch: the call plus what the next token pays "
-            "for it, as llama.cpp rebuilds its compute graph then, less the median token; "
+            "request by request, as the two processes drift by more than the adapter "
+            "costs on a shared CPU; and the one after it, finer still, switches the adapter "
+            "on and off every few tokens within one request (each block's first tokens, "
+            "which pay the switch, left out). The finest of them recorded is the ratio the "
+            "target is checked on and the cost is computed from; each is the median of its "
+            "pairs' ratios with a distribution-free 95% interval where the record kept them, "
+            "and an interval that spans the target decides nothing. Switch: the call plus "
+            "what the next token pays for it, as llama.cpp rebuilds its compute graph "
+            "then, less the median token; "
             "records that timed the call alone say call only. A token's own p95 spread: "
             "how far a token with no switch before it, timed in the same loop, lies above "
             "that median at p95; the switch's p95 carries it, so where it alone reaches "

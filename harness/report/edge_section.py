@@ -291,18 +291,36 @@ def _target_rows(speedups: list[tuple[Run, float]],
     for run, text, ok in agreement:
         rows.append(run_row("f16 answers agree with hf-peft within noise (paired, every "
                             "category)", run, text, "met" if ok else "not met"))
-    for bench, quant, ratio, p50, p95, whole_switch, spread in checks:
+    for bench, quant, ratio, p50, p95, whole_switch, spread, interval in checks:
         config, order = bench_config(bench, quant), (bench.finished, bench.run_id)
         where = f"{code(quant)}, {bench_name(bench)}"
+        value = (num(ratio, ".2f", "×") if interval is None
+                 else f"{ratio:.3f}× (95%: {interval[0]:.3f}–{interval[1]:.3f})")
         rows.append(TargetRow(f"routed decode ≥ {DECODE_TARGET:g}× the plain GGUF's", config,
-                              order, where, num(ratio, ".2f", "×"),
-                              DASH if ratio is None
-                              else "met" if ratio >= DECODE_TARGET else "not met"))
+                              order, where, value, _decode_verdict(ratio, interval)))
         rows.append(TargetRow(f"adapter switch < {SWITCH_TARGET_MS:g} ms (p95)", config, order,
                               where, num(p95, ".3f", " ms" if whole_switch else " ms, call only"),
                               _switch_verdict(p50, p95, spread) if whole_switch or not is_num(p95)
                               else "not measured"))
     return rows
+
+
+def _decode_verdict(ratio: float | None, interval: tuple[float, float] | None) -> str:
+    """Met or not by the interval of the rounds' median where recorded, not by a median alone.
+
+    On a noisy VM two benches of one build read several points apart, so a median a point
+    either side of the target is no answer when the interval spans it.
+    """
+    if ratio is None:
+        return DASH
+    if interval is None:
+        return "met" if ratio >= DECODE_TARGET else "not met"
+    low, high = interval
+    if low >= DECODE_TARGET:
+        return "met"
+    if high < DECODE_TARGET:
+        return "not met"
+    return f"not resolved: its 95% interval spans {DECODE_TARGET:g}"
 
 
 def _switch_verdict(p50: Any, p95: Any, spread: float | None) -> str:
