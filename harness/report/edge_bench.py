@@ -34,7 +34,7 @@ class BenchCheck(NamedTuple):
     switch_p95: Any
     whole_switch: bool  # the call and the next token (records before that timed the call only)
     token_spread: float | None  # a token with no switch before it, by the switch's measure
-    decode_ci: tuple[float, float] | None = None  # the alternating ratio's 95% interval
+    decode_ci: tuple[float, float] | None = None  # decode_ratio's 95% interval, if kept
 
 
 def token_spread_ms(lora: dict) -> float | None:
@@ -161,7 +161,7 @@ def _storage_table(bench: BenchRun) -> tuple[str, list[BenchCheck]]:
         decode_ratio = on / off if is_num(on) and is_num(off) and off else None
         rss_plain = (plain or {}).get("peak_rss_mb")
         # the same process with the adapter off and on in turn, where recorded: two processes
-        # minutes apart drift by more than the adapter costs, so this is the number checked
+        # minutes apart drift by more than the adapter costs
         alternating = (lora.get("adapters") or {}).get("alternating_decode") or {}
         alt_ratio, alt_interval = _ratio_and_interval(alternating)
         # blocks of tokens on and off within one request, where recorded: finer still, so
@@ -219,7 +219,7 @@ def _ratio_and_interval(measure: dict) -> tuple[Any, tuple[float, float] | None]
 
 
 def _with_interval(ratio: Any, interval: tuple[float, float] | None) -> str:
-    """The alternating ratio, and its 95% interval where the record kept the rounds' ratios."""
+    """A ratio, and its 95% interval where the record kept the pairs' ratios."""
     shown = num(ratio, ".2f", "×")
     if not is_num(ratio) or interval is None:
         return shown
