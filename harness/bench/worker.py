@@ -103,16 +103,20 @@ def _alternating(engine, prompts: list[str], spec: dict[str, Any]) -> dict[str, 
     noisy VM two benches of the same code read several points apart, so a ratio near the
     target says nothing without its interval (and more rounds narrow it).
     """
-    from harness.significance import median_ci
-
     ids = [engine.tokenize(p) for p in prompts]
     timed = engine.alternating_decode(ids, spec["gen_tokens"], spec["alternating_rounds"])
     on, off = ([_decode_tok_s(t) for t in timings] for timings in timed)
-    ratios = [a / b for a, b in zip(on, off, strict=True)]
-    interval = median_ci(ratios)
     return {"rounds": len(on), "on_tok_s": summarize(on).as_dict(),
-            "off_tok_s": summarize(off).as_dict(), "ratios": ratios,
-            "ratio_p50": statistics.median(ratios),
+            "off_tok_s": summarize(off).as_dict(),
+            **_ratios_record([a / b for a, b in zip(on, off, strict=True)])}
+
+
+def _ratios_record(ratios: list[float]) -> dict[str, Any]:
+    """Each pair's on/off ratio, their median and its distribution-free 95% interval."""
+    from harness.significance import median_ci
+
+    interval = median_ci(ratios)
+    return {"ratios": ratios, "ratio_p50": statistics.median(ratios),
             "ratio_ci95": list(interval) if interval else None}
 
 
@@ -125,18 +129,13 @@ def _interleaved(engine, prompts: list[str], spec: dict[str, Any]) -> dict[str, 
     The ratio of each pair of neighbouring blocks (on tok/s over off tok/s), their median and
     its distribution-free 95% interval: see :meth:`LlamaCppLoraEngine.interleaved_decode`.
     """
-    from harness.significance import median_ci
-
     on, off = engine.interleaved_decode(engine.tokenize(prompts[0]), spec["interleaved_pairs"],
                                         INTERLEAVED_BLOCK_TOKENS, INTERLEAVED_SETTLE_TOKENS)
-    ratios = [b / a for a, b in zip(on, off, strict=True)]
-    interval = median_ci(ratios)
     return {"pairs": len(on), "block_tokens": INTERLEAVED_BLOCK_TOKENS,
             "settle_tokens": INTERLEAVED_SETTLE_TOKENS,
             "on_ms_per_token": summarize([t * 1e3 for t in on]).as_dict(),
             "off_ms_per_token": summarize([t * 1e3 for t in off]).as_dict(),
-            "ratios": ratios, "ratio_p50": statistics.median(ratios),
-            "ratio_ci95": list(interval) if interval else None}
+            **_ratios_record([b / a for a, b in zip(on, off, strict=True)])}
 
 
 def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None:

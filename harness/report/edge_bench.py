@@ -195,8 +195,8 @@ def _storage_table(bench: BenchRun) -> tuple[str, list[BenchCheck]]:
                      num(n * rss_plain if is_num(n) and is_num(rss_plain) else None, ".0f"),
                      num((plain or {}).get("load_s"), ".2f"),
                      num(on, ".1f"), num(off, ".1f"),
-                     num(decode_ratio, ".2f", "×"), _with_interval(alt_ratio, alt_interval),
-                     _with_interval(tok_ratio, tok_interval),
+                     num(decode_ratio, ".2f", "×"), with_interval(alt_ratio, alt_interval),
+                     with_interval(tok_ratio, tok_interval),
                      num(cost, ".2f"),
                      num(switch.get("p50"), ".3f", call_only),
                      num(switch.get("p95"), ".3f", call_only), num(spread, ".3f")])
@@ -218,12 +218,12 @@ def _ratio_and_interval(measure: dict) -> tuple[Any, tuple[float, float] | None]
     return measure.get("ratio_p50"), tuple(interval) if ok else None
 
 
-def _with_interval(ratio: Any, interval: tuple[float, float] | None) -> str:
+def with_interval(ratio: Any, interval: tuple[float, float] | None, label: str = "") -> str:
     """A ratio, and its 95% interval where the record kept the pairs' ratios."""
     shown = num(ratio, ".2f", "×")
     if not is_num(ratio) or interval is None:
         return shown
-    return f"{ratio:.3f}× ({interval[0]:.3f}–{interval[1]:.3f})"
+    return f"{ratio:.3f}× ({label}{interval[0]:.3f}–{interval[1]:.3f})"
 
 
 def bench_config(bench: BenchRun, quant: str) -> tuple[Any, ...]:

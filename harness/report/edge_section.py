@@ -27,6 +27,7 @@ from harness.report.edge_bench import (
     bench_name,
     bench_part,
     latest_benches,
+    with_interval,
 )
 from harness.report.leaderboard_data import EvalCell, Records
 from harness.report.mdtable import DASH, code, esc, is_num, num, pm, table
@@ -294,10 +295,9 @@ def _target_rows(speedups: list[tuple[Run, float]],
     for bench, quant, ratio, p50, p95, whole_switch, spread, interval in checks:
         config, order = bench_config(bench, quant), (bench.finished, bench.run_id)
         where = f"{code(quant)}, {bench_name(bench)}"
-        value = (num(ratio, ".2f", "×") if interval is None
-                 else f"{ratio:.3f}× (95%: {interval[0]:.3f}–{interval[1]:.3f})")
         rows.append(TargetRow(f"routed decode ≥ {DECODE_TARGET:g}× the plain GGUF's", config,
-                              order, where, value, _decode_verdict(ratio, interval)))
+                              order, where, with_interval(ratio, interval, "95%: "),
+                              _decode_verdict(ratio, interval)))
         rows.append(TargetRow(f"adapter switch < {SWITCH_TARGET_MS:g} ms (p95)", config, order,
                               where, num(p95, ".3f", " ms" if whole_switch else " ms, call only"),
                               _switch_verdict(p50, p95, spread) if whole_switch or not is_num(p95)
