@@ -48,6 +48,9 @@ BENCH=${BENCH:-1}
 # adapter on/off request pairs the bench times in one process per quant: the decode ratio's
 # median and its 95% interval (6 rounds give one; on a noisy VM 40 narrow it to a few points)
 ALT_ROUNDS=${ALT_ROUNDS:-8}
+# pairs of 8-token blocks, adapter on and off in turn within one request (a finer ratio per
+# second of bench; 200 narrow its interval to about two points here)
+INTERLEAVED_PAIRS=${INTERLEAVED_PAIRS:-40}
 LLAMA_ARGS=${LLAMA_ARGS:-flash_attn=true}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=$THREADS
 slm() { "$PY" -m harness.cli "$@"; }
@@ -87,7 +90,8 @@ if [ "$BENCH" = "1" ]; then
   for quant in $QUANTS; do formats+=("gguf-$quant" "gguf-$quant+lora"); done
   slm bench --model "$MODEL" --zoo "$ZOO" --formats "$(IFS=,; echo "${formats[*]}")" \
     --task none --data-dir "$DATA_DIR" --synthetic none --threads "$THREADS" \
-    --alternating-rounds "$ALT_ROUNDS" --output-dir "$STORE/bench"
+    --alternating-rounds "$ALT_ROUNDS" --interleaved-pairs "$INTERLEAVED_PAIRS" \
+    --output-dir "$STORE/bench"
 fi
 slm leaderboard --runs "$STORE" --out "$OUT"
 echo "edge page: $OUT/edge.md"

@@ -85,3 +85,20 @@ def test_a_bad_lora_format_is_one_line(formats, zoo, message):
     with pytest.raises(SlmbenchError) as err:
         BenchConfig(formats=formats, zoo=zoo)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("counts, message", [
+    ({"alternating_rounds": 0}, "bench: --alternating-rounds must be >= 1"),
+    ({"interleaved_pairs": -1}, "bench: --interleaved-pairs must be >= 0"),
+    ({"switches": 0}, "bench: --switches must be >= 1"),
+])
+def test_a_bad_count_of_timed_pairs_is_one_line(counts, message):
+    with pytest.raises(SlmbenchError) as err:
+        BenchConfig(formats=["gguf-q8_0+lora"], zoo="zoo.yaml", **counts)
+    assert str(err.value) == message
+
+
+def test_no_interleaved_pairs_is_allowed():
+    """0 skips the token blocks (their record is then absent, not an empty interval)."""
+    assert BenchConfig(formats=["gguf-q8_0+lora"], zoo="zoo.yaml",
+                       interleaved_pairs=0).interleaved_pairs == 0

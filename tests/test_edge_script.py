@@ -75,6 +75,7 @@ def test_every_category_then_the_circular_ones_then_the_bench_and_the_page(tmp_p
     assert _arg(bench, "--formats") == (
         "gguf-f16,gguf-f16+lora,gguf-q8_0,gguf-q8_0+lora,gguf-q4_k_m,gguf-q4_k_m+lora")
     assert _arg(bench, "--alternating-rounds") == "8"
+    assert _arg(bench, "--interleaved-pairs") == "40"
     assert calls[-1][0] == "leaderboard" and _arg(calls[-1], "--out") == str(tmp_path / "page")
 
 
@@ -87,10 +88,12 @@ def test_circular_limit_zero_and_a_task_without_circular_scoring_run_no_circular
         assert not any(c[0] == "bench" for c in calls)
 
 
-def test_alt_rounds_reaches_the_bench(tmp_path):
-    calls = _edge_calls(tmp_path, QUANTS="q8_0", CIRCULAR_LIMIT="0", ALT_ROUNDS="40")
+def test_alt_rounds_and_interleaved_pairs_reach_the_bench(tmp_path):
+    calls = _edge_calls(tmp_path, QUANTS="q8_0", CIRCULAR_LIMIT="0", ALT_ROUNDS="40",
+                        INTERLEAVED_PAIRS="200")
     bench = next(c for c in calls if c[0] == "bench")
     assert _arg(bench, "--alternating-rounds") == "40"
+    assert _arg(bench, "--interleaved-pairs") == "200"
 
 
 def test_a_circular_limit_of_its_own(tmp_path):
