@@ -92,7 +92,7 @@ def test_a_bad_lora_format_is_one_line(formats, zoo, message):
     ({"interleaved_pairs": -1}, "bench: --interleaved-pairs must be >= 0"),
     ({"switches": 0}, "bench: --switches must be >= 1"),
 ])
-def test_a_bad_count_of_timed_pairs_is_one_line(counts, message):
+def test_a_bad_count_of_timed_repeats_is_one_line(counts, message):
     with pytest.raises(SlmbenchError) as err:
         BenchConfig(formats=["gguf-q8_0+lora"], zoo="zoo.yaml", **counts)
     assert str(err.value) == message
