@@ -11,7 +11,7 @@ import pytest
 
 from harness.bench import engines
 from harness.bench.engines import LlamaCppLoraEngine
-from harness.bench.worker import _interleaved
+from harness.bench.worker import _interleaved, adapter_decode_measures
 
 PLAIN_S, ADAPTER_S, REBUILD_S = 0.010, 0.0004, 0.006
 
@@ -81,3 +81,19 @@ def test_the_ratio_is_on_tok_s_over_off_tok_s_with_its_interval(engine):
     assert record["on_ms_per_token"]["p50"] == pytest.approx((PLAIN_S + ADAPTER_S) * 1e3)
     few = _interleaved(engine, ["prompt"], {"interleaved_pairs": 5})
     assert few["ratio_ci95"] is None  # five pairs cannot reach 95%
+
+
+def test_a_measure_the_spec_turns_off_is_neither_timed_nor_recorded(engine):
+    spec = {"gen_tokens": 4, "alternating_rounds": 6, "interleaved_pairs": 6}
+    expected = PLAIN_S / (PLAIN_S + ADAPTER_S)
+    both = adapter_decode_measures(engine, ["prompt"], spec)
+    assert both["alternating_decode"]["rounds"] == 6
+    assert both["alternating_decode"]["ratio_p50"] == pytest.approx(expected)
+    assert both["interleaved_decode"]["pairs"] == 6
+    requests = engine.llm.prompts
+    no_blocks = adapter_decode_measures(engine, ["prompt"], {**spec, "interleaved_pairs": 0})
+    assert list(no_blocks) == ["alternating_decode"]
+    assert engine.llm.prompts == requests + 12  # the six alternating rounds, and no block
+    one_token = {**spec, "gen_tokens": 1, "interleaved_pairs": 0}
+    assert adapter_decode_measures(engine, ["prompt"], one_token) == {}
+    assert engine.llm.prompts == requests + 12  # nothing timed at all

@@ -138,6 +138,20 @@ def _interleaved(engine, prompts: list[str], spec: dict[str, Any]) -> dict[str, 
             **_ratios_record([b / a for a, b in zip(on, off, strict=True)])}
 
 
+def adapter_decode_measures(engine, prompts: list[str], spec: dict[str, Any]) -> dict[str, Any]:
+    """The decode-ratio measures this engine can take and the spec asks for, by name.
+
+    A measure the spec turns off (one generated token, or 0 block pairs) is left out of the
+    record rather than written empty, so a page never reads an interval nobody measured.
+    """
+    measures: dict[str, Any] = {}
+    if hasattr(engine, "alternating_decode") and spec["gen_tokens"] > 1:
+        measures["alternating_decode"] = _alternating(engine, prompts, spec)
+    if hasattr(engine, "interleaved_decode") and spec.get("interleaved_pairs"):
+        measures["interleaved_decode"] = _interleaved(engine, prompts, spec)
+    return measures
+
+
 def score_accuracy(spec: dict[str, Any], out_dir: Path) -> dict[str, Any] | None:
     """Pass@1 on the task through lm-eval, with the model class of this very engine."""
     if not spec.get("task"):
@@ -198,10 +212,7 @@ def run(spec: dict[str, Any], out_path: Path) -> dict[str, Any]:
                 timing["adapters"]["switch_parts_ms"] = {
                     name.removesuffix("_s"): summarize([t * 1e3 for t in values]).as_dict()
                     for name, values in parts.items()}
-        if hasattr(engine, "alternating_decode") and spec["gen_tokens"] > 1:
-            timing["adapters"]["alternating_decode"] = _alternating(engine, prompts, spec)
-        if hasattr(engine, "interleaved_decode") and spec.get("interleaved_pairs"):
-            timing["adapters"]["interleaved_decode"] = _interleaved(engine, prompts, spec)
+            timing["adapters"].update(adapter_decode_measures(engine, prompts, spec))
     result = {"format": spec["format"], "engine": spec["engine"], "load_s": load_s,
               "weight_bytes": engine.weight_bytes(), "threads": engine.threads(), **timing,
               **({"bits_per_weight": engine.bits_per_weight()}
