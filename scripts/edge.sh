@@ -12,6 +12,9 @@
 #   LLAMA_PATCHES=1 bash scripts/edge.sh             # llama.cpp with slmbench's LoRA patches
 #   ZOO=z4.yaml ZOO_LABEL=zoo-r4 STORE=... bash scripts/edge.sh   # another zoo, e.g. one cut
 #                                                    # by `slmbench reduce-rank`, labelled apart
+#   EVAL=0 INTERLEAVED_PAIRS=400 STORE=... bash scripts/edge.sh   # a finer bench of a store
+#                                                    # already evaluated: no evaluation is run,
+#                                                    # and the page pairs the store's own runs
 #
 # LLAMA_PATCHES=1 builds patches/llama.cpp once (scripts/build_llama_cpp_lora_patches.sh, about
 # 5 minutes), loads that library and switches its patches on (the two LoRA patches, and on an
@@ -45,6 +48,7 @@ THREADS=${THREADS:-$(nproc)}
 STORE=${STORE:-leaderboards/edge/runs}
 OUT=${OUT:-leaderboards/edge}
 BENCH=${BENCH:-1}
+EVAL=${EVAL:-1}
 # adapter on/off request pairs the bench times in one process per quant: the decode ratio's
 # median and its 95% interval (6 rounds give one; on a noisy VM 40 narrow it to a few points)
 ALT_ROUNDS=${ALT_ROUNDS:-8}
@@ -75,14 +79,14 @@ evaluate() {  # tasks, limit: hf-peft, then llama.cpp at each quant, on the same
     i=$((i + 1))
   done
 }
-evaluate "$TASKS" "$LIMIT"
+if [ "$EVAL" = "1" ]; then evaluate "$TASKS" "$LIMIT"; fi
 # the same categories under circular scoring (MMBench's CircularEval), where a model's
 # preferred letter cannot pass for knowledge; a run of its own, so the page pairs it on its own
 circular=()
 for task in ${TASKS//,/ }; do
   [ -f "harness/tasks/$task/${task}_circular.yaml" ] && circular+=("${task}_circular")
 done
-if [ "$CIRCULAR_LIMIT" != "0" ] && [ ${#circular[@]} -gt 0 ]; then
+if [ "$EVAL" = "1" ] && [ "$CIRCULAR_LIMIT" != "0" ] && [ ${#circular[@]} -gt 0 ]; then
   evaluate "$(IFS=,; echo "${circular[*]}")" "$CIRCULAR_LIMIT"
 fi
 if [ "$BENCH" = "1" ]; then

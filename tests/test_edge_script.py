@@ -37,7 +37,7 @@ def _edge_calls(tmp_path: Path, **env: str) -> list[list[str]]:
     base = {k: v for k, v in os.environ.items()
             if k not in {"TASKS", "LIMIT", "CIRCULAR_LIMIT", "QUANTS", "BENCH", "FORCE",
                          "LLAMA_PATCHES", "LLAMA_ARGS", "ZOO", "ZOO_LABEL", "MODEL",
-                         "THREADS"}}
+                         "THREADS", "EVAL", "ALT_ROUNDS", "INTERLEAVED_PAIRS"}}
     base.update(PY=str(fake), STORE=str(tmp_path / "runs"), OUT=str(tmp_path / "page"),
                 THREADS="2")
     done = subprocess.run(["bash", str(ROOT / "scripts" / "edge.sh")], env={**base, **env},
@@ -184,3 +184,10 @@ def test_zoo_ranks_cuts_once_runs_both_zoos_apart_and_gates_each_engine(tmp_path
     assert not any(c[0] == "reduce-rank" for c in calls)
     calls, _ = _zoo_ranks_calls(tmp_path / "partial", cut_exists=False, partial_cut=True)
     assert calls[0][0] == "reduce-rank"  # an interrupted cut is cut again
+
+
+def test_eval_0_benches_and_renders_a_store_without_evaluating_it(tmp_path):
+    calls = _edge_calls(tmp_path, EVAL="0", INTERLEAVED_PAIRS="400")
+    assert [c[0] for c in calls] == ["gguf", "bench", "leaderboard"]
+    assert _arg(calls[1], "--interleaved-pairs") == "400"
+    assert _arg(calls[2], "--runs") == str(tmp_path / "runs")
