@@ -79,15 +79,17 @@ evaluate() {  # tasks, limit: hf-peft, then llama.cpp at each quant, on the same
     i=$((i + 1))
   done
 }
-if [ "$EVAL" = "1" ]; then evaluate "$TASKS" "$LIMIT"; fi
-# the same categories under circular scoring (MMBench's CircularEval), where a model's
-# preferred letter cannot pass for knowledge; a run of its own, so the page pairs it on its own
-circular=()
-for task in ${TASKS//,/ }; do
-  [ -f "harness/tasks/$task/${task}_circular.yaml" ] && circular+=("${task}_circular")
-done
-if [ "$EVAL" = "1" ] && [ "$CIRCULAR_LIMIT" != "0" ] && [ ${#circular[@]} -gt 0 ]; then
-  evaluate "$(IFS=,; echo "${circular[*]}")" "$CIRCULAR_LIMIT"
+if [ "$EVAL" = "1" ]; then
+  evaluate "$TASKS" "$LIMIT"
+  # the same categories under circular scoring (MMBench's CircularEval), where a model's
+  # preferred letter cannot pass for knowledge; a run of its own, so the page pairs it on its own
+  circular=()
+  for task in ${TASKS//,/ }; do
+    [ -f "harness/tasks/$task/${task}_circular.yaml" ] && circular+=("${task}_circular")
+  done
+  if [ "$CIRCULAR_LIMIT" != "0" ] && [ ${#circular[@]} -gt 0 ]; then
+    evaluate "$(IFS=,; echo "${circular[*]}")" "$CIRCULAR_LIMIT"
+  fi
 fi
 if [ "$BENCH" = "1" ]; then
   formats=()
