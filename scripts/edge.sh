@@ -49,6 +49,9 @@ STORE=${STORE:-leaderboards/edge/runs}
 OUT=${OUT:-leaderboards/edge}
 BENCH=${BENCH:-1}
 EVAL=${EVAL:-1}
+for switch in BENCH EVAL; do  # anything else would silently skip that half of the run
+  case "${!switch}" in 0|1) ;; *) echo "edge.sh: $switch must be 0 or 1, not '${!switch}'" >&2; exit 2;; esac
+done
 # adapter on/off request pairs the bench times in one process per quant: the decode ratio's
 # median and its 95% interval (6 rounds give one; on a noisy VM 40 narrow it to a few points)
 ALT_ROUNDS=${ALT_ROUNDS:-8}

@@ -191,3 +191,14 @@ def test_eval_0_benches_and_renders_a_store_without_evaluating_it(tmp_path):
     assert [c[0] for c in calls] == ["gguf", "bench", "leaderboard"]
     assert _arg(calls[1], "--interleaved-pairs") == "400"
     assert _arg(calls[2], "--runs") == str(tmp_path / "runs")
+
+
+@pytest.mark.parametrize("switch", ["EVAL", "BENCH"])
+def test_a_switch_that_is_neither_0_nor_1_is_refused_in_one_line(tmp_path, switch):
+    env = {k: v for k, v in os.environ.items() if k not in {"EVAL", "BENCH"}}
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "edge.sh")],
+                          env={**env, "PY": "/nonexistent/python", switch: "yes",
+                               "STORE": str(tmp_path / "runs"), "OUT": str(tmp_path / "page")},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == f"edge.sh: {switch} must be 0 or 1, not 'yes'\n"
